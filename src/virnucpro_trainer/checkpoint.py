@@ -1,0 +1,72 @@
+"""The best-model checkpoint (a contract with the prediction step) and atomic file writing."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+CHECKPOINT_VERSION = "2.0.0"
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Call `write(tmp_path)`, then rename over `path`, so readers never see a partial file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: dict) -> None:
+    atomic_write_bytes(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
+
+
+def checkpoint_metadata(
+    dna_dim: int,
+    protein_dim: int,
+    hidden_dim: int,
+    num_class: int,
+    protein_model: str,
+    protein_model_id: str,
+) -> dict:
+    return {
+        "checkpoint_version": CHECKPOINT_VERSION,
+        "model_type": protein_model,
+        "huggingface_model_id": protein_model_id,
+        "dna_dim": dna_dim,
+        "protein_dim": protein_dim,
+        "merged_dim": dna_dim + protein_dim,
+        "input_dim": dna_dim + protein_dim,
+        "hidden_dim": hidden_dim,
+        "num_class": num_class,
+        "training_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "pytorch_version": torch.__version__,
+    }
+
+
+def save_checkpoint(
+    path: Path,
+    *,
+    epoch: int,
+    model_state: dict,
+    optimizer_state: dict,
+    best_loss: float,
+    metadata: dict,
+    **extra,
+) -> None:
+    """Write the checkpoint dict; tensors are moved to the CPU so any machine can load it."""
+    obj = {
+        "epoch": epoch,
+        "model_state_dict": {k: v.detach().cpu() for k, v in model_state.items()},
+        "optimizer_state_dict": optimizer_state,
+        "best_loss": best_loss,
+        "metadata": metadata,
+        **extra,
+    }
+    atomic_write_bytes(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,159 @@
+"""Typed configuration: the schema every YAML file and command-line override is checked against.
+
+Hydra merges `conf/` onto `TrainConfig` (registered as `train_schema`), so a misspelt key or a value
+of the wrong type fails at composition. `validate` then checks ranges and choices before any work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from virnucpro_trainer.errors import UserError
+
+
+@dataclass
+class SyntheticConfig:
+    """Settings of the bundled demo data set (used when `data.synthetic.enabled` is true)."""
+
+    enabled: bool = False
+    files_per_class: int = 6
+    rows_per_file: int = 1200
+    chunks_per_genome: int = 20
+    separation: float = 4.0
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    root: str = "data/data_merge"
+    file_glob: str = "*_merged.pt"
+    viral_dir_substring: str = "viral"
+    dna_dim: int = 768
+    protein_dim: int = 1280
+    protein_model: str = "fastesm650"
+    protein_model_id: str = "Synthyra/FastESM2_650"
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+@dataclass
+class SplitConfig:
+    dir: str = "${data.root}/../test_set"
+    test_fraction: float = 0.1
+    val_fraction: float = 0.1
+    seed: int = 42
+    unit: str = "file"
+
+
+@dataclass
+class ModelConfig:
+    hidden_dim: int = 512
+    dropout: float = 0.5
+    num_class: int = 2
+
+
+@dataclass
+class SchedulerConfig:
+    step_size: int = 10
+    gamma: float = 0.85
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "sgd"
+    lr: float = 2e-4
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    seed: int = 42
+    epochs: int = 200
+    batch_size: int = 32
+    eval_batch_size: int = 4096
+    device: str = "auto"
+    num_workers: int = 0
+    patience: int = 7
+    min_delta: float = 0.0
+    checkpoint_name: str = "model_fastesm650.pth"
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+
+
+OPTIMIZERS = ("sgd", "adamw")
+DEVICES = ("auto", "cuda", "cpu")
+SPLIT_UNITS = ("file",)
+
+
+def _problems(cfg: DictConfig) -> list[str]:
+    """Every range or choice violation in `cfg`, as `key: expected, found` strings."""
+    checks = [
+        ("optimizer.lr", cfg.optimizer.lr > 0, "> 0"),
+        ("optimizer.momentum", 0 <= cfg.optimizer.momentum < 1, "in [0, 1)"),
+        ("optimizer.weight_decay", cfg.optimizer.weight_decay >= 0, ">= 0"),
+        ("optimizer.name", cfg.optimizer.name in OPTIMIZERS, f"one of {OPTIMIZERS}"),
+        ("optimizer.scheduler.step_size", cfg.optimizer.scheduler.step_size >= 1, ">= 1"),
+        ("optimizer.scheduler.gamma", 0 < cfg.optimizer.scheduler.gamma <= 1, "in (0, 1]"),
+        ("split.test_fraction", 0 < cfg.split.test_fraction < 1, "in (0, 1)"),
+        ("split.val_fraction", 0 < cfg.split.val_fraction < 1, "in (0, 1)"),
+        ("split.unit", cfg.split.unit in SPLIT_UNITS, f"one of {SPLIT_UNITS}"),
+        ("model.hidden_dim", cfg.model.hidden_dim >= 1, ">= 1"),
+        ("model.dropout", 0 <= cfg.model.dropout < 1, "in [0, 1)"),
+        ("model.num_class", cfg.model.num_class == 2, "2 (viral vs host)"),
+        ("data.dna_dim", cfg.data.dna_dim >= 0, ">= 0"),
+        ("data.protein_dim", cfg.data.protein_dim >= 0, ">= 0"),
+        ("data.file_glob", bool(cfg.data.file_glob), "a non-empty pattern"),
+        ("data.viral_dir_substring", bool(cfg.data.viral_dir_substring), "a non-empty string"),
+        ("data.synthetic.files_per_class", cfg.data.synthetic.files_per_class >= 3, ">= 3"),
+        ("data.synthetic.rows_per_file", cfg.data.synthetic.rows_per_file >= 6, ">= 6"),
+        ("epochs", cfg.epochs >= 1, ">= 1"),
+        ("batch_size", cfg.batch_size >= 1, ">= 1"),
+        ("eval_batch_size", cfg.eval_batch_size >= 1, ">= 1"),
+        ("device", cfg.device in DEVICES, f"one of {DEVICES}"),
+        ("num_workers", cfg.num_workers >= 0, ">= 0"),
+        ("patience", cfg.patience >= 1, ">= 1"),
+        ("min_delta", cfg.min_delta >= 0, ">= 0"),
+        (
+            "checkpoint_name",
+            bool(cfg.checkpoint_name) and "/" not in cfg.checkpoint_name,
+            "a plain file name",
+        ),
+    ]
+    problems = [
+        f"{key} must be {expected}, got {OmegaConf.select(cfg, key)!r}"
+        for key, ok, expected in checks
+        if not ok
+    ]
+    if cfg.data.dna_dim + cfg.data.protein_dim < 1:
+        problems.append("data.dna_dim + data.protein_dim must be >= 1")
+    if cfg.split.test_fraction + cfg.split.val_fraction >= 1:
+        problems.append(
+            "split.test_fraction + split.val_fraction must be < 1, got "
+            f"{cfg.split.test_fraction} + {cfg.split.val_fraction}"
+        )
+    return problems
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise a UserError listing every out-of-range or unknown value in `cfg`."""
+    problems = _problems(cfg)
+    if problems:
+        raise UserError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def resolve_paths(cfg: DictConfig) -> None:
+    """Make data and split paths absolute against the launch directory (in place)."""
+    cfg.data.root = str(Path(to_absolute_path(cfg.data.root)).resolve())
+    cfg.split.dir = str(Path(to_absolute_path(cfg.split.dir)).resolve())

@@ -1,0 +1,1 @@
+"""Data: finding merged files, reading and checking them, the split, the feature table, batches."""

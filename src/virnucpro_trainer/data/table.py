@@ -1,0 +1,63 @@
+"""The feature table: every row of every file in one contiguous float32 matrix, with labels and ids.
+
+Batches are gathered from it by row index (`features[rows]`), never one sample at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from virnucpro_trainer.data.merged import MergedFile
+from virnucpro_trainer.errors import UserError
+
+
+@dataclass
+class FeatureTable:
+    features: torch.Tensor  # [n_rows, width] float32, contiguous
+    labels: torch.Tensor  # [n_rows] int64
+    names: list[str]  # file names relative to the data root, in row order
+    offsets: np.ndarray  # [n_files + 1]: file i holds rows offsets[i]:offsets[i + 1]
+    ids: list[list[str] | None]
+
+    def rows_of(self, names: list[str]) -> torch.Tensor:
+        """Row indices (int64) of the given files, in table order."""
+        position = {name: i for i, name in enumerate(self.names)}
+        index = sorted(position[name] for name in names)
+        ranges = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in index]
+        return torch.from_numpy(np.concatenate(ranges) if ranges else np.empty(0, np.int64))
+
+    def row_ids(self, rows: torch.Tensor) -> list[str]:
+        """The sequence id of each row (`<file>#<row>` where the file's ids were unusable)."""
+        file_of = np.searchsorted(self.offsets, rows.numpy(), side="right") - 1
+        out = []
+        for row, f in zip(rows.tolist(), file_of.tolist()):
+            ids, local = self.ids[f], row - self.offsets[f]
+            out.append(ids[local] if ids is not None else f"{self.names[f]}#{local}")
+        return out
+
+
+def build_table(files: list[MergedFile]) -> FeatureTable:
+    """Copy every file's rows into one matrix, rejecting NaN or infinite values."""
+    offsets = np.zeros(len(files) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([f.rows for f in files])
+    width = files[0].data.shape[1]
+    features = torch.empty(int(offsets[-1]), width, dtype=torch.float32)
+    labels = torch.empty(int(offsets[-1]), dtype=torch.int64)
+    for f, start, stop in zip(files, offsets[:-1], offsets[1:]):
+        block = features[start:stop]
+        block.copy_(f.data)
+        bad = ~torch.isfinite(block)
+        if bad.any():
+            bad_rows = bad.any(dim=1).nonzero().flatten()
+            raise UserError(
+                f"{f.source.path}: {int(bad.sum())} NaN or infinite values in {len(bad_rows)} "
+                f"of {f.rows} rows (first rows: {bad_rows[:5].tolist()}); "
+                "fix or drop those rows upstream"
+            )
+        labels[start:stop] = f.source.label
+    return FeatureTable(
+        features, labels, [f.source.name for f in files], offsets, [f.ids for f in files]
+    )

@@ -1,0 +1,147 @@
+"""One training run from a composed config: data, split, training, test evaluation, checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from virnucpro_trainer import __version__
+from virnucpro_trainer.checkpoint import checkpoint_metadata, save_checkpoint, write_json
+from virnucpro_trainer.config import SyntheticConfig, resolve_paths, validate
+from virnucpro_trainer.data.merged import find_files, read_merged
+from virnucpro_trainer.data.split import SIDES, load_or_make_split
+from virnucpro_trainer.data.synthetic import ensure_synthetic
+from virnucpro_trainer.data.table import build_table
+from virnucpro_trainer.metrics import classification_metrics
+from virnucpro_trainer.model import VirNucProMLP
+from virnucpro_trainer.reporting import EpochReport
+from virnucpro_trainer.runtime import seed_everything, select_device
+from virnucpro_trainer.trainer import build_optimizer, fit
+from virnucpro_trainer.training import predict
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig, run_dir: Path) -> float:
+    """Train and evaluate as `cfg` says, writing into `run_dir`; returns the best validation loss."""
+    validate(cfg)
+    resolve_paths(cfg)
+    width = cfg.data.dna_dim + cfg.data.protein_dim
+    device = select_device(cfg.device)
+    seed_everything(cfg.seed)
+    log.info("run directory: %s", run_dir)
+    log.info("device %s, torch %s, virnucpro_trainer %s", device, torch.__version__, __version__)
+
+    data_root = Path(cfg.data.root)
+    if cfg.data.synthetic.enabled:
+        ensure_synthetic(data_root, SyntheticConfig(**cfg.data.synthetic), width)
+    merged = [
+        read_merged(s, width)
+        for s in find_files(data_root, cfg.data.file_glob, cfg.data.viral_dir_substring)
+    ]
+    log.info(
+        "data: %d files, %d rows of width %d under %s",
+        len(merged),
+        sum(f.rows for f in merged),
+        width,
+        data_root,
+    )
+    split = load_or_make_split(
+        merged,
+        data_root,
+        Path(cfg.split.dir),
+        cfg.split.unit,
+        cfg.split.test_fraction,
+        cfg.split.val_fraction,
+        cfg.split.seed,
+    )
+    shutil.copyfile(split.path, run_dir / "split.json")
+    table = build_table(merged)
+    del merged
+    rows = {side: table.rows_of(split.files[side]) for side in SIDES}
+
+    model = VirNucProMLP(width, cfg.model.hidden_dim, cfg.model.num_class, cfg.model.dropout)
+    model.to(device)
+    optimizer, scheduler = build_optimizer(model, cfg.optimizer)
+    log.info(
+        "model: %d parameters; training on %d rows, validating on %d",
+        sum(p.numel() for p in model.parameters()),
+        len(rows["train"]),
+        len(rows["val"]),
+    )
+    result = fit(
+        model,
+        optimizer,
+        scheduler,
+        table.features,
+        table.labels,
+        rows["train"],
+        rows["val"],
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        eval_batch_size=cfg.eval_batch_size,
+        patience=cfg.patience,
+        min_delta=cfg.min_delta,
+        seed=cfg.seed,
+        device=device,
+        report=EpochReport(run_dir / "metrics.csv"),
+    )
+
+    probs, y, test_loss = predict(
+        model, table.features, table.labels, rows["test"], cfg.eval_batch_size, device
+    )
+    test = {
+        "loss": test_loss,
+        **classification_metrics(y, probs),
+        "threshold": 0.5,
+        "sequences": len(y),
+        "viral_sequences": int(y.sum()),
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_loss,
+        "epochs_run": result.epochs_run,
+        "stopped_early": result.stopped_early,
+        "split_hash": split.hash,
+        "seed": cfg.seed,
+    }
+    write_json(run_dir / "test_metrics.json", test)
+    log.info(
+        "test (best epoch %d): loss %.4f  acc %.4f  prec %.4f  rec %.4f  f1 %.4f  auroc %.4f"
+        "  confusion [[TN, FP], [FN, TP]] %s",
+        result.best_epoch,
+        test["loss"],
+        test["accuracy"],
+        test["precision"],
+        test["recall"],
+        test["f1"],
+        test["auroc"],
+        test["confusion_matrix"],
+    )
+
+    metadata = checkpoint_metadata(
+        cfg.data.dna_dim,
+        cfg.data.protein_dim,
+        cfg.model.hidden_dim,
+        cfg.model.num_class,
+        cfg.data.protein_model,
+        cfg.data.protein_model_id,
+    )
+    save_checkpoint(
+        run_dir / cfg.checkpoint_name,
+        epoch=result.best_epoch,
+        model_state=model.state_dict(),
+        optimizer_state=result.best_optimizer_state,
+        best_loss=result.best_loss,
+        metadata=metadata,
+        config=OmegaConf.to_container(cfg, resolve=True),
+        seed=cfg.seed,
+        split_hash=split.hash,
+        val_metrics=result.best_val_metrics,
+        test_metrics=test,
+        trainer_version=__version__,
+    )
+    log.info("saved the best model to %s", run_dir / cfg.checkpoint_name)
+    return result.best_loss

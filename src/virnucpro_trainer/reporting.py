@@ -1,0 +1,41 @@
+"""Per-epoch reporting: one line in the log and one row of metrics.csv per epoch."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+EPOCH_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "val_accuracy",
+    "val_precision",
+    "val_recall",
+    "val_f1",
+    "val_auroc",
+    "lr",
+    "epoch_seconds",
+    "total_seconds",
+)
+
+
+class EpochReport:
+    """Appends epoch records to `metrics.csv` (flushed every epoch) and logs them."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with path.open("w", newline="") as f:
+            csv.writer(f).writerow(EPOCH_COLUMNS)
+
+    def write(self, record: dict) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow([record[c] for c in EPOCH_COLUMNS])
+        log.info(
+            "epoch %3d  train_loss %.4f  val_loss %.4f  acc %.4f  prec %.4f  rec %.4f  f1 %.4f  "
+            "auroc %.4f  lr %.3g  %.1fs (total %.1fs)",
+            *(record[c] for c in EPOCH_COLUMNS),
+        )

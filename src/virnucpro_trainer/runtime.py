@@ -1,0 +1,38 @@
+"""Device choice and seeding: the two things that decide where and how reproducibly a run computes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+
+import numpy as np
+import torch
+
+from virnucpro_trainer.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def select_device(requested: str) -> torch.device:
+    """`auto` takes CUDA when present and falls back to the CPU with a warning."""
+    has_cuda = torch.cuda.is_available()
+    if requested == "cuda" and not has_cuda:
+        raise UserError(
+            "device=cuda but PyTorch sees no CUDA GPU (torch.cuda.is_available() is False); "
+            "use device=cpu or device=auto, or install a CUDA build of PyTorch"
+        )
+    if requested == "auto" and not has_cuda:
+        log.warning("no CUDA GPU found: training on the CPU (set device=cpu to silence this)")
+    return torch.device("cuda" if requested != "cpu" and has_cuda else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) and make cuDNN and cuBLAS deterministic."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
