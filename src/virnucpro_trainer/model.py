@@ -1,4 +1,4 @@
-"""The VirNucPro MLP: Linear -> BatchNorm -> ReLU -> Dropout -> Linear, with the prediction step's names."""
+"""The VirNucPro MLP (Linear, BatchNorm, ReLU, Dropout, Linear), named as the prediction step expects."""
 
 from __future__ import annotations
 

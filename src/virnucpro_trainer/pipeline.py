@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> float:
-    """Train and evaluate as `cfg` says, writing into `run_dir`; returns the best validation loss."""
+    """Train and evaluate as `cfg` says, writing into `run_dir`; return the best validation loss."""
     validate(cfg)
     resolve_paths(cfg)
     width = cfg.data.dna_dim + cfg.data.protein_dim

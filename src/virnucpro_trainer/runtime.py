@@ -1,4 +1,4 @@
-"""Device choice and seeding: the two things that decide where and how reproducibly a run computes."""
+"""Device choice and seeding: what decides where, and how reproducibly, a run computes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The training loop: epochs of training and validation, early stopping, restoring the best weights."""
+"""The training loop: train and validate each epoch, stop early, restore the best weights."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Finding merged embedding files under the data root and reading each one with every check.
 
-A merged file is `torch.save` of {"ids": [str], "data": float tensor [n, width], "labels": [0 or 1]}.
-Its class comes from its directory name and must agree with its `labels`.
+A merged file is `torch.save` of {"ids": [str], "data": float tensor [n, width],
+"labels": [0 or 1]}. Its class comes from its directory name and must agree with its `labels`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ CLASS_NAMES = {0: "non_viral", 1: "viral"}
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One merged file: where it is, its name relative to the data root, its class from its directory."""
+    """A merged file: its path, its name relative to the data root, its class from its directory."""
 
     path: Path
     name: str

@@ -1,8 +1,8 @@
 """The train/validation/test split by file, stratified by class, made once and shared by all runs.
 
 A split lives in `<split.dir>/<unit>-test<t>-val<v>-seed<s>/` as `split.json` plus `viral/` and
-`non_viral/` folders of symlinks to its test files. Later runs load it and check it against the files
-found; different settings get different folders, so they never overwrite each other.
+`non_viral/` folders of symlinks to its test files. Later runs load it and check it against the
+files found; different settings get different folders, so they never overwrite each other.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def _document(
 def _differences(doc: dict, files: list[MergedFile]) -> list[str]:
     recorded = {}
     for side in SIDES:
-        for name, label in zip(doc[f"{side}_files"], doc[f"{side}_labels"]):
+        for name, label in zip(doc[f"{side}_files"], doc[f"{side}_labels"], strict=True):
             recorded[name] = (label, doc["file_rows"][name])
     found = {f.source.name: (f.source.label, f.rows) for f in files}
     missing = sorted(set(recorded) - set(found))

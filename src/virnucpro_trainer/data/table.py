@@ -33,7 +33,7 @@ class FeatureTable:
         """The sequence id of each row (`<file>#<row>` where the file's ids were unusable)."""
         file_of = np.searchsorted(self.offsets, rows.numpy(), side="right") - 1
         out = []
-        for row, f in zip(rows.tolist(), file_of.tolist()):
+        for row, f in zip(rows.tolist(), file_of.tolist(), strict=True):
             ids, local = self.ids[f], row - self.offsets[f]
             out.append(ids[local] if ids is not None else f"{self.names[f]}#{local}")
         return out
@@ -46,7 +46,7 @@ def build_table(files: list[MergedFile]) -> FeatureTable:
     width = files[0].data.shape[1]
     features = torch.empty(int(offsets[-1]), width, dtype=torch.float32)
     labels = torch.empty(int(offsets[-1]), dtype=torch.int64)
-    for f, start, stop in zip(files, offsets[:-1], offsets[1:]):
+    for f, start, stop in zip(files, offsets[:-1], offsets[1:], strict=True):
         block = features[start:stop]
         block.copy_(f.data)
         bad = ~torch.isfinite(block)
