@@ -1,4 +1,4 @@
-"""The VirNucPro MLP (Linear, BatchNorm, ReLU, Dropout, Linear), named as the prediction step expects."""
+"""The VirNucPro MLP, with the layer names the prediction step loads strictly."""
 
 from __future__ import annotations
 
