@@ -42,7 +42,7 @@ def checkpoint_metadata(
         "hidden_dim": hidden_dim,
         "num_class": num_class,
         "training_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "pytorch_version": torch.__version__,
+        "pytorch_version": str(torch.__version__),
     }
 
 

@@ -32,7 +32,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     resolve_paths(cfg)
     width = cfg.data.dna_dim + cfg.data.protein_dim
     device = select_device(cfg.device)
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed, device)
     log.info("run directory: %s", run_dir)
     log.info("device %s, torch %s, virnucpro_trainer %s", device, torch.__version__, __version__)
 

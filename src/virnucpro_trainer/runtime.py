@@ -27,12 +27,14 @@ def select_device(requested: str) -> torch.device:
     return torch.device("cuda" if requested != "cpu" and has_cuda else "cpu")
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) and make cuDNN and cuBLAS deterministic."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+def seed_everything(seed: int, device: torch.device) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA); on CUDA, make cuDNN and cuBLAS deterministic."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cuda":
+        # The CPU kernels used here are deterministic already; this call costs ~1 s of imports.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
