@@ -28,7 +28,11 @@ def run_train(cwd: Path, *args: str, expect_ok: bool = True) -> subprocess.Compl
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     proc = subprocess.run(
         [sys.executable, str(TRAIN_PY), *args],
-        cwd=cwd, capture_output=True, text=True, timeout=600, env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     if expect_ok:
         assert proc.returncode == 0, f"train.py failed:\n{proc.stdout}\n{proc.stderr}"

@@ -7,9 +7,10 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from conftest import ROOT
 from virnucpro_trainer.config import register_configs, validate
 from virnucpro_trainer.errors import UserError
+
+from conftest import ROOT
 
 register_configs()
 

@@ -13,9 +13,16 @@ from torch import nn
 
 from conftest import TINY, TRAIN_PY, run_dirs, run_train
 
-RUN_FILES = ("train.log", "metrics.csv", "split.json", "test_metrics.json",
-             "model_fastesm650.pth", ".hydra/config.yaml", ".hydra/overrides.yaml",
-             ".hydra/hydra.yaml")
+RUN_FILES = (
+    "train.log",
+    "metrics.csv",
+    "split.json",
+    "test_metrics.json",
+    "model_fastesm650.pth",
+    ".hydra/config.yaml",
+    ".hydra/overrides.yaml",
+    ".hydra/hydra.yaml",
+)
 
 
 class PredictionStepMLP(nn.Module):
@@ -33,7 +40,9 @@ class PredictionStepMLP(nn.Module):
 def results(run_dir):
     """metrics.csv without the timing columns, and test_metrics.json: what a seed decides."""
     with open(run_dir / "metrics.csv") as f:
-        rows = [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in csv.DictReader(f)]
+        rows = [
+            {k: v for k, v in r.items() if not k.endswith("seconds")} for r in csv.DictReader(f)
+        ]
     return rows, json.loads((run_dir / "test_metrics.json").read_text())
 
 
@@ -45,8 +54,16 @@ def test_demo_run_writes_the_whole_run_directory(tmp_path):
 
     rows, test = results(run_dir)
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
-    for column in ("train_loss", "val_loss", "val_accuracy", "val_precision", "val_recall",
-                   "val_f1", "val_auroc", "lr"):
+    for column in (
+        "train_loss",
+        "val_loss",
+        "val_accuracy",
+        "val_precision",
+        "val_recall",
+        "val_f1",
+        "val_auroc",
+        "lr",
+    ):
         assert float(rows[0][column]) >= 0
     for key in ("loss", "accuracy", "precision", "recall", "f1", "auroc", "confusion_matrix"):
         assert key in test
@@ -76,8 +93,12 @@ def test_demo_run_writes_the_whole_run_directory(tmp_path):
 def test_same_seed_same_results_in_separate_directories(tmp_path):
     run_train(tmp_path, *TINY, "epochs=1")  # generate the data and split once
     cmd = [sys.executable, str(TRAIN_PY), *TINY, "seed=7"]
-    procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
     for p in procs:
         out, _ = p.communicate(timeout=600)
         assert p.returncode == 0, out
@@ -126,8 +147,7 @@ def test_missing_data_points_at_the_fix(tmp_path):
 
 def test_bad_values_stop_before_any_work(tmp_path):
     start = time.perf_counter()
-    proc = run_train(tmp_path, *TINY, "optimizer.lr=-1", "split.test_fraction=1.5",
-                     expect_ok=False)
+    proc = run_train(tmp_path, *TINY, "optimizer.lr=-1", "split.test_fraction=1.5", expect_ok=False)
     assert proc.returncode == 1
     out = proc.stdout + proc.stderr
     assert "optimizer.lr must be > 0, got -1.0" in out
@@ -142,8 +162,13 @@ def test_bad_values_stop_before_any_work(tmp_path):
 
 def test_wrong_width_names_the_file_and_both_widths(tmp_path):
     run_train(tmp_path, *TINY, "epochs=1")
-    proc = run_train(tmp_path, "device=cpu", "data.root=data/synthetic/data_merge",
-                     "data.protein_dim=2560", expect_ok=False)
+    proc = run_train(
+        tmp_path,
+        "device=cpu",
+        "data.root=data/synthetic/data_merge",
+        "data.protein_dim=2560",
+        expect_ok=False,
+    )
     assert proc.returncode == 1
     out = proc.stdout + proc.stderr
     assert "_merged.pt: rows are 2048 numbers wide, expected 3328" in out
