@@ -82,7 +82,7 @@ class TrainConfig:
     batch_size: int = 32
     eval_batch_size: int = 4096
     device: str = "auto"
-    num_workers: int = 0
+    num_workers: int = 4
     patience: int = 7
     min_delta: float = 0.0
     checkpoint_name: str = "model_fastesm650.pth"

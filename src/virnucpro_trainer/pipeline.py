@@ -60,7 +60,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         cfg.split.seed,
     )
     shutil.copyfile(split.path, run_dir / "split.json")
-    table = build_table(merged)
+    table = build_table(merged, cfg.num_workers)
     del merged
     rows = {side: table.rows_of(split.files[side]) for side in SIDES}
 

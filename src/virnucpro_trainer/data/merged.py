@@ -82,10 +82,12 @@ def _torch_load(path: Path) -> object:
                 raise
             return torch.load(path, map_location="cpu", weights_only=True)  # legacy format
     except pickle.UnpicklingError as err:
+        culprit = next((line.strip() for line in str(err).splitlines() if "GLOBAL" in line), "")
         raise UserError(
             f"{path}: refused to load: it holds Python objects other than tensors and plain "
-            "types, which could run code when unpickled (torch.load weights_only=True). "
-            f"Re-save it with plain data only. Details: {str(err).splitlines()[0]}"
+            "types, and unpickling those could run code (torch.load with weights_only=True). "
+            "Ask whoever made it to save only tensors, lists, dicts and strings. "
+            f"{culprit}".strip()
         ) from None
     except Exception as err:  # zip, EOF and I/O errors all mean the same to the user
         raise UserError(

@@ -40,7 +40,8 @@ class Split:
 def split_folder(
     split_dir: Path, unit: str, test_fraction: float, val_fraction: float, seed: int
 ) -> Path:
-    return split_dir / f"{unit}-test{test_fraction:g}-val{val_fraction:g}-seed{seed}"
+    # repr() keeps every digit, so different fractions never share a folder.
+    return split_dir / f"{unit}-test{float(test_fraction)!r}-val{float(val_fraction)!r}-seed{seed}"
 
 
 def assign_files(
@@ -156,17 +157,30 @@ def _write_folder(folder: Path, doc: dict, files: list[MergedFile]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _read_document(path: Path) -> dict:
+def _read_document(path: Path, settings: dict) -> dict:
+    """Read split.json, checking that it is complete and was made with `settings`."""
     try:
         doc = json.loads(path.read_text())
-        for key in ("hash", "file_rows", *(f"{s}_{k}" for s in SIDES for k in ("files", "labels"))):
-            doc[key]  # noqa: B018 (presence check)
-        return doc
+        sides = {side: doc[f"{side}_files"] for side in SIDES}
+        for side, names in sides.items():
+            if len(doc[f"{side}_labels"]) != len(names):
+                raise ValueError(f"{side}_files and {side}_labels differ in length")
+            for name in names:
+                doc["file_rows"][name]  # noqa: B018 (presence check)
+            doc["distribution"][side]["sequences"]  # noqa: B018
+        doc["hash"]  # noqa: B018
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UserError(
             f"split file {path} is unreadable or incomplete ({type(err).__name__}: {err}); "
             f"delete {path.parent} to make the split again"
         ) from None
+    recorded = {key: doc.get(key) for key in settings}
+    if recorded != settings:
+        raise UserError(
+            f"split file {path} was made with {recorded}, not the requested {settings}; "
+            f"delete {path.parent} or choose another split.dir"
+        )
+    return doc
 
 
 def load_or_make_split(
@@ -192,7 +206,13 @@ def load_or_make_split(
                 f"cannot write the split to {folder}: {err}; set split.dir to a writable folder"
             ) from None
         log.info("made a new split: %s", path)
-    doc = _read_document(path)
+    settings = {
+        "unit": unit,
+        "seed": seed,
+        "split_ratio": test_fraction,
+        "val_fraction": val_fraction,
+    }
+    doc = _read_document(path, settings)
     diffs = _differences(doc, files)
     if diffs:
         raise UserError(

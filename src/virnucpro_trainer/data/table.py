@@ -5,6 +5,7 @@ Batches are gathered from it by row index (`features[rows]`), never one sample a
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,25 +40,33 @@ class FeatureTable:
         return out
 
 
-def build_table(files: list[MergedFile]) -> FeatureTable:
-    """Copy every file's rows into one matrix, rejecting NaN or infinite values."""
+def _fill(features: torch.Tensor, labels: torch.Tensor, f: MergedFile, start: int, stop: int):
+    block = features[start:stop]
+    block.copy_(f.data)  # reads the file's pages when it is memory-mapped
+    bad = ~torch.isfinite(block)
+    if bad.any():
+        bad_rows = bad.any(dim=1).nonzero().flatten()
+        raise UserError(
+            f"{f.source.path}: {int(bad.sum())} NaN or infinite values in {len(bad_rows)} "
+            f"of {f.rows} rows (first rows: {bad_rows[:5].tolist()}); "
+            "fix or drop those rows upstream"
+        )
+    labels[start:stop] = f.source.label
+
+
+def build_table(files: list[MergedFile], workers: int = 0) -> FeatureTable:
+    """Copy every file's rows into one matrix, rejecting NaN or infinite values.
+
+    `workers` threads read files at once (torch copies release the GIL); 0 reads one at a time.
+    """
     offsets = np.zeros(len(files) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([f.rows for f in files])
     width = files[0].data.shape[1]
     features = torch.empty(int(offsets[-1]), width, dtype=torch.float32)
     labels = torch.empty(int(offsets[-1]), dtype=torch.int64)
-    for f, start, stop in zip(files, offsets[:-1], offsets[1:], strict=True):
-        block = features[start:stop]
-        block.copy_(f.data)
-        bad = ~torch.isfinite(block)
-        if bad.any():
-            bad_rows = bad.any(dim=1).nonzero().flatten()
-            raise UserError(
-                f"{f.source.path}: {int(bad.sum())} NaN or infinite values in {len(bad_rows)} "
-                f"of {f.rows} rows (first rows: {bad_rows[:5].tolist()}); "
-                "fix or drop those rows upstream"
-            )
-        labels[start:stop] = f.source.label
+    jobs = list(zip(files, offsets[:-1].tolist(), offsets[1:].tolist(), strict=True))
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        list(pool.map(lambda job: _fill(features, labels, *job), jobs))
     return FeatureTable(
         features, labels, [f.source.name for f in files], offsets, [f.ids for f in files]
     )

@@ -1,0 +1,341 @@
+"""The feature table (rows, labels, ids) and the file-level train/validation/test split."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from virnucpro_trainer.data.merged import find_files, read_merged
+from virnucpro_trainer.data.split import assign_files, load_or_make_split, split_folder
+from virnucpro_trainer.data.table import build_table
+from virnucpro_trainer.errors import UserError
+
+from helpers import HOST_DIR, VIRAL_DIR, make_dataset, write_merged
+
+WIDTH = 4
+GLOB = "*_merged.pt"
+
+
+def read_all(root, width=WIDTH):
+    return [read_merged(s, width) for s in find_files(root, GLOB, "viral")]
+
+
+# build_table
+
+
+@pytest.fixture
+def three_files(tmp_path):
+    """Files of 5, 3 and 4 rows; in sorted order: host/0 (5), viral/0 (3), viral/1 (4)."""
+    saved = {
+        f"{HOST_DIR}/output_0_merged.pt": write_merged(
+            tmp_path / HOST_DIR / "output_0_merged.pt", 5, WIDTH, 0, seed=1
+        ),
+        f"{VIRAL_DIR}/output_0_merged.pt": write_merged(
+            tmp_path / VIRAL_DIR / "output_0_merged.pt", 3, WIDTH, 1, seed=2
+        ),
+        f"{VIRAL_DIR}/output_1_merged.pt": write_merged(
+            tmp_path / VIRAL_DIR / "output_1_merged.pt",
+            4,
+            WIDTH,
+            1,
+            seed=3,
+            ids=["too", "many", "ids", "for", "four", "rows"],
+        ),
+    }
+    return tmp_path, saved
+
+
+@pytest.mark.parametrize("workers", [0, 3])
+def test_build_table_rows_are_the_files_in_order(three_files, workers):
+    root, saved = three_files
+    table = build_table(read_all(root), workers=workers)
+
+    assert table.names == list(saved)
+    assert table.offsets.tolist() == [0, 5, 8, 12]
+    assert table.features.dtype == torch.float32
+    assert table.features.is_contiguous()
+    expected = torch.cat([s["data"] for s in saved.values()])
+    assert torch.equal(table.features, expected)
+    assert table.labels.dtype == torch.int64
+    assert table.labels.tolist() == [0] * 5 + [1] * 7
+
+
+def test_build_table_converts_float64_to_float32(tmp_path):
+    path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
+    data = torch.randn(3, WIDTH, dtype=torch.float64)
+    write_merged(path, 3, WIDTH, 1, data=data)
+    write_merged(tmp_path / HOST_DIR / "output_0_merged.pt", 2, WIDTH, 0)
+    table = build_table(read_all(tmp_path))
+    assert table.features.dtype == torch.float32
+    assert torch.equal(table.features[2:], data.float())
+
+
+def test_rows_of_gives_exactly_the_files_rows_in_table_order(three_files):
+    root, saved = three_files
+    table = build_table(read_all(root))
+    names = [f"{VIRAL_DIR}/output_1_merged.pt", f"{HOST_DIR}/output_0_merged.pt"]
+
+    rows = table.rows_of(names)
+
+    assert rows.dtype == torch.int64
+    assert rows.tolist() == [0, 1, 2, 3, 4, 8, 9, 10, 11]
+    expected = torch.cat([saved[names[1]]["data"], saved[names[0]]["data"]])
+    assert torch.equal(table.features[rows], expected)
+    assert table.rows_of([]).tolist() == []
+
+
+def test_row_ids_use_file_ids_or_file_and_row(three_files):
+    root, saved = three_files
+    table = build_table(read_all(root))
+    host_ids = saved[f"{HOST_DIR}/output_0_merged.pt"]["ids"]
+    viral_ids = saved[f"{VIRAL_DIR}/output_0_merged.pt"]["ids"]
+
+    ids = table.row_ids(torch.arange(12))
+
+    assert ids[:8] == host_ids + viral_ids
+    assert ids[8:] == [f"{VIRAL_DIR}/output_1_merged.pt#{i}" for i in range(4)]
+    assert table.row_ids(torch.tensor([10, 0, 5])) == [
+        f"{VIRAL_DIR}/output_1_merged.pt#2",
+        host_ids[0],
+        viral_ids[0],
+    ]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_build_table_rejects_nan_and_inf_with_count(tmp_path, workers):
+    data = torch.randn(6, WIDTH)
+    data[1, 0] = math.nan
+    data[1, 2] = math.inf
+    data[4, 3] = -math.inf
+    bad = tmp_path / VIRAL_DIR / "output_0_merged.pt"
+    write_merged(bad, 6, WIDTH, 1, data=data)
+    write_merged(tmp_path / HOST_DIR / "output_0_merged.pt", 2, WIDTH, 0)
+
+    with pytest.raises(UserError) as err:
+        build_table(read_all(tmp_path), workers=workers)
+
+    message = str(err.value)
+    assert str(bad) in message
+    assert "3 NaN or infinite values in 2 of 6 rows" in message
+    assert "[1, 4]" in message
+
+
+# assign_files
+
+
+def class_labels(per_class):
+    labels = {f"{VIRAL_DIR}/output_{i}_merged.pt": 1 for i in range(per_class)}
+    labels |= {f"{HOST_DIR}/output_{i}_merged.pt": 0 for i in range(per_class)}
+    return labels
+
+
+def test_assign_files_stratified_disjoint_and_complete():
+    labels = class_labels(20)
+    sides = assign_files(labels, test_fraction=0.2, val_fraction=0.1, seed=1)
+
+    assert set(sides) == {"train", "val", "test"}
+    all_names = [n for names in sides.values() for n in names]
+    assert sorted(all_names) == sorted(labels)  # every file once: disjoint and complete
+    for names in sides.values():
+        assert {labels[n] for n in names} == {0, 1}
+    counts = {side: sum(labels[n] for n in names) for side, names in sides.items()}
+    assert counts == {"test": 4, "val": 2, "train": 14}  # viral files; host files the same
+    assert {side: len(names) for side, names in sides.items()} == {
+        "test": 8,
+        "val": 4,
+        "train": 28,
+    }
+
+
+def test_assign_files_deterministic_per_seed():
+    labels = class_labels(20)
+    first = assign_files(labels, 0.2, 0.1, seed=5)
+    assert assign_files(dict(reversed(labels.items())), 0.2, 0.1, seed=5) == first
+    assert assign_files(labels, 0.2, 0.1, seed=6)["test"] != first["test"]
+
+
+def test_assign_files_minimum_of_three_per_class():
+    sides = assign_files(class_labels(3), 0.1, 0.1, seed=0)
+    assert all(len(names) == 2 for names in sides.values())
+    with pytest.raises(UserError) as err:
+        assign_files(class_labels(2), 0.1, 0.1, seed=0)
+    assert "only 2" in str(err.value)
+    assert "at least 3 per class" in str(err.value)
+
+
+def test_assign_files_too_few_for_the_fractions():
+    # 4 files: 3 for test, then at least 1 for validation leaves none to train on
+    with pytest.raises(UserError, match="it needs 5"):
+        assign_files(class_labels(4), test_fraction=0.75, val_fraction=0.1, seed=0)
+
+
+# load_or_make_split
+
+
+SETTINGS = {"unit": "file", "test_fraction": 0.25, "val_fraction": 0.25, "seed": 7}
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    root = tmp_path / "data_merge"
+    make_dataset(root, files_per_class=4, rows=5, width=WIDTH)
+    return root, tmp_path / "test_set"
+
+
+def split_of(root, split_dir, **changes):
+    return load_or_make_split(read_all(root), root, split_dir, **(SETTINGS | changes))
+
+
+def test_first_split_writes_document_and_test_file_links(dataset):
+    root, split_dir = dataset
+    split = split_of(root, split_dir)
+
+    folder = split_folder(split_dir, **SETTINGS)
+    assert split.path == folder / "split.json"
+    doc = json.loads(split.path.read_text())
+    for key in (
+        "seed",
+        "split_ratio",
+        "train_files",
+        "val_files",
+        "test_files",
+        "train_labels",
+        "val_labels",
+        "test_labels",
+        "distribution",
+        "timestamp",
+        "hash",
+    ):
+        assert key in doc, key
+    assert doc["seed"] == 7
+    assert doc["split_ratio"] == 0.25
+    assert doc == split.document
+    for side in ("train", "val", "test"):
+        assert split.files[side] == doc[f"{side}_files"]
+        assert doc[f"{side}_labels"] == [int(n.startswith(VIRAL_DIR)) for n in doc[f"{side}_files"]]
+    assert len(doc["test_files"]) == 2
+    assert doc["distribution"]["test"]["sequences"] == 10
+
+    links = {}
+    for class_dir, label in (("viral", 1), ("non_viral", 0)):
+        for link in (folder / class_dir).iterdir():
+            assert link.is_symlink()
+            links[link.resolve()] = label
+    expected = {(root / n).resolve(): int(n.startswith(VIRAL_DIR)) for n in doc["test_files"]}
+    assert links == expected
+    assert [p.name for p in split_dir.iterdir()] == [folder.name]  # no temporary folder left
+
+
+def test_second_call_loads_the_same_split(dataset):
+    root, split_dir = dataset
+    first = split_of(root, split_dir)
+    written = first.path.read_bytes()
+
+    second = split_of(root, split_dir)
+
+    assert second.hash == first.hash
+    assert second.files == first.files
+    assert second.path == first.path
+    assert first.path.read_bytes() == written  # loaded, not rewritten (same timestamp)
+
+
+@pytest.mark.parametrize("change", [{"seed": 8}, {"test_fraction": 0.4}, {"val_fraction": 0.4}])
+def test_other_settings_get_another_folder(dataset, change):
+    root, split_dir = dataset
+    first = split_of(root, split_dir)
+    written = first.path.read_bytes()
+
+    other = split_of(root, split_dir, **change)
+
+    assert other.path.parent != first.path.parent
+    assert other.path.parent.parent == split_dir
+    assert first.path.read_bytes() == written
+    assert other.hash != first.hash
+
+
+def test_settings_differing_beyond_six_digits_do_not_share_a_split(dataset):
+    root, split_dir = dataset
+    first = split_of(root, split_dir)
+    other = split_of(root, split_dir, test_fraction=0.2500001)
+    assert other.path != first.path
+    assert other.document["split_ratio"] == 0.2500001
+
+
+def changed_data_message(root, split_dir) -> str:
+    with pytest.raises(UserError) as err:
+        split_of(root, split_dir)
+    return str(err.value)
+
+
+def test_added_file_is_reported(dataset):
+    root, split_dir = dataset
+    split_of(root, split_dir)
+    write_merged(root / VIRAL_DIR / "output_9_merged.pt", 5, WIDTH, 1)
+    message = changed_data_message(root, split_dir)
+    assert "no longer matches" in message
+    assert f"1 file(s) found that the split does not know: {VIRAL_DIR}/output_9_merged.pt" in (
+        message
+    )
+
+
+def test_removed_file_is_reported(dataset):
+    root, split_dir = dataset
+    split = split_of(root, split_dir)
+    gone = split.files["train"][0]
+    (root / gone).unlink()
+    message = changed_data_message(root, split_dir)
+    assert f"1 file(s) in the split are gone: {gone}" in message
+
+
+def test_changed_row_count_is_reported(dataset):
+    root, split_dir = dataset
+    split_of(root, split_dir)
+    name = f"{HOST_DIR}/output_2_merged.pt"
+    write_merged(root / name, 8, WIDTH, 0)
+    message = changed_data_message(root, split_dir)
+    assert f"{name}: split recorded label 0 and 5 rows, found label 0 and 8 rows" in message
+
+
+def test_corrupt_split_file_names_its_path(dataset):
+    root, split_dir = dataset
+    split = split_of(root, split_dir)
+    split.path.write_text(split.path.read_text()[:40])
+    message = changed_data_message(root, split_dir)
+    assert str(split.path) in message
+    assert "unreadable or incomplete" in message
+
+
+@pytest.mark.parametrize("damage", ["drop_distribution", "drop_file_rows_entry"])
+def test_incomplete_split_file_is_a_user_error(dataset, damage):
+    root, split_dir = dataset
+    split = split_of(root, split_dir)
+    doc = json.loads(split.path.read_text())
+    if damage == "drop_distribution":
+        del doc["distribution"]
+    else:
+        del doc["file_rows"][doc["train_files"][0]]
+    split.path.write_text(json.dumps(doc))
+    message = changed_data_message(root, split_dir)
+    assert str(split.path) in message
+
+
+def test_split_document_rows_match_files(dataset):
+    root, split_dir = dataset
+    doc = split_of(root, split_dir).document
+    assert doc["file_rows"] == {n: 5 for n in sorted(doc["file_rows"])}
+    assert len(doc["file_rows"]) == 8
+    assert np.isclose(doc["distribution"]["train"]["viral_ratio"], 0.5)
+
+
+def test_split_file_with_other_settings_is_refused(dataset):
+    root, split_dir = dataset
+    split = split_of(root, split_dir)
+    doc = json.loads(split.path.read_text())
+    doc["seed"] += 1
+    split.path.write_text(json.dumps(doc))
+    message = changed_data_message(root, split_dir)
+    assert str(split.path) in message and "was made with" in message
