@@ -187,7 +187,8 @@ def dataset(tmp_path):
 
 
 def split_of(root, split_dir, **changes):
-    return load_or_make_split(read_all(root), root, split_dir, **(SETTINGS | changes))
+    files = build_table(read_all(root)).file_summary()
+    return load_or_make_split(files, root, split_dir, **(SETTINGS | changes))
 
 
 def test_first_split_writes_document_and_test_file_links(dataset):

@@ -14,12 +14,13 @@ from torch import nn
 
 from virnucpro_trainer.checkpoint import checkpoint_metadata, load_checkpoint, save_checkpoint
 from virnucpro_trainer.config import OptimizerConfig
+from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.early_stopping import EarlyStopping
 from virnucpro_trainer.metrics import classification_metrics
 from virnucpro_trainer.model import VirNucProMLP
 from virnucpro_trainer.reporting import EPOCH_COLUMNS, EpochReport
 from virnucpro_trainer.trainer import build_optimizer, fit
-from virnucpro_trainer.training import epoch_batches, predict
+from virnucpro_trainer.training import predict
 
 CPU = torch.device("cpu")
 
@@ -128,12 +129,12 @@ def test_fit_restores_the_best_epoch_weights(tmp_path, one_thread, patience, epo
     optimizer, scheduler = build_optimizer(model, OptimizerConfig(name="adamw", lr=0.01))
     report = SnapshotReport(tmp_path / "metrics.csv", model)
 
+    source = BatchSource(features, labels, CPU)
     result = fit(
         model,
         optimizer,
         scheduler,
-        features,
-        labels,
+        source,
         train_rows,
         val_rows,
         epochs=epochs,
@@ -142,7 +143,6 @@ def test_fit_restores_the_best_epoch_weights(tmp_path, one_thread, patience, epo
         patience=patience,
         min_delta=0.0,
         seed=0,
-        device=CPU,
         report=report,
     )
 
@@ -154,11 +154,11 @@ def test_fit_restores_the_best_epoch_weights(tmp_path, one_thread, patience, epo
         assert result.epochs_run == epochs
     assert states_equal(clone_state(model), report.states[result.best_epoch])
     assert not states_equal(clone_state(model), report.states[result.epochs_run])
-    _, _, val_loss = predict(model, features, labels, val_rows, 32, CPU)
+    _, _, val_loss = predict(model, source, val_rows, 32)
     assert val_loss == pytest.approx(result.best_loss, rel=1e-6)
     assert result.best_val_metrics["loss"] == result.best_loss
     # the optimizer state handed back is the best epoch's: AdamW counts its steps
-    steps_per_epoch = len(epoch_batches(train_rows, 16, torch.Generator()))
+    steps_per_epoch = len(list(source.train_batches(train_rows, 16, torch.Generator())))
     assert result.best_optimizer_state["state"][0]["step"] == result.best_epoch * steps_per_epoch
 
     with (tmp_path / "metrics.csv").open() as f:
@@ -171,33 +171,54 @@ def test_fit_restores_the_best_epoch_weights(tmp_path, one_thread, patience, epo
     assert all(float(r["lr"]) == 0.01 for r in rows)
 
 
-# epoch_batches
+# batches: each row's single feature is its own index, so a batch shows which rows it holds
 
 
-def test_epoch_batches_cover_every_row_once():
+def batch_rows(rows, batch_size, seed, **options):
+    n = int(rows.max()) + 1
+    source = BatchSource(
+        torch.arange(n, dtype=torch.float32)[:, None], torch.zeros(n).long(), CPU, **options
+    )
+    gen = torch.Generator().manual_seed(seed)
+    return [x[:, 0].long() for x, _ in source.train_batches(rows, batch_size, gen)]
+
+
+def test_train_batches_cover_every_row_once():
     rows = torch.arange(100, 110)
-    batches = epoch_batches(rows, 4, torch.Generator().manual_seed(0))
+    batches = batch_rows(rows, 4, seed=0)
     assert [len(b) for b in batches] == [4, 4, 2]
     joined = torch.cat(batches)
     assert sorted(joined.tolist()) == rows.tolist()
     assert joined.tolist() != rows.tolist()  # shuffled
 
 
-def test_epoch_batches_seeded():
+def test_train_batches_seeded():
     rows = torch.arange(50)
 
     def order(seed):
-        return torch.cat(epoch_batches(rows, 8, torch.Generator().manual_seed(seed))).tolist()
+        return torch.cat(batch_rows(rows, 8, seed)).tolist()
 
     assert order(3) == order(3)
     assert order(3) != order(4)
 
 
-def test_epoch_batches_drop_a_trailing_single_row():
-    rows = torch.arange(9)
-    batches = epoch_batches(rows, 4, torch.Generator().manual_seed(0))
+def test_train_batches_drop_a_trailing_single_row():
+    batches = batch_rows(torch.arange(9), 4, seed=0)
     assert [len(b) for b in batches] == [4, 4]
     assert len(set(torch.cat(batches).tolist())) == 8
+
+
+def test_eval_batches_keep_row_order_and_labels():
+    features = torch.arange(10, dtype=torch.float16)[:, None]
+    labels = torch.arange(10) % 2
+    source = BatchSource(features, labels, CPU)
+    rows = torch.tensor([1, 2, 5, 7, 8])
+    out = list(source.eval_batches(rows, 2))
+    assert [len(y) for _, y in out] == [2, 2, 1]
+    x = torch.cat([b for b, _ in out])
+    assert x.dtype == torch.float32  # float16 storage, float32 math
+    assert x[:, 0].long().tolist() == rows.tolist()
+    assert torch.cat([y for _, y in out]).tolist() == (rows % 2).tolist()
 
 
 # metrics

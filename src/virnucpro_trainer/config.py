@@ -37,6 +37,10 @@ class DataConfig:
     protein_dim: int = 1280
     protein_model: str = "fastesm650"
     protein_model_id: str = "Synthyra/FastESM2_650"
+    cache_dir: str | None = "${data.root}/../feature_cache"
+    storage_dtype: str = "float32"
+    memory_budget_gb: float | None = None
+    block_rows: int | None = None
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
@@ -83,6 +87,11 @@ class TrainConfig:
     eval_batch_size: int = 4096
     device: str = "auto"
     num_workers: int = 4
+    features_on_gpu: bool = True
+    gpu_memory_margin_gb: float = 2.0
+    bf16: bool = False
+    compile: bool = False
+    compile_mode: str = "default"
     patience: int = 7
     min_delta: float = 0.0
     checkpoint_name: str = "model_fastesm650.pth"
@@ -94,6 +103,8 @@ def register_configs() -> None:
 
 OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cuda", "cpu")
+STORAGE_DTYPES = ("float32", "float16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SPLIT_UNITS = ("file",)
 
 
@@ -123,6 +134,23 @@ def _problems(cfg: DictConfig) -> list[str]:
         ("eval_batch_size", cfg.eval_batch_size >= 1, ">= 1"),
         ("device", cfg.device in DEVICES, f"one of {DEVICES}"),
         ("num_workers", cfg.num_workers >= 0, ">= 0"),
+        ("gpu_memory_margin_gb", cfg.gpu_memory_margin_gb >= 0, ">= 0"),
+        ("compile_mode", cfg.compile_mode in COMPILE_MODES, f"one of {COMPILE_MODES}"),
+        (
+            "data.storage_dtype",
+            cfg.data.storage_dtype in STORAGE_DTYPES,
+            f"one of {STORAGE_DTYPES}",
+        ),
+        (
+            "data.memory_budget_gb",
+            cfg.data.memory_budget_gb is None or cfg.data.memory_budget_gb > 0,
+            "> 0 or null",
+        ),
+        (
+            "data.block_rows",
+            cfg.data.block_rows is None or cfg.data.block_rows >= 1,
+            ">= 1 or null",
+        ),
         ("patience", cfg.patience >= 1, ">= 1"),
         ("min_delta", cfg.min_delta >= 0, ">= 0"),
         (
@@ -157,3 +185,5 @@ def resolve_paths(cfg: DictConfig) -> None:
     """Make data and split paths absolute against the launch directory (in place)."""
     cfg.data.root = str(Path(to_absolute_path(cfg.data.root)).resolve())
     cfg.split.dir = str(Path(to_absolute_path(cfg.split.dir)).resolve())
+    if cfg.data.cache_dir is not None:
+        cfg.data.cache_dir = str(Path(to_absolute_path(cfg.data.cache_dir)).resolve())

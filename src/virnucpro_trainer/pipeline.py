@@ -12,10 +12,12 @@ from omegaconf import DictConfig, OmegaConf
 from virnucpro_trainer import __version__
 from virnucpro_trainer.checkpoint import checkpoint_metadata, save_checkpoint, write_json
 from virnucpro_trainer.config import SyntheticConfig, resolve_paths, validate
+from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.merged import find_files, read_merged
 from virnucpro_trainer.data.split import SIDES, load_or_make_split
+from virnucpro_trainer.data.store import open_store
 from virnucpro_trainer.data.synthetic import ensure_synthetic
-from virnucpro_trainer.data.table import build_table
+from virnucpro_trainer.data.table import FeatureTable, build_table
 from virnucpro_trainer.metrics import classification_metrics
 from virnucpro_trainer.model import VirNucProMLP
 from virnucpro_trainer.reporting import EpochReport
@@ -36,23 +38,24 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     log.info("run directory: %s", run_dir)
     log.info("device %s, torch %s, virnucpro_trainer %s", device, torch.__version__, __version__)
 
-    data_root = Path(cfg.data.root)
-    if cfg.data.synthetic.enabled:
-        ensure_synthetic(data_root, SyntheticConfig(**cfg.data.synthetic), width)
-    merged = [
-        read_merged(s, width)
-        for s in find_files(data_root, cfg.data.file_glob, cfg.data.viral_dir_substring)
-    ]
+    # The model and optimizer come first: building an optimizer costs ~1 s of torch imports,
+    # which would otherwise delay the first training step after the data is ready.
+    model = VirNucProMLP(width, cfg.model.hidden_dim, cfg.model.num_class, cfg.model.dropout)
+    model.to(device)
+    optimizer, scheduler = build_optimizer(model, cfg.optimizer)
+    compiled = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else None
+
+    table = load_table(cfg, width)
     log.info(
         "data: %d files, %d rows of width %d under %s",
-        len(merged),
-        sum(f.rows for f in merged),
+        len(table.names),
+        len(table.labels),
         width,
-        data_root,
+        cfg.data.root,
     )
     split = load_or_make_split(
-        merged,
-        data_root,
+        table.file_summary(),
+        Path(cfg.data.root),
         Path(cfg.split.dir),
         cfg.split.unit,
         cfg.split.test_fraction,
@@ -60,13 +63,21 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         cfg.split.seed,
     )
     shutil.copyfile(split.path, run_dir / "split.json")
-    table = build_table(merged, cfg.num_workers)
-    del merged
     rows = {side: table.rows_of(split.files[side]) for side in SIDES}
+    source = BatchSource(
+        table.features,
+        table.labels,
+        device,
+        mapping=table.mapping,
+        on_gpu=cfg.features_on_gpu,
+        gpu_margin_bytes=int(cfg.gpu_memory_margin_gb * 2**30),
+        memory_budget_bytes=None
+        if cfg.data.memory_budget_gb is None
+        else int(cfg.data.memory_budget_gb * 2**30),
+        block_rows=cfg.data.block_rows,
+    )
+    log.info("features: %s in %s", table.features.dtype, source.where)
 
-    model = VirNucProMLP(width, cfg.model.hidden_dim, cfg.model.num_class, cfg.model.dropout)
-    model.to(device)
-    optimizer, scheduler = build_optimizer(model, cfg.optimizer)
     log.info(
         "model: %d parameters; training on %d rows, validating on %d",
         sum(p.numel() for p in model.parameters()),
@@ -77,8 +88,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         model,
         optimizer,
         scheduler,
-        table.features,
-        table.labels,
+        source,
         rows["train"],
         rows["val"],
         epochs=cfg.epochs,
@@ -87,13 +97,12 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         patience=cfg.patience,
         min_delta=cfg.min_delta,
         seed=cfg.seed,
-        device=device,
+        bf16=cfg.bf16,
+        compiled=compiled,
         report=EpochReport(run_dir / "metrics.csv"),
     )
 
-    probs, y, test_loss = predict(
-        model, table.features, table.labels, rows["test"], cfg.eval_batch_size, device
-    )
+    probs, y, test_loss = predict(model, source, rows["test"], cfg.eval_batch_size, bf16=cfg.bf16)
     test = {
         "loss": test_loss,
         **classification_metrics(y, probs),
@@ -145,3 +154,24 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     )
     log.info("saved the best model to %s", run_dir / cfg.checkpoint_name)
     return result.best_loss
+
+
+def load_table(cfg: DictConfig, width: int) -> FeatureTable:
+    """The feature table: from the feature store (built on first use), or read into RAM."""
+    data_root = Path(cfg.data.root)
+    if cfg.data.synthetic.enabled:
+        ensure_synthetic(data_root, SyntheticConfig(**cfg.data.synthetic), width)
+    sources = find_files(data_root, cfg.data.file_glob, cfg.data.viral_dir_substring)
+    if cfg.data.cache_dir is not None:
+        return open_store(
+            sources,
+            data_root,
+            Path(cfg.data.cache_dir),
+            width,
+            cfg.data.storage_dtype,
+            cfg.num_workers,
+        )
+    table = build_table([read_merged(s, width) for s in sources], cfg.num_workers)
+    if cfg.data.storage_dtype == "float16":
+        table.features = table.features.half()
+    return table

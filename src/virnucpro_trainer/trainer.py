@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.early_stopping import EarlyStopping
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.metrics import classification_metrics
@@ -44,8 +45,7 @@ def fit(
     model: nn.Module,
     optimizer,
     scheduler,
-    features: torch.Tensor,
-    labels: torch.Tensor,
+    source: BatchSource,
     train_rows: torch.Tensor,
     val_rows: torch.Tensor,
     *,
@@ -55,10 +55,16 @@ def fit(
     patience: int,
     min_delta: float,
     seed: int,
-    device: torch.device,
     report: EpochReport,
+    bf16: bool = False,
+    compiled: nn.Module | None = None,
 ) -> FitResult:
-    """Train until `epochs` or early stopping, then load the best epoch's weights into `model`."""
+    """Train until `epochs` or early stopping, then load the best epoch's weights into `model`.
+
+    `compiled` (a torch.compile of `model`, sharing its parameters) runs the batches if given;
+    weights are always taken from `model`, so they carry no `_orig_mod.` prefix.
+    """
+    net = compiled or model
     shuffle = torch.Generator().manual_seed(seed)
     stopper = EarlyStopping(patience, min_delta)
     best_metrics: dict = {}
@@ -67,17 +73,16 @@ def fit(
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         train_loss = train_epoch(
-            model,
-            features,
-            labels,
+            net,
+            source,
             train_rows,
             batch_size,
             optimizer,
-            device,
             shuffle,
+            bf16=bf16,
             desc=f"epoch {epoch}",
         )
-        probs, y, val_loss = predict(model, features, labels, val_rows, eval_batch_size, device)
+        probs, y, val_loss = predict(net, source, val_rows, eval_batch_size, bf16=bf16)
         scheduler.step()
         m = classification_metrics(y, probs)
         now = time.perf_counter()

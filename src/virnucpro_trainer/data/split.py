@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from virnucpro_trainer.data.merged import CLASS_NAMES, MergedFile
+from virnucpro_trainer.data.merged import CLASS_NAMES
 from virnucpro_trainer.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def assign_files(
 
 
 def _document(
-    files: list[MergedFile],
+    files: dict[str, tuple[int, int]],
     sides: dict[str, list[str]],
     data_root: Path,
     unit: str,
@@ -80,8 +80,8 @@ def _document(
     val_fraction: float,
     seed: int,
 ) -> dict:
-    label = {f.source.name: f.source.label for f in files}
-    rows = {f.source.name: f.rows for f in files}
+    label = {name: lab for name, (lab, _) in files.items()}
+    rows = {name: n for name, (_, n) in files.items()}
     distribution = {}
     for side, names in sides.items():
         viral = sum(label[n] for n in names)
@@ -112,12 +112,12 @@ def _document(
     return doc
 
 
-def _differences(doc: dict, files: list[MergedFile]) -> list[str]:
+def _differences(doc: dict, files: dict[str, tuple[int, int]]) -> list[str]:
     recorded = {}
     for side in SIDES:
         for name, label in zip(doc[f"{side}_files"], doc[f"{side}_labels"], strict=True):
             recorded[name] = (label, doc["file_rows"][name])
-    found = {f.source.name: (f.source.label, f.rows) for f in files}
+    found = {name: tuple(v) for name, v in files.items()}
     missing = sorted(set(recorded) - set(found))
     new = sorted(set(found) - set(recorded))
     changed = sorted(n for n in set(found) & set(recorded) if found[n] != recorded[n])
@@ -138,19 +138,17 @@ def _differences(doc: dict, files: list[MergedFile]) -> list[str]:
     return diffs
 
 
-def _write_folder(folder: Path, doc: dict, files: list[MergedFile]) -> None:
+def _write_folder(folder: Path, doc: dict, data_root: Path) -> None:
     """Write split.json and the test-file symlinks into a temporary folder, then rename it."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     (tmp / "split.json").write_text(json.dumps(doc, indent=2) + "\n")
-    by_name = {f.source.name: f.source for f in files}
-    for name in doc["test_files"]:
-        source = by_name[name]
-        link_dir = tmp / CLASS_NAMES[source.label]
+    for name, label in zip(doc["test_files"], doc["test_labels"], strict=True):
+        link_dir = tmp / CLASS_NAMES[label]
         link_dir.mkdir(exist_ok=True)
-        (link_dir / name.replace("/", "__")).symlink_to(source.path)
+        (link_dir / name.replace("/", "__")).symlink_to(data_root / name)
     try:
         tmp.rename(folder)
     except OSError:  # another run made the same split first; theirs is identical
@@ -184,7 +182,7 @@ def _read_document(path: Path, settings: dict) -> dict:
 
 
 def load_or_make_split(
-    files: list[MergedFile],
+    files: dict[str, tuple[int, int]],
     data_root: Path,
     split_dir: Path,
     unit: str,
@@ -192,15 +190,18 @@ def load_or_make_split(
     val_fraction: float,
     seed: int,
 ) -> Split:
-    """Load the split for these settings if it exists and matches `files`, else make and save it."""
+    """Load the split for these settings if it matches `files`, else make and save it.
+
+    `files` maps each file name (relative to `data_root`) to its (label, rows).
+    """
     folder = split_folder(split_dir, unit, test_fraction, val_fraction, seed)
     path = folder / "split.json"
     if not path.exists():
-        labels = {f.source.name: f.source.label for f in files}
+        labels = {name: label for name, (label, _) in files.items()}
         sides = assign_files(labels, test_fraction, val_fraction, seed)
         doc = _document(files, sides, data_root, unit, test_fraction, val_fraction, seed)
         try:
-            _write_folder(folder, doc, files)
+            _write_folder(folder, doc, data_root)
         except OSError as err:
             raise UserError(
                 f"cannot write the split to {folder}: {err}; set split.dir to a writable folder"

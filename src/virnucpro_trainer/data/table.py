@@ -1,12 +1,16 @@
-"""The feature table: every row of every file in one contiguous float32 matrix, with labels and ids.
+"""The feature table: every row of every file in one contiguous matrix, with labels and ids.
 
-Batches are gathered from it by row index (`features[rows]`), never one sample at a time.
+The matrix lives in RAM or is memory-mapped from the feature store (`store.py`). Batches are
+gathered from it by row index (`features[rows]`), never one sample at a time.
 """
 
 from __future__ import annotations
 
+import json
+import mmap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,11 +21,22 @@ from virnucpro_trainer.errors import UserError
 
 @dataclass
 class FeatureTable:
-    features: torch.Tensor  # [n_rows, width] float32, contiguous
+    features: torch.Tensor  # [n_rows, width] float32 or float16, contiguous
     labels: torch.Tensor  # [n_rows] int64
     names: list[str]  # file names relative to the data root, in row order
     offsets: np.ndarray  # [n_files + 1]: file i holds rows offsets[i]:offsets[i + 1]
-    ids: list[list[str] | None]
+    ids: list[list[str] | None] | None  # per file; None: read from ids_file when first needed
+    ids_file: Path | None = None
+    mapping: mmap.mmap | None = None  # the memory map behind `features`, if any
+
+    def file_summary(self) -> dict[str, tuple[int, int]]:
+        """{file name: (label, rows)}, what the split is made from and checked against."""
+        return {
+            name: (int(self.labels[start]) if stop > start else -1, int(stop - start))
+            for name, start, stop in zip(
+                self.names, self.offsets[:-1], self.offsets[1:], strict=True
+            )
+        }
 
     def rows_of(self, names: list[str]) -> torch.Tensor:
         """Row indices (int64) of the given files, in table order."""
@@ -32,6 +47,8 @@ class FeatureTable:
 
     def row_ids(self, rows: torch.Tensor) -> list[str]:
         """The sequence id of each row (`<file>#<row>` where the file's ids were unusable)."""
+        if self.ids is None:
+            self.ids = json.loads(self.ids_file.read_text())
         file_of = np.searchsorted(self.offsets, rows.numpy(), side="right") - 1
         out = []
         for row, f in zip(rows.tolist(), file_of.tolist(), strict=True):
@@ -46,27 +63,37 @@ def _fill(features: torch.Tensor, labels: torch.Tensor, f: MergedFile, start: in
     bad = ~torch.isfinite(block)
     if bad.any():
         bad_rows = bad.any(dim=1).nonzero().flatten()
+        overflow = ""
+        if block.dtype == torch.float16 and torch.isfinite(f.data[bad_rows]).all():
+            overflow = " after conversion to float16 (values beyond +-65504 overflow it)"
         raise UserError(
-            f"{f.source.path}: {int(bad.sum())} NaN or infinite values in {len(bad_rows)} "
-            f"of {f.rows} rows (first rows: {bad_rows[:5].tolist()}); "
+            f"{f.source.path}: {int(bad.sum())} NaN or infinite values{overflow} in "
+            f"{len(bad_rows)} of {f.rows} rows (first rows: {bad_rows[:5].tolist()}); "
             "fix or drop those rows upstream"
         )
     labels[start:stop] = f.source.label
 
 
-def build_table(files: list[MergedFile], workers: int = 0) -> FeatureTable:
-    """Copy every file's rows into one matrix, rejecting NaN or infinite values.
+def fill_rows(
+    files: list[MergedFile], features: torch.Tensor, labels: torch.Tensor, workers: int = 0
+) -> None:
+    """Copy every file's rows, in order, into `features` and its label into `labels`.
 
-    `workers` threads read files at once (torch copies release the GIL); 0 reads one at a time.
+    Rejects NaN or infinite values. `workers` threads read files at once (torch copies release
+    the GIL); 0 reads one at a time.
     """
-    offsets = np.zeros(len(files) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([f.rows for f in files])
-    width = files[0].data.shape[1]
-    features = torch.empty(int(offsets[-1]), width, dtype=torch.float32)
-    labels = torch.empty(int(offsets[-1]), dtype=torch.int64)
-    jobs = list(zip(files, offsets[:-1].tolist(), offsets[1:].tolist(), strict=True))
+    offsets = np.cumsum([0] + [f.rows for f in files]).tolist()
+    jobs = list(zip(files, offsets[:-1], offsets[1:], strict=True))
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(lambda job: _fill(features, labels, *job), jobs))
+
+
+def build_table(files: list[MergedFile], workers: int = 0) -> FeatureTable:
+    """Read every file's rows into one float32 matrix in RAM (the store-less path)."""
+    offsets = np.cumsum([0] + [f.rows for f in files]).astype(np.int64)
+    features = torch.empty(int(offsets[-1]), files[0].data.shape[1], dtype=torch.float32)
+    labels = torch.empty(int(offsets[-1]), dtype=torch.int64)
+    fill_rows(files, features, labels, workers)
     return FeatureTable(
         features, labels, [f.source.name for f in files], offsets, [f.ids for f in files]
     )

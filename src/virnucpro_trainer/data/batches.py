@@ -1,0 +1,138 @@
+"""Batches: index gathers from the feature matrix, on the GPU, in host memory, or under a budget.
+
+Every batch is one indexed gather (`features[idx]`), never one sample at a time. The shuffle is a
+permutation from a CPU generator, so the order is the same on every device.
+
+- GPU resident: when the training device is CUDA and the whole matrix fits in free GPU memory
+  (keeping `gpu_margin_bytes` free), it is copied there once and batches are gathered on the GPU.
+- Host: batches are gathered from the (possibly memory-mapped) matrix on the host; for CUDA they go
+  through pinned memory with a non-blocking copy.
+- Memory budget: when the matrix is memory-mapped and larger than `memory_budget_bytes`, mapped
+  pages are handed back to the kernel whenever resident memory reaches the budget, and with
+  `block_rows` the shuffle is block-wise (blocks of rows in random order, rows shuffled inside each
+  block) so that reads stay mostly sequential.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+from collections.abc import Iterator
+
+import torch
+
+log = logging.getLogger(__name__)
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+CHECK_EVERY = 64  # batches between resident-memory checks under a budget
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+class BatchSource:
+    """Yields (features, labels) batches for given rows, ready on `device` as float32."""
+
+    def __init__(
+        self,
+        features: torch.Tensor,
+        labels: torch.Tensor,
+        device: torch.device,
+        *,
+        mapping: mmap.mmap | None = None,
+        on_gpu: bool = True,
+        gpu_margin_bytes: int = 2 << 30,
+        memory_budget_bytes: int | None = None,
+        block_rows: int | None = None,
+    ):
+        self.device = device
+        self.features, self.labels = features, labels
+        self.pin = device.type == "cuda"
+        nbytes = features.numel() * features.element_size()
+        self.gpu_resident = False
+        if device.type == "cuda" and on_gpu:
+            free, _ = torch.cuda.mem_get_info(device)
+            if nbytes + gpu_margin_bytes <= free:
+                self.features = features.to(device)
+                self.labels = labels.to(device)
+                self.gpu_resident, self.pin = True, False
+            else:
+                log.info(
+                    "features (%.1f GB) do not fit in free GPU memory (%.1f GB) with the "
+                    "margin: gathering batches on the host",
+                    nbytes / 1e9,
+                    free / 1e9,
+                )
+        over_budget = memory_budget_bytes is not None and nbytes > memory_budget_bytes
+        self.mapping = mapping if over_budget and not self.gpu_resident else None
+        self.budget = memory_budget_bytes
+        self.block_rows = block_rows if self.mapping is not None else None
+        if self.mapping is not None:
+            log.info(
+                "features (%.1f GB) exceed data.memory_budget_gb: reading them from the "
+                "memory map%s",
+                nbytes / 1e9,
+                " in shuffled blocks" if block_rows else "",
+            )
+            advice = mmap.MADV_SEQUENTIAL if block_rows else mmap.MADV_RANDOM
+            self.mapping.madvise(advice)
+        self._batches = 0
+
+    @property
+    def where(self) -> str:
+        if self.gpu_resident:
+            return "GPU memory"
+        return "memory map under a budget" if self.mapping is not None else "host memory"
+
+    def _release_pages(self) -> None:
+        """Under a budget, drop mapped pages from this process once it holds too many."""
+        self._batches += 1
+        if (
+            self.mapping is not None
+            and self._batches % CHECK_EVERY == 0
+            and resident_bytes() > self.budget
+        ):
+            self.mapping.madvise(mmap.MADV_DONTNEED)
+
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.pin:
+            x, y = x.pin_memory(), y.pin_memory()
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        return x.float(), y
+
+    def gather(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch: the rows `idx` (a CPU int64 tensor) of the features and labels."""
+        if self.gpu_resident:
+            idx = idx.to(self.device, non_blocking=True)
+            return self.features[idx].float(), self.labels[idx]
+        self._release_pages()
+        return self._to_device(self.features[idx], self.labels[idx])
+
+    def order(self, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A seeded shuffle of `rows`: a full permutation, or block-wise under a budget."""
+        if not self.block_rows:
+            return rows[torch.randperm(len(rows), generator=generator)]
+        blocks = torch.sort(rows).values.split(self.block_rows)
+        shuffled = [blocks[i] for i in torch.randperm(len(blocks), generator=generator)]
+        return torch.cat([b[torch.randperm(len(b), generator=generator)] for b in shuffled])
+
+    def train_batches(
+        self, rows: torch.Tensor, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Shuffled batches over `rows`; a last batch of one row is dropped (BatchNorm needs 2)."""
+        batches = self.order(rows, generator).split(batch_size)
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            batches = batches[:-1]
+        for idx in batches:
+            yield self.gather(idx)
+
+    def eval_batches(
+        self, rows: torch.Tensor, batch_size: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches over `rows` in order."""
+        for idx in rows.split(batch_size):
+            yield self.gather(idx)
