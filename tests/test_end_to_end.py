@@ -173,3 +173,19 @@ def test_wrong_width_names_the_file_and_both_widths(tmp_path):
     out = proc.stdout + proc.stderr
     assert "_merged.pt: rows are 2048 numbers wide, expected 3328" in out
     assert "Traceback" not in out
+
+
+def test_results_do_not_depend_on_where_features_live(tmp_path):
+    run_train(tmp_path, *TINY, "data.cache_dir=null")  # .pt files read into RAM
+    run_train(tmp_path, *TINY)  # builds the memory-mapped feature store
+    run_train(tmp_path, *TINY, "data.memory_budget_gb=0.001")  # reuses it, under a budget
+    run_train(tmp_path, *TINY, "data.storage_dtype=float16")
+    ram, built, budget, half = run_dirs(tmp_path)
+    assert results(ram) == results(built) == results(budget)
+    logs = [(d / "train.log").read_text() for d in (ram, built, budget, half)]
+    assert "feature store" not in logs[0]
+    assert "feature store built" in logs[1]
+    assert "feature store built" not in logs[2] and "memory map under a budget" in logs[2]
+    assert "torch.float16" in logs[3]
+    stores = list((tmp_path / "data/synthetic/feature_cache").iterdir())
+    assert len([s for s in stores if not s.name.startswith(".")]) == 2  # float32 and float16
