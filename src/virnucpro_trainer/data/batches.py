@@ -105,9 +105,8 @@ class BatchSource:
         return x.float(), y
 
     def gather(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One batch: the rows `idx` (a CPU int64 tensor) of the features and labels."""
+        """One batch: the rows `idx` (int64, on the features' device) of features and labels."""
         if self.gpu_resident:
-            idx = idx.to(self.device, non_blocking=True)
             return self.features[idx].float(), self.labels[idx]
         self._release_pages()
         return self._to_device(self.features[idx], self.labels[idx])
@@ -124,7 +123,10 @@ class BatchSource:
         self, rows: torch.Tensor, batch_size: int, generator: torch.Generator
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled batches over `rows`; a last batch of one row is dropped (BatchNorm needs 2)."""
-        batches = self.order(rows, generator).split(batch_size)
+        order = self.order(rows, generator)
+        if self.gpu_resident:  # one copy of the indices per epoch, not one per batch
+            order = order.to(self.device)
+        batches = order.split(batch_size)
         if len(batches) > 1 and len(batches[-1]) == 1:
             batches = batches[:-1]
         for idx in batches:
@@ -134,5 +136,7 @@ class BatchSource:
         self, rows: torch.Tensor, batch_size: int
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches over `rows` in order."""
+        if self.gpu_resident:
+            rows = rows.to(self.device)
         for idx in rows.split(batch_size):
             yield self.gather(idx)

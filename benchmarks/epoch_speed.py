@@ -1,0 +1,106 @@
+"""Seconds per training epoch of this trainer's loop, on random features already in memory.
+
+    python benchmarks/epoch_speed.py --rows 2000000 --device cuda          # what gpu_check.sh runs
+    python benchmarks/epoch_speed.py --rows 20000 --device cpu --repeats 1  # a quick CPU check
+
+For each setting it builds the model, optimizer and BatchSource exactly as a run does (features go
+to the GPU when they fit), trains one warm-up pass over `--warmup-rows` rows (this also compiles),
+then times `--repeats` full epochs over all rows and prints the median. File reading is not timed:
+`benchmarks/data_path.py` measures that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from virnucpro_trainer.config import OptimizerConfig
+from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.model import VirNucProMLP
+from virnucpro_trainer.trainer import build_optimizer
+from virnucpro_trainer.training import train_epoch
+
+SETTINGS = {
+    "defaults (batch 32)": {"batch_size": 32},
+    "bf16 + torch.compile reduce-overhead (batch 32)": {
+        "batch_size": 32,
+        "bf16": True,
+        "compile_mode": "reduce-overhead",
+    },
+    "large batch 4096": {"batch_size": 4096},
+}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def epoch_seconds(
+    source: BatchSource,
+    rows: int,
+    device: torch.device,
+    batch_size: int,
+    repeats: int,
+    warmup_rows: int,
+    bf16: bool = False,
+    compile_mode: str | None = None,
+) -> list[float]:
+    torch.manual_seed(0)
+    model = VirNucProMLP(source.features.shape[1]).to(device)
+    optimizer, _ = build_optimizer(model, OptimizerConfig())
+    net = torch.compile(model, mode=compile_mode) if compile_mode else model
+    gen = torch.Generator().manual_seed(0)
+    all_rows = torch.arange(rows)
+    train_epoch(net, source, all_rows[:warmup_rows], batch_size, optimizer, gen, bf16=bf16)
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        train_epoch(net, source, all_rows, batch_size, optimizer, gen, bf16=bf16)
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--width", type=int, default=2048)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--warmup-rows", type=int, default=200_000)
+    parser.add_argument("--only", help="run only the settings whose name contains this")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    features = torch.randn(args.rows, args.width, generator=gen, device=device)
+    labels = torch.randint(0, 2, (args.rows,), generator=gen, device=device)
+    source = BatchSource(features, labels, device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(
+        f"device: {name}; torch {torch.__version__}; {args.rows} x {args.width} float32 "
+        f"features in {source.where}; {torch.get_num_threads()} CPU threads"
+    )
+    print("| setting | seconds per epoch (median) | all repeats | samples/s |")
+    print("|---|---|---|---|")
+    for label, options in SETTINGS.items():
+        if args.only and args.only not in label:
+            continue
+        warmup = min(args.warmup_rows, args.rows)
+        times = epoch_seconds(
+            source, args.rows, device, repeats=args.repeats, warmup_rows=warmup, **options
+        )
+        median = statistics.median(times)
+        print(
+            f"| {label} | {median:.2f} | {', '.join(f'{t:.2f}' for t in times)} | "
+            f"{args.rows / median:,.0f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
