@@ -73,7 +73,9 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--warmup-rows", type=int, default=200_000)
-    parser.add_argument("--only", help="run only the settings whose name contains this")
+    parser.add_argument(
+        "--only", action="append", help="run only settings whose name contains this (repeatable)"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     gen = torch.Generator(device=device).manual_seed(0)
@@ -88,7 +90,7 @@ def main() -> None:
     print("| setting | seconds per epoch (median) | all repeats | samples/s |")
     print("|---|---|---|---|")
     for label, options in SETTINGS.items():
-        if args.only and args.only not in label:
+        if args.only and not any(part in label for part in args.only):
             continue
         warmup = min(args.warmup_rows, args.rows)
         times = epoch_seconds(

@@ -189,3 +189,35 @@ def test_results_do_not_depend_on_where_features_live(tmp_path):
     assert "torch.float16" in logs[3]
     stores = list((tmp_path / "data/synthetic/feature_cache").iterdir())
     assert len([s for s in stores if not s.name.startswith(".")]) == 2  # float32 and float16
+
+
+def test_compiled_bf16_run_saves_plain_weights(tmp_path):
+    run_train(tmp_path, *TINY, "epochs=1", "compile=true", "bf16=true")
+    (run_dir,) = run_dirs(tmp_path)
+    ckpt = torch.load(run_dir / "model_fastesm650.pth", weights_only=True)
+    assert not any(k.startswith(("_orig_mod.", "module.")) for k in ckpt["model_state_dict"])
+    PredictionStepMLP().load_state_dict(ckpt["model_state_dict"], strict=True)
+
+
+def test_gpu_check_benchmark_runs_on_cpu_at_tiny_size():
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(TRAIN_PY.parent / "benchmarks/epoch_speed.py"),
+            "--rows",
+            "300",
+            "--device",
+            "cpu",
+            "--repeats",
+            "1",
+            "--warmup-rows",
+            "64",
+            "--only",
+            "batch",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "| defaults (batch 32) |" in proc.stdout and "| large batch 4096 |" in proc.stdout

@@ -64,7 +64,7 @@ def fit(
     `compiled` (a torch.compile of `model`, sharing its parameters) runs the batches if given;
     weights are always taken from `model`, so they carry no `_orig_mod.` prefix.
     """
-    net = compiled or model
+    net = model if compiled is None else compiled
     shuffle = torch.Generator().manual_seed(seed)
     stopper = EarlyStopping(patience, min_delta)
     best_metrics: dict = {}
