@@ -22,7 +22,7 @@ from virnucpro_trainer.metrics import classification_metrics
 from virnucpro_trainer.model import VirNucProMLP
 from virnucpro_trainer.reporting import EpochReport
 from virnucpro_trainer.runtime import seed_everything, select_device
-from virnucpro_trainer.trainer import build_optimizer, fit
+from virnucpro_trainer.trainer import FitResult, build_optimizer, fit
 from virnucpro_trainer.training import predict
 
 log = logging.getLogger(__name__)
@@ -64,18 +64,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     )
     shutil.copyfile(split.path, run_dir / "split.json")
     rows = {side: table.rows_of(split.files[side]) for side in SIDES}
-    source = BatchSource(
-        table.features,
-        table.labels,
-        device,
-        mapping=table.mapping,
-        on_gpu=cfg.features_on_gpu,
-        gpu_margin_bytes=int(cfg.gpu_memory_margin_gb * 2**30),
-        memory_budget_bytes=None
-        if cfg.data.memory_budget_gb is None
-        else int(cfg.data.memory_budget_gb * 2**30),
-        block_rows=cfg.data.block_rows,
-    )
+    source = make_batch_source(cfg, table, device)
     log.info("features: %s in %s", table.features.dtype, source.where)
 
     log.info(
@@ -130,28 +119,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         test["confusion_matrix"],
     )
 
-    metadata = checkpoint_metadata(
-        cfg.data.dna_dim,
-        cfg.data.protein_dim,
-        cfg.model.hidden_dim,
-        cfg.model.num_class,
-        cfg.data.protein_model,
-        cfg.data.protein_model_id,
-    )
-    save_checkpoint(
-        run_dir / cfg.checkpoint_name,
-        epoch=result.best_epoch,
-        model_state=model.state_dict(),
-        optimizer_state=result.best_optimizer_state,
-        best_loss=result.best_loss,
-        metadata=metadata,
-        config=OmegaConf.to_container(cfg, resolve=True),
-        seed=cfg.seed,
-        split_hash=split.hash,
-        val_metrics=result.best_val_metrics,
-        test_metrics=test,
-        trainer_version=__version__,
-    )
+    save_best_model(cfg, run_dir / cfg.checkpoint_name, model, result, split.hash, test)
     log.info("saved the best model to %s", run_dir / cfg.checkpoint_name)
     return result.best_loss
 
@@ -175,3 +143,50 @@ def load_table(cfg: DictConfig, width: int) -> FeatureTable:
     if cfg.data.storage_dtype == "float16":
         table.features = table.features.half()
     return table
+
+
+def make_batch_source(cfg: DictConfig, table: FeatureTable, device: torch.device) -> BatchSource:
+    budget = cfg.data.memory_budget_gb
+    return BatchSource(
+        table.features,
+        table.labels,
+        device,
+        mapping=table.mapping,
+        on_gpu=cfg.features_on_gpu,
+        gpu_margin_bytes=int(cfg.gpu_memory_margin_gb * 2**30),
+        memory_budget_bytes=None if budget is None else int(budget * 2**30),
+        block_rows=cfg.data.block_rows,
+    )
+
+
+def save_best_model(
+    cfg: DictConfig,
+    path: Path,
+    model: torch.nn.Module,
+    result: FitResult,
+    split_hash: str,
+    test: dict,
+) -> None:
+    """The checkpoint the prediction step loads (see checkpoint.py and README.md)."""
+    metadata = checkpoint_metadata(
+        cfg.data.dna_dim,
+        cfg.data.protein_dim,
+        cfg.model.hidden_dim,
+        cfg.model.num_class,
+        cfg.data.protein_model,
+        cfg.data.protein_model_id,
+    )
+    save_checkpoint(
+        path,
+        epoch=result.best_epoch,
+        model_state=model.state_dict(),
+        optimizer_state=result.best_optimizer_state,
+        best_loss=result.best_loss,
+        metadata=metadata,
+        config=OmegaConf.to_container(cfg, resolve=True),
+        seed=cfg.seed,
+        split_hash=split_hash,
+        val_metrics=result.best_val_metrics,
+        test_metrics=test,
+        trainer_version=__version__,
+    )
