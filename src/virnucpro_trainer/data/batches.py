@@ -8,8 +8,9 @@ permutation from a CPU generator, so the order is the same on every device.
 - Host: batches are gathered from the (possibly memory-mapped) matrix on the host; for CUDA they go
   through pinned memory with a non-blocking copy.
 - Memory budget: when the matrix is memory-mapped and larger than `memory_budget_bytes`, mapped
-  pages are handed back to the kernel whenever resident memory reaches the budget, and with
-  `block_rows` the shuffle is block-wise (blocks of rows in random order, rows shuffled inside each
+  pages are handed back to the kernel whenever this process's resident memory grows more than the
+  budget beyond what it was when the source was made (the Python, torch and model baseline), and
+  with `block_rows` the shuffle is block-wise (blocks of rows in random order, rows shuffled inside each
   block) so that reads stay mostly sequential.
 """
 
@@ -68,7 +69,9 @@ class BatchSource:
                 )
         over_budget = memory_budget_bytes is not None and nbytes > memory_budget_bytes
         self.mapping = mapping if over_budget and not self.gpu_resident else None
-        self.budget = memory_budget_bytes
+        self.rss_limit = None
+        if self.mapping is not None:
+            self.rss_limit = resident_bytes() + memory_budget_bytes
         self.block_rows = block_rows if self.mapping is not None else None
         if self.mapping is not None:
             log.info(
@@ -93,7 +96,7 @@ class BatchSource:
         if (
             self.mapping is not None
             and self._batches % CHECK_EVERY == 0
-            and resident_bytes() > self.budget
+            and resident_bytes() > self.rss_limit
         ):
             self.mapping.madvise(mmap.MADV_DONTNEED)
 

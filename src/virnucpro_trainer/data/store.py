@@ -19,14 +19,15 @@ import mmap
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from virnucpro_trainer.data.merged import SourceFile, read_merged
-from virnucpro_trainer.data.table import FeatureTable, fill_rows
+from virnucpro_trainer.data.merged import MergedFile, SourceFile, read_merged
+from virnucpro_trainer.data.table import FeatureTable, check_finite
 from virnucpro_trainer.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -79,31 +80,48 @@ def _open(entry: Path) -> FeatureTable:
     return FeatureTable(features, labels, names, offsets, None, entry / "ids.json", mapping)
 
 
+def _stored_block(
+    source: SourceFile, width: int, dtype: torch.dtype
+) -> tuple[MergedFile, torch.Tensor]:
+    """Read and check one file; its rows converted to the storage dtype."""
+    f = read_merged(source, width)
+    block = f.data.to(dtype).contiguous()
+    check_finite(f, block)
+    return f, block
+
+
 def _build(
     entry: Path, sources: list[SourceFile], man: dict, data_root: Path, workers: int
 ) -> None:
-    width, dtype = man["width"], DTYPES[man["dtype"]]
+    """Write the store file by file, so memory holds only a few input files at a time."""
+    width, dtype = man["width"], getattr(torch, man["dtype"])
     start = time.perf_counter()
-    merged = [read_merged(s, width) for s in sources]
-    rows = sum(f.rows for f in merged)
     tmp = entry.with_name(f".{entry.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    files, ids, labels, rows = [], [], [], 0
+    step = max(1, workers)
     try:
-        features = np.memmap(
-            tmp / "features.bin", dtype=dtype, mode="w+", shape=(max(rows, 1), width)
-        )
-        labels = np.zeros(rows, dtype=np.int8)
-        fill_rows(merged, torch.from_numpy(features[:rows]), torch.from_numpy(labels), workers)
-        features.flush()
-        del features
-        labels.tofile(tmp / "labels.bin")
-        offsets = np.cumsum([0] + [f.rows for f in merged]).tolist()
-        files = [
-            {"name": f.source.name, "label": f.source.label, "start": a, "stop": b}
-            for f, a, b in zip(merged, offsets[:-1], offsets[1:], strict=True)
-        ]
-        (tmp / "ids.json").write_text(json.dumps([f.ids for f in merged]))
+        with (tmp / "features.bin").open("wb") as out, ThreadPoolExecutor(step) as pool:
+            for i in range(0, len(sources), step):
+                chunk = sources[i : i + step]
+                for f, block in pool.map(lambda s: _stored_block(s, width, dtype), chunk):
+                    out.write(memoryview(block.numpy()).cast("B"))
+                    files.append(
+                        {
+                            "name": f.source.name,
+                            "label": f.source.label,
+                            "start": rows,
+                            "stop": rows + f.rows,
+                        }
+                    )
+                    labels.append(np.full(f.rows, f.source.label, dtype=np.int8))
+                    ids.append(f.ids)
+                    rows += f.rows
+            out.flush()
+            os.fsync(out.fileno())  # the data is on disk before the entry can be seen
+        np.concatenate(labels).tofile(tmp / "labels.bin")
+        (tmp / "ids.json").write_text(json.dumps(ids))
         index = {
             "rows": rows,
             "width": width,

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,10 +28,11 @@ FRAMES = ("F1", "F2", "F3", "R1", "R2", "R3")
 
 def _class_files(
     label: int, cfg: SyntheticConfig, width: int, direction: torch.Tensor, gen: torch.Generator
-) -> list[dict]:
+) -> Iterator[dict]:
+    """The class's files one at a time, so memory holds one file however large the set."""
     rows_per_genome = cfg.chunks_per_genome * len(FRAMES)
     prefix = "NC_9" if label else "NZ_CP"
-    files, genome = [], 0
+    genome = 0
     for _ in range(cfg.files_per_class):
         ids, blocks, left = [], [], cfg.rows_per_file
         while left > 0:
@@ -41,8 +43,7 @@ def _class_files(
             name = f"{prefix}{label}{genome:05d}.1"
             ids += [f"{name}_chunk_{k // len(FRAMES)}{FRAMES[k % len(FRAMES)]}" for k in range(n)]
             genome, left = genome + 1, left - n
-        files.append({"ids": ids, "data": torch.cat(blocks), "labels": [label]})
-    return files
+        yield {"ids": ids, "data": torch.cat(blocks), "labels": [label]}
 
 
 def ensure_synthetic(root: Path, cfg: SyntheticConfig, width: int) -> None:

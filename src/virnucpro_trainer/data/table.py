@@ -57,9 +57,8 @@ class FeatureTable:
         return out
 
 
-def _fill(features: torch.Tensor, labels: torch.Tensor, f: MergedFile, start: int, stop: int):
-    block = features[start:stop]
-    block.copy_(f.data)  # reads the file's pages when it is memory-mapped
+def check_finite(f: MergedFile, block: torch.Tensor) -> None:
+    """Reject NaN or infinite values in `block`, the rows of `f` as stored."""
     bad = ~torch.isfinite(block)
     if bad.any():
         bad_rows = bad.any(dim=1).nonzero().flatten()
@@ -71,6 +70,12 @@ def _fill(features: torch.Tensor, labels: torch.Tensor, f: MergedFile, start: in
             f"{len(bad_rows)} of {f.rows} rows (first rows: {bad_rows[:5].tolist()}); "
             "fix or drop those rows upstream"
         )
+
+
+def _fill(features: torch.Tensor, labels: torch.Tensor, f: MergedFile, start: int, stop: int):
+    block = features[start:stop]
+    block.copy_(f.data)  # reads the file's pages when it is memory-mapped
+    check_finite(f, block)
     labels[start:stop] = f.source.label
 
 
