@@ -10,8 +10,8 @@ permutation from a CPU generator, so the order is the same on every device.
 - Memory budget: when the matrix is memory-mapped and larger than `memory_budget_bytes`, mapped
   pages are handed back to the kernel whenever this process's resident memory grows more than the
   budget beyond what it was when the source was made (the Python, torch and model baseline), and
-  with `block_rows` the shuffle is block-wise (blocks of rows in random order, rows shuffled inside each
-  block) so that reads stay mostly sequential.
+  with `block_rows` the shuffle is block-wise (blocks of rows in random order, rows shuffled inside
+  each block) so that reads stay mostly sequential.
 """
 
 from __future__ import annotations
