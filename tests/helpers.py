@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch import nn
 
 VIRAL_DIR = "viral.1.1_merged"
 HOST_DIR = "vertebrate_mammalian_merged"
@@ -50,3 +51,18 @@ def make_dataset(root: Path, files_per_class: int, rows: int, width: int) -> dic
             name = f"{class_dir}/output_{i}_merged.pt"
             written[name] = write_merged(root / name, rows, width, label, seed=1000 * label + i)
     return written
+
+
+class PredictionStepMLP(nn.Module):
+    """What the prediction step builds and loads strictly, written independently of model.py."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden_layer = nn.Linear(2048, 512)
+        self.bn1 = nn.BatchNorm1d(512)
+        self.relu = nn.ReLU()
+        self.dropout = nn.Dropout(0.5)
+        self.output_layer = nn.Linear(512, 2)
+
+    def forward(self, x):
+        return self.output_layer(self.dropout(self.relu(self.bn1(self.hidden_layer(x)))))

@@ -9,9 +9,9 @@ import sys
 import time
 
 import torch
-from torch import nn
 
 from conftest import TINY, TRAIN_PY, run_dirs, run_train
+from helpers import PredictionStepMLP
 
 RUN_FILES = (
     "train.log",
@@ -23,18 +23,6 @@ RUN_FILES = (
     ".hydra/overrides.yaml",
     ".hydra/hydra.yaml",
 )
-
-
-class PredictionStepMLP(nn.Module):
-    """The prediction step's model, written independently of the package."""
-
-    def __init__(self):
-        super().__init__()
-        self.hidden_layer = nn.Linear(2048, 512)
-        self.bn1 = nn.BatchNorm1d(512)
-        self.relu = nn.ReLU()
-        self.dropout = nn.Dropout(0.5)
-        self.output_layer = nn.Linear(512, 2)
 
 
 def results(run_dir):

@@ -22,6 +22,8 @@ from virnucpro_trainer.reporting import EPOCH_COLUMNS, EpochReport
 from virnucpro_trainer.trainer import build_optimizer, fit
 from virnucpro_trainer.training import predict
 
+from helpers import PredictionStepMLP
+
 CPU = torch.device("cpu")
 
 
@@ -261,21 +263,6 @@ def test_classification_metrics_one_class():
 # checkpoint contract
 
 
-class ReferenceMLP(nn.Module):
-    """What the prediction step builds and loads strictly, written independently of model.py."""
-
-    def __init__(self):
-        super().__init__()
-        self.hidden_layer = nn.Linear(2048, 512)
-        self.bn1 = nn.BatchNorm1d(512)
-        self.relu = nn.ReLU()
-        self.dropout = nn.Dropout(0.5)
-        self.output_layer = nn.Linear(512, 2)
-
-    def forward(self, x):
-        return self.output_layer(self.dropout(self.relu(self.bn1(self.hidden_layer(x)))))
-
-
 METADATA_KEYS = {
     "checkpoint_version",
     "model_type",
@@ -355,7 +342,7 @@ def test_checkpoint_state_loads_strictly_into_model_and_reference(saved_checkpoi
 
     fresh = VirNucProMLP(2048)
     fresh.load_state_dict(state, strict=True)
-    reference = ReferenceMLP()
+    reference = PredictionStepMLP()
     reference.load_state_dict(copy.deepcopy(state), strict=True)
 
     fresh.eval()
