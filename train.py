@@ -1,16 +1,20 @@
 """Train the VirNucPro MLP: `python train.py [overrides]` (see README.md and conf/)."""
 
 import logging
+import math
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from virnucpro_trainer.config import register_configs
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.pipeline import run
+from virnucpro_trainer.resume import LAST, TrainingInterrupted, check_resume, resume_arguments
 
 register_configs()
 log = logging.getLogger("train")
@@ -18,12 +22,37 @@ log = logging.getLogger("train")
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        return run(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except UserError as err:
-        log.error("error: %s", err)
-        sys.exit(1)
+        return run(cfg, run_dir)
+    except TrainingInterrupted as err:
+        if (run_dir / LAST).exists():
+            hint = f"continue with: python train.py resume={run_dir}"
+        else:
+            hint = "no epoch had finished, so there is nothing to resume: start it again"
+        log.error(
+            "stopped by %s; the state after the last finished epoch is in %s; %s",
+            err,
+            run_dir / LAST,
+            hint,
+        )
+        sys.exit(128 + err.signum)
+    except Exception as err:
+        if isinstance(err, UserError) and not cfg.verbose:
+            log.error("error: %s", err)
+        else:
+            log.exception("error: %s", err)
+        if not multirun:
+            if isinstance(err, UserError):
+                sys.exit(1)
+            raise
+        # One failing job must not stop a sweep: its error stays in its own directory.
+        (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)))
+        return math.nan
 
 
 if __name__ == "__main__":
+    sys.argv = resume_arguments(sys.argv)
+    check_resume(sys.argv, Path(__file__).parent / "conf")
     main()

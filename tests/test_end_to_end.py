@@ -22,6 +22,7 @@ RUN_FILES = (
     ".hydra/config.yaml",
     ".hydra/overrides.yaml",
     ".hydra/hydra.yaml",
+    "checkpoints/last.pt",
 )
 
 

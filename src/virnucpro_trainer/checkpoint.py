@@ -68,5 +68,11 @@ def save_checkpoint(
     atomic_write_bytes(path, lambda tmp: torch.save(obj, tmp))
 
 
+def save_state(path: Path, state: dict) -> None:
+    """Write a resumable training state (see resume.py), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, lambda tmp: torch.save(state, tmp))
+
+
 def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)

@@ -95,6 +95,8 @@ class TrainConfig:
     patience: int = 7
     min_delta: float = 0.0
     checkpoint_name: str = "model_fastesm650.pth"
+    resume: str | None = None
+    verbose: bool = False
 
 
 def register_configs() -> None:

@@ -10,7 +10,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from virnucpro_trainer import __version__
-from virnucpro_trainer.checkpoint import checkpoint_metadata, save_checkpoint, write_json
+from virnucpro_trainer.checkpoint import (
+    checkpoint_metadata,
+    load_checkpoint,
+    save_checkpoint,
+    write_json,
+)
 from virnucpro_trainer.config import SyntheticConfig, resolve_paths, validate
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.merged import find_files, read_merged
@@ -18,9 +23,11 @@ from virnucpro_trainer.data.split import SIDES, load_or_make_split
 from virnucpro_trainer.data.store import open_store
 from virnucpro_trainer.data.synthetic import ensure_synthetic
 from virnucpro_trainer.data.table import FeatureTable, build_table
+from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.metrics import classification_metrics
 from virnucpro_trainer.model import VirNucProMLP
 from virnucpro_trainer.reporting import EpochReport
+from virnucpro_trainer.resume import LAST, StopSignals
 from virnucpro_trainer.runtime import seed_everything, select_device
 from virnucpro_trainer.trainer import FitResult, build_optimizer, fit
 from virnucpro_trainer.training import predict
@@ -36,6 +43,12 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     device = select_device(cfg.device)
     seed_everything(cfg.seed, device)
     log.info("run directory: %s", run_dir)
+    resume_from = None
+    if cfg.resume:
+        resume_from = load_checkpoint(run_dir / LAST)
+        log.info("resuming %s", run_dir)
+    else:
+        refuse_used_directory(run_dir, cfg.checkpoint_name)
     log.info("device %s, torch %s, virnucpro_trainer %s", device, torch.__version__, __version__)
 
     # The model and optimizer come first: building an optimizer costs ~1 s of torch imports,
@@ -73,23 +86,28 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         len(rows["train"]),
         len(rows["val"]),
     )
-    result = fit(
-        model,
-        optimizer,
-        scheduler,
-        source,
-        rows["train"],
-        rows["val"],
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        eval_batch_size=cfg.eval_batch_size,
-        patience=cfg.patience,
-        min_delta=cfg.min_delta,
-        seed=cfg.seed,
-        bf16=cfg.bf16,
-        compiled=compiled,
-        report=EpochReport(run_dir / "metrics.csv"),
-    )
+    with StopSignals() as stop:
+        result = fit(
+            model,
+            optimizer,
+            scheduler,
+            source,
+            rows["train"],
+            rows["val"],
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            eval_batch_size=cfg.eval_batch_size,
+            patience=cfg.patience,
+            min_delta=cfg.min_delta,
+            seed=cfg.seed,
+            bf16=cfg.bf16,
+            compiled=compiled,
+            report=EpochReport(run_dir / "metrics.csv"),
+            config=OmegaConf.to_container(cfg, resolve=True),
+            last_path=run_dir / LAST,
+            resume_from=resume_from,
+            stop=stop,
+        )
 
     probs, y, test_loss = predict(model, source, rows["test"], cfg.eval_batch_size, bf16=cfg.bf16)
     test = {
@@ -190,3 +208,17 @@ def save_best_model(
         test_metrics=test,
         trainer_version=__version__,
     )
+
+
+def refuse_used_directory(run_dir: Path, checkpoint_name: str) -> None:
+    """A new run never writes over another run's results (e.g. a fixed hydra.run.dir)."""
+    used = [
+        n
+        for n in ("metrics.csv", "test_metrics.json", checkpoint_name, str(LAST))
+        if (run_dir / n).exists()
+    ]
+    if used:
+        raise UserError(
+            f"{run_dir} already holds another run's results ({', '.join(used)}); "
+            f"choose another hydra.run.dir, or continue that run with resume={run_dir}"
+        )

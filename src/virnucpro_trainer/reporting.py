@@ -28,8 +28,13 @@ class EpochReport:
 
     def __init__(self, path: Path):
         self.path = path
-        with path.open("w", newline="") as f:
-            csv.writer(f).writerow(EPOCH_COLUMNS)
+
+    def start(self, history: list[dict]) -> None:
+        """(Re)write the file with the epochs done so far (none, or those of a resumed run)."""
+        with self.path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(EPOCH_COLUMNS)
+            writer.writerows([record[c] for c in EPOCH_COLUMNS] for record in history)
 
     def write(self, record: dict) -> None:
         with self.path.open("a", newline="") as f:

@@ -5,15 +5,24 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from virnucpro_trainer.checkpoint import save_state
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.early_stopping import EarlyStopping
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.metrics import classification_metrics
 from virnucpro_trainer.reporting import EpochReport
+from virnucpro_trainer.resume import (
+    StopSignals,
+    rng_state,
+    set_rng_state,
+    set_stopper_state,
+    stopper_state,
+)
 from virnucpro_trainer.training import predict, train_epoch
 
 log = logging.getLogger(__name__)
@@ -56,20 +65,40 @@ def fit(
     min_delta: float,
     seed: int,
     report: EpochReport,
+    config: dict | None = None,
     bf16: bool = False,
     compiled: nn.Module | None = None,
+    last_path: Path | None = None,
+    resume_from: dict | None = None,
+    stop: StopSignals | None = None,
 ) -> FitResult:
     """Train until `epochs` or early stopping, then load the best epoch's weights into `model`.
 
     `compiled` (a torch.compile of `model`, sharing its parameters) runs the batches if given;
-    weights are always taken from `model`, so they carry no `_orig_mod.` prefix.
+    weights are always taken from `model`, so they carry no `_orig_mod.` prefix. After every
+    epoch the whole training state goes to `last_path`; `resume_from` (such a state) continues
+    after its epoch. `stop` is checked between batches (see resume.StopSignals).
     """
     net = model if compiled is None else compiled
     shuffle = torch.Generator().manual_seed(seed)
     stopper = EarlyStopping(patience, min_delta)
     best_metrics: dict = {}
-    start = time.perf_counter()
-    for epoch in range(1, epochs + 1):
+    history: list[dict] = []
+    first, elapsed = 1, 0.0
+    if resume_from is not None:
+        model.load_state_dict(resume_from["model_state_dict"])
+        optimizer.load_state_dict(resume_from["optimizer_state_dict"])
+        scheduler.load_state_dict(resume_from["scheduler_state_dict"])
+        set_stopper_state(stopper, resume_from["early_stopping"])
+        set_rng_state(resume_from["rng"], shuffle)
+        best_metrics, history = resume_from["best_val_metrics"], resume_from["history"]
+        first, elapsed = resume_from["epoch"] + 1, history[-1]["total_seconds"]
+        log.info("resuming after epoch %d", resume_from["epoch"])
+        if stopper.should_stop:
+            first = epochs + 1  # it had stopped early: only the final steps are left
+    report.start(history)
+    start = time.perf_counter() - elapsed
+    for epoch in range(first, epochs + 1):
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         train_loss = train_epoch(
@@ -81,25 +110,41 @@ def fit(
             shuffle,
             bf16=bf16,
             desc=f"epoch {epoch}",
+            stop=stop,
         )
         probs, y, val_loss = predict(net, source, val_rows, eval_batch_size, bf16=bf16)
         scheduler.step()
         m = classification_metrics(y, probs)
         now = time.perf_counter()
-        report.write(
-            {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "val_loss": val_loss,
-                **{f"val_{k}": m[k] for k in ("accuracy", "precision", "recall", "f1", "auroc")},
-                "lr": lr,
-                "epoch_seconds": now - t0,
-                "total_seconds": now - start,
-            }
-        )
+        record = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            **{f"val_{k}": m[k] for k in ("accuracy", "precision", "recall", "f1", "auroc")},
+            "lr": lr,
+            "epoch_seconds": now - t0,
+            "total_seconds": now - start,
+        }
+        history.append(record)
+        report.write(record)
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
         if stopper.step(val_loss, epoch, state):
             best_metrics = {"loss": val_loss, **m}
+        if last_path is not None:
+            save_state(
+                last_path,
+                {
+                    "epoch": epoch,
+                    "model_state_dict": model.state_dict(),
+                    "optimizer_state_dict": optimizer.state_dict(),
+                    "scheduler_state_dict": scheduler.state_dict(),
+                    "early_stopping": stopper_state(stopper),
+                    "rng": rng_state(shuffle),
+                    "best_val_metrics": best_metrics,
+                    "history": history,
+                    "config": config,
+                },
+            )
         if stopper.should_stop:
             log.info("early stopping: validation loss has not improved for %d epochs", patience)
             break
@@ -118,6 +163,6 @@ def fit(
         stopper.best_loss,
         stopper.best_state["optimizer"],
         best_metrics,
-        epoch,
+        len(history),
         stopper.should_stop,
     )

@@ -10,6 +10,7 @@ from torch import nn
 from tqdm import tqdm
 
 from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.resume import StopSignals
 
 
 def train_epoch(
@@ -22,8 +23,12 @@ def train_epoch(
     *,
     bf16: bool = False,
     desc: str = "",
+    stop: StopSignals | None = None,
 ) -> float:
-    """Train for one shuffled pass over `rows`; returns the mean training loss."""
+    """Train for one shuffled pass over `rows`; returns the mean training loss.
+
+    `stop` is checked before every batch and raises TrainingInterrupted after SIGINT or SIGTERM.
+    """
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     total = torch.zeros((), device=source.device)
@@ -32,6 +37,8 @@ def train_epoch(
     for x, y in tqdm(
         batches, desc=desc, total=math.ceil(len(rows) / batch_size), leave=False, disable=None
     ):
+        if stop is not None:
+            stop.check()
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(source.device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = loss_fn(model(x), y)
