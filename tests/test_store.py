@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -171,3 +172,16 @@ def test_budget_and_blocks_cover_every_training_row_once(data):
     assert all(b == list(range(b[0], b[0] + len(b))) for b in blocks)
     x = torch.cat([x for x, _ in source.train_batches(rows, 5, gen)])
     assert len(x) == len(rows)
+
+
+def test_leftovers_of_a_killed_build_are_removed(data):
+    root, cache = data
+    store(root, cache)
+    (entry,) = entries(cache)
+    shutil.rmtree(entry)
+    leftover = cache / f".{entry.name}.tmp-999999"
+    leftover.mkdir()
+    (leftover / "features.bin").write_bytes(b"partial")
+    store(root, cache)
+    assert not leftover.exists()
+    assert entries(cache) == [entry]

@@ -182,6 +182,8 @@ def open_store(
             ) from None
         with _locked(cache_dir / f".{entry.name}.lock"):
             if not (entry / "index.json").is_file():  # nobody built it while we waited
+                for stale in cache_dir.glob(f".{entry.name}.tmp-*"):  # from a killed build
+                    shutil.rmtree(stale, ignore_errors=True)
                 _build(entry, sources, man, data_root, workers)
                 _remove_stale(cache_dir, entry, data_root, dtype)
     else:
