@@ -72,7 +72,7 @@ class StopSignals:
             raise TrainingInterrupted(self.signum)
 
 
-def rng_state(shuffle: torch.Generator) -> dict:
+def _rng_state(shuffle: torch.Generator) -> dict:
     """Every generator a run draws from, as tensors and plain types (weights_only-loadable)."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {
@@ -86,7 +86,7 @@ def rng_state(shuffle: torch.Generator) -> dict:
     return state
 
 
-def set_rng_state(state: dict, shuffle: torch.Generator) -> None:
+def _set_rng_state(state: dict, shuffle: torch.Generator) -> None:
     random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
     name, keys, pos, has_gauss, gauss = state["numpy"]
     np.random.set_state((name, keys.numpy(), pos, has_gauss, gauss))
@@ -96,7 +96,7 @@ def set_rng_state(state: dict, shuffle: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def stopper_state(stopper: EarlyStopping) -> dict:
+def _stopper_state(stopper: EarlyStopping) -> dict:
     return {
         "best_loss": stopper.best_loss,
         "best_epoch": stopper.best_epoch,
@@ -105,9 +105,46 @@ def stopper_state(stopper: EarlyStopping) -> dict:
     }
 
 
-def set_stopper_state(stopper: EarlyStopping, state: dict) -> None:
+def _set_stopper_state(stopper: EarlyStopping, state: dict) -> None:
     stopper.best_loss, stopper.best_epoch = state["best_loss"], state["best_epoch"]
     stopper.bad_epochs, stopper.best_state = state["bad_epochs"], state["best_state"]
+
+
+def training_state(
+    epoch: int,
+    model,
+    optimizer,
+    scheduler,
+    stopper: EarlyStopping,
+    shuffle: torch.Generator,
+    best_metrics: dict,
+    history: list[dict],
+    config: dict | None,
+) -> dict:
+    """Everything needed to continue after `epoch` exactly as if never interrupted."""
+    return {
+        "epoch": epoch,
+        "model_state_dict": model.state_dict(),
+        "optimizer_state_dict": optimizer.state_dict(),
+        "scheduler_state_dict": scheduler.state_dict(),
+        "early_stopping": _stopper_state(stopper),
+        "rng": _rng_state(shuffle),
+        "best_val_metrics": best_metrics,
+        "history": history,
+        "config": config,
+    }
+
+
+def restore_training_state(
+    state: dict, model, optimizer, scheduler, stopper: EarlyStopping, shuffle: torch.Generator
+) -> tuple[int, dict, list[dict]]:
+    """Load `state` into the objects; returns (first epoch to run, best metrics, history)."""
+    model.load_state_dict(state["model_state_dict"])
+    optimizer.load_state_dict(state["optimizer_state_dict"])
+    scheduler.load_state_dict(state["scheduler_state_dict"])
+    _set_stopper_state(stopper, state["early_stopping"])
+    _set_rng_state(state["rng"], shuffle)
+    return state["epoch"] + 1, state["best_val_metrics"], state["history"]
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

@@ -16,13 +16,7 @@ from virnucpro_trainer.early_stopping import EarlyStopping
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.metrics import classification_metrics
 from virnucpro_trainer.reporting import EpochReport
-from virnucpro_trainer.resume import (
-    StopSignals,
-    rng_state,
-    set_rng_state,
-    set_stopper_state,
-    stopper_state,
-)
+from virnucpro_trainer.resume import StopSignals, restore_training_state, training_state
 from virnucpro_trainer.training import predict, train_epoch
 
 log = logging.getLogger(__name__)
@@ -86,14 +80,11 @@ def fit(
     history: list[dict] = []
     first, elapsed = 1, 0.0
     if resume_from is not None:
-        model.load_state_dict(resume_from["model_state_dict"])
-        optimizer.load_state_dict(resume_from["optimizer_state_dict"])
-        scheduler.load_state_dict(resume_from["scheduler_state_dict"])
-        set_stopper_state(stopper, resume_from["early_stopping"])
-        set_rng_state(resume_from["rng"], shuffle)
-        best_metrics, history = resume_from["best_val_metrics"], resume_from["history"]
-        first, elapsed = resume_from["epoch"] + 1, history[-1]["total_seconds"]
-        log.info("resuming after epoch %d", resume_from["epoch"])
+        first, best_metrics, history = restore_training_state(
+            resume_from, model, optimizer, scheduler, stopper, shuffle
+        )
+        elapsed = history[-1]["total_seconds"]
+        log.info("resuming after epoch %d", first - 1)
         if stopper.should_stop:
             first = epochs + 1  # it had stopped early: only the final steps are left
     report.start(history)
@@ -133,17 +124,17 @@ def fit(
         if last_path is not None:
             save_state(
                 last_path,
-                {
-                    "epoch": epoch,
-                    "model_state_dict": model.state_dict(),
-                    "optimizer_state_dict": optimizer.state_dict(),
-                    "scheduler_state_dict": scheduler.state_dict(),
-                    "early_stopping": stopper_state(stopper),
-                    "rng": rng_state(shuffle),
-                    "best_val_metrics": best_metrics,
-                    "history": history,
-                    "config": config,
-                },
+                training_state(
+                    epoch,
+                    model,
+                    optimizer,
+                    scheduler,
+                    stopper,
+                    shuffle,
+                    best_metrics,
+                    history,
+                    config,
+                ),
             )
         if stopper.should_stop:
             log.info("early stopping: validation loss has not improved for %d epochs", patience)
