@@ -132,6 +132,21 @@ def old_design(spec: dict, model, optimizer) -> dict:
     return {"load": load, "train": train, "evaluate": evaluate}
 
 
+def default_split(summary: dict, root: Path, spec: dict, cfg):
+    """The trainer's split with its default settings (made once, then loaded)."""
+    from virnucpro_trainer.data.split import load_or_make_split
+
+    return load_or_make_split(
+        summary,
+        root,
+        Path(spec["split_dir"]),
+        cfg.split.unit,
+        cfg.split.test_fraction,
+        cfg.split.val_fraction,
+        cfg.split.seed,
+    )
+
+
 def new_design(spec: dict, model, optimizer) -> dict:
     """NEW: the trainer's data path with its defaults (TrainConfig), as pipeline.run wires it."""
     import torch
@@ -139,7 +154,7 @@ def new_design(spec: dict, model, optimizer) -> dict:
     from virnucpro_trainer.config import TrainConfig
     from virnucpro_trainer.data.batches import BatchSource
     from virnucpro_trainer.data.merged import find_files
-    from virnucpro_trainer.data.split import SIDES, load_or_make_split
+    from virnucpro_trainer.data.split import SIDES
     from virnucpro_trainer.data.store import open_store
     from virnucpro_trainer.training import predict, train_epoch
 
@@ -153,15 +168,7 @@ def new_design(spec: dict, model, optimizer) -> dict:
         table = open_store(
             sources, root, Path(spec["cache_dir"]), WIDTH, spec["dtype"], cfg.num_workers
         )
-        split = load_or_make_split(
-            table.file_summary(),
-            root,
-            Path(spec["split_dir"]),
-            cfg.split.unit,
-            cfg.split.test_fraction,
-            cfg.split.val_fraction,
-            cfg.split.seed,
-        )
+        split = default_split(table.file_summary(), root, spec, cfg)
         state["rows"] = {side: table.rows_of(split.files[side]) for side in SIDES}
         state["source"] = BatchSource(
             table.features, table.labels, torch.device("cpu"), mapping=table.mapping
@@ -263,7 +270,6 @@ def prepare(spec: dict) -> dict:
     """Generate the data set unless it is there, and make (or load) the default file split."""
     from virnucpro_trainer.config import SyntheticConfig, TrainConfig
     from virnucpro_trainer.data.merged import find_files
-    from virnucpro_trainer.data.split import load_or_make_split
     from virnucpro_trainer.data.synthetic import ensure_synthetic
 
     root, cfg = Path(spec["root"]), TrainConfig()
@@ -278,15 +284,7 @@ def prepare(spec: dict) -> dict:
     if not spec["split"]:
         return {"reused": reused, "generate_s": seconds, "files": len(sources)}
     summary = {s.name: (s.label, spec["rows_per_file"]) for s in sources}
-    split = load_or_make_split(
-        summary,
-        root,
-        Path(spec["split_dir"]),
-        cfg.split.unit,
-        cfg.split.test_fraction,
-        cfg.split.val_fraction,
-        cfg.split.seed,
-    )
+    split = default_split(summary, root, spec, cfg)
     rows = {side: len(names) * spec["rows_per_file"] for side, names in split.files.items()}
     files = {side: len(names) for side, names in split.files.items()}
     return {
