@@ -23,6 +23,7 @@ RUN_FILES = (
     ".hydra/overrides.yaml",
     ".hydra/hydra.yaml",
     "checkpoints/last.pt",
+    "test_predictions.tsv",
 )
 
 
@@ -59,7 +60,7 @@ def test_demo_run_writes_the_whole_run_directory(tmp_path):
     assert sum(map(sum, test["confusion_matrix"])) == test["sequences"]
 
     log = (run_dir / "train.log").read_text()
-    assert "epoch   3" in log and "test (best epoch" in log
+    assert "epoch   3" in log and "test at threshold 0.5" in log
 
     split = json.loads((run_dir / "split.json").read_text())
     shared = tmp_path / "data/synthetic/test_set/file-test0.1-val0.1-seed42"
@@ -77,6 +78,18 @@ def test_demo_run_writes_the_whole_run_directory(tmp_path):
     assert meta["huggingface_model_id"] == "Synthyra/FastESM2_650"
     PredictionStepMLP().load_state_dict(ckpt["model_state_dict"], strict=True)
     assert ckpt["config"]["data"]["root"] == str(tmp_path / "data/synthetic/data_merge")
+
+    with (run_dir / "test_predictions.tsv").open() as f:
+        predictions = list(csv.DictReader(f, delimiter="\t"))
+    assert len(predictions) == test["sequences"]
+    assert {p["file"] for p in predictions} == set(split["test_files"])
+    assert all("_chunk_" in p["id"] for p in predictions)
+    cut = test["chosen_threshold"]["threshold"]
+    for p in predictions:
+        assert int(p["pred_at_0.5"]) == (float(p["prob_viral"]) >= 0.5)
+        assert int(p["pred_at_threshold"]) == (float(p["prob_viral"]) >= cut)
+    tp = sum(p["label"] == "1" and p["pred_at_0.5"] == "1" for p in predictions)
+    assert tp == test["confusion_matrix"][1][1]
 
 
 def test_same_seed_same_results_in_separate_directories(tmp_path):

@@ -14,6 +14,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.metrics import THRESHOLD_METRICS
 
 
 @dataclass
@@ -95,6 +96,7 @@ class TrainConfig:
     patience: int = 7
     min_delta: float = 0.0
     checkpoint_name: str = "model_fastesm650.pth"
+    threshold_metric: str = "f1"
     resume: str | None = None
     verbose: bool = False
 
@@ -136,6 +138,11 @@ def _problems(cfg: DictConfig) -> list[str]:
         ("eval_batch_size", cfg.eval_batch_size >= 1, ">= 1"),
         ("device", cfg.device in DEVICES, f"one of {DEVICES}"),
         ("num_workers", cfg.num_workers >= 0, ">= 0"),
+        (
+            "threshold_metric",
+            cfg.threshold_metric in THRESHOLD_METRICS,
+            f"one of {THRESHOLD_METRICS}",
+        ),
         ("gpu_memory_margin_gb", cfg.gpu_memory_margin_gb >= 0, ">= 0"),
         ("compile_mode", cfg.compile_mode in COMPILE_MODES, f"one of {COMPILE_MODES}"),
         (

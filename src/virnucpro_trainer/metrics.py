@@ -1,4 +1,4 @@
-"""Classification metrics from viral probabilities, computed with scikit-learn."""
+"""Classification metrics from viral probabilities (viral = positive class), with scikit-learn."""
 
 from __future__ import annotations
 
@@ -7,21 +7,57 @@ import math
 import numpy as np
 from sklearn import metrics as skm
 
+THRESHOLD_METRICS = ("f1", "mcc", "balanced_accuracy")
+
 
 def classification_metrics(
     y_true: np.ndarray, prob_viral: np.ndarray, threshold: float = 0.5
 ) -> dict:
-    """Accuracy, precision, recall, F1 (viral = positive), AUROC and the confusion matrix.
+    """Metrics at `threshold` plus threshold-free ones (AUROC, AUPRC, Brier score).
 
-    AUROC is NaN when only one class is present. The confusion matrix is [[TN, FP], [FN, TP]].
+    AUROC and AUPRC are NaN when only one class is present. The confusion matrix is
+    [[TN, FP], [FN, TP]].
     """
     y_pred = (prob_viral >= threshold).astype(np.int64)
     both_classes = len(np.unique(y_true)) == 2
+    (tn, fp), (fn, tp) = skm.confusion_matrix(y_true, y_pred, labels=[0, 1])
     return {
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
         "precision": float(skm.precision_score(y_true, y_pred, zero_division=0)),
         "recall": float(skm.recall_score(y_true, y_pred, zero_division=0)),
         "f1": float(skm.f1_score(y_true, y_pred, zero_division=0)),
+        "specificity": float(tn / (tn + fp)) if tn + fp else math.nan,
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred))
+        if both_classes
+        else math.nan,
+        "mcc": float(skm.matthews_corrcoef(y_true, y_pred)),
         "auroc": float(skm.roc_auc_score(y_true, prob_viral)) if both_classes else math.nan,
-        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist(),
+        "auprc": float(skm.average_precision_score(y_true, prob_viral))
+        if both_classes
+        else math.nan,
+        "brier": float(skm.brier_score_loss(y_true, prob_viral, pos_label=1)),
+        "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
     }
+
+
+def choose_threshold(y_true: np.ndarray, prob_viral: np.ndarray, metric: str = "f1") -> float:
+    """The probability cut-off (predict viral when prob >= it) that maximises `metric`.
+
+    Meant for validation predictions only. Every distinct probability is a candidate, scored at
+    once from the ROC curve's counts; ties go to the candidate closest to 0.5.
+    """
+    fpr, tpr, thresholds = skm.roc_curve(y_true, prob_viral, drop_intermediate=False)
+    positives = int(np.sum(y_true == 1))
+    negatives = len(y_true) - positives
+    tp, fp = tpr * positives, fpr * negatives
+    fn, tn = positives - tp, negatives - fp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = {
+            "f1": 2 * tp / (2 * tp + fp + fn),
+            "balanced_accuracy": (tpr + 1 - fpr) / 2,
+            "mcc": (tp * tn - fp * fn) / np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)),
+        }[metric]
+    finite = np.isfinite(thresholds) & np.isfinite(score)
+    candidates, score = thresholds[finite], score[finite]
+    ties = candidates[score == score.max()]
+    return float(ties[np.argmin(np.abs(ties - 0.5))])

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from virnucpro_trainer import __version__
 from virnucpro_trainer.checkpoint import (
+    atomic_write_bytes,
     checkpoint_metadata,
     load_checkpoint,
     save_checkpoint,
@@ -24,7 +25,7 @@ from virnucpro_trainer.data.store import open_store
 from virnucpro_trainer.data.synthetic import ensure_synthetic
 from virnucpro_trainer.data.table import FeatureTable, build_table
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.metrics import classification_metrics
+from virnucpro_trainer.metrics import choose_threshold, classification_metrics
 from virnucpro_trainer.model import VirNucProMLP
 from virnucpro_trainer.reporting import EpochReport
 from virnucpro_trainer.resume import LAST, StopSignals
@@ -109,33 +110,16 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
             stop=stop,
         )
 
-    probs, y, test_loss = predict(model, source, rows["test"], cfg.eval_batch_size, bf16=cfg.bf16)
-    test = {
-        "loss": test_loss,
-        **classification_metrics(y, probs),
-        "threshold": 0.5,
-        "sequences": len(y),
-        "viral_sequences": int(y.sum()),
-        "best_epoch": result.best_epoch,
-        "best_val_loss": result.best_loss,
-        "epochs_run": result.epochs_run,
-        "stopped_early": result.stopped_early,
-        "split_hash": split.hash,
-        "seed": cfg.seed,
-    }
-    write_json(run_dir / "test_metrics.json", test)
-    log.info(
-        "test (best epoch %d): loss %.4f  acc %.4f  prec %.4f  rec %.4f  f1 %.4f  auroc %.4f"
-        "  confusion [[TN, FP], [FN, TP]] %s",
-        result.best_epoch,
-        test["loss"],
-        test["accuracy"],
-        test["precision"],
-        test["recall"],
-        test["f1"],
-        test["auroc"],
-        test["confusion_matrix"],
+    test = evaluate(cfg, model, source, rows, run_dir, table)
+    test.update(
+        best_epoch=result.best_epoch,
+        best_val_loss=result.best_loss,
+        epochs_run=result.epochs_run,
+        stopped_early=result.stopped_early,
+        split_hash=split.hash,
+        seed=cfg.seed,
     )
+    write_json(run_dir / "test_metrics.json", test)
 
     save_best_model(cfg, run_dir / cfg.checkpoint_name, model, result, split.hash, test)
     log.info("saved the best model to %s", run_dir / cfg.checkpoint_name)
@@ -222,3 +206,68 @@ def refuse_used_directory(run_dir: Path, checkpoint_name: str) -> None:
             f"{run_dir} already holds another run's results ({', '.join(used)}); "
             f"choose another hydra.run.dir, or continue that run with resume={run_dir}"
         )
+
+
+def evaluate(
+    cfg: DictConfig,
+    model: torch.nn.Module,
+    source: BatchSource,
+    rows: dict,
+    run_dir: Path,
+    table: FeatureTable,
+) -> dict:
+    """Test metrics at 0.5 and at a threshold chosen on the validation files (never on test).
+
+    Also writes test_predictions.tsv: one row per test sequence.
+    """
+    val_probs, val_y, _ = predict(model, source, rows["val"], cfg.eval_batch_size, bf16=cfg.bf16)
+    threshold = choose_threshold(val_y, val_probs, cfg.threshold_metric)
+    probs, y, loss = predict(model, source, rows["test"], cfg.eval_batch_size, bf16=cfg.bf16)
+    test = {
+        "loss": loss,
+        **classification_metrics(y, probs),
+        "threshold": 0.5,
+        "sequences": len(y),
+        "viral_sequences": int(y.sum()),
+    }
+    chosen = classification_metrics(y, probs, threshold)
+    test["chosen_threshold"] = {
+        "threshold": threshold,
+        "chosen_on": "validation",
+        "maximising": cfg.threshold_metric,
+        **chosen,
+    }
+    for label, m in (("0.5", test), (f"{threshold:.4f} (chosen on validation)", chosen)):
+        log.info(
+            "test at threshold %s: acc %.4f  prec %.4f  rec %.4f  f1 %.4f  mcc %.4f  "
+            "specificity %.4f  confusion [[TN, FP], [FN, TP]] %s",
+            label,
+            m["accuracy"],
+            m["precision"],
+            m["recall"],
+            m["f1"],
+            m["mcc"],
+            m["specificity"],
+            m["confusion_matrix"],
+        )
+    log.info(
+        "test: loss %.4f  auroc %.4f  auprc %.4f  brier %.4f",
+        loss,
+        test["auroc"],
+        test["auprc"],
+        test["brier"],
+    )
+    write_predictions(run_dir / "test_predictions.tsv", table, rows["test"], y, probs, threshold)
+    return test
+
+
+def write_predictions(
+    path: Path, table: FeatureTable, rows: torch.Tensor, y, probs, threshold: float
+) -> None:
+    ids, files = table.row_ids(rows), table.row_files(rows)
+    lines = ["id\tfile\tlabel\tprob_viral\tpred_at_0.5\tpred_at_threshold"]
+    lines += [
+        f"{i}\t{f}\t{label}\t{p:.6f}\t{int(p >= 0.5)}\t{int(p >= threshold)}"
+        for i, f, label, p in zip(ids, files, y.tolist(), probs.tolist(), strict=True)
+    ]
+    atomic_write_bytes(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))

@@ -45,6 +45,11 @@ class FeatureTable:
         ranges = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in index]
         return torch.from_numpy(np.concatenate(ranges) if ranges else np.empty(0, np.int64))
 
+    def row_files(self, rows: torch.Tensor) -> list[str]:
+        """The file (relative to the data root) that each row comes from."""
+        file_of = np.searchsorted(self.offsets, rows.numpy(), side="right") - 1
+        return [self.names[f] for f in file_of.tolist()]
+
     def row_ids(self, rows: torch.Tensor) -> list[str]:
         """The sequence id of each row (`<file>#<row>` where the file's ids were unusable)."""
         if self.ids is None:

@@ -1,0 +1,93 @@
+"""Evaluation: every metric against scikit-learn, and the threshold chosen on validation only."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from sklearn import metrics as skm
+from torch import nn
+
+from virnucpro_trainer.config import TrainConfig
+from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.data.table import FeatureTable
+from virnucpro_trainer.metrics import choose_threshold, classification_metrics
+from virnucpro_trainer.pipeline import evaluate
+
+Y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 0])
+P = np.array([0.1, 0.4, 0.35, 0.8, 0.7, 0.9, 0.2, 0.6, 0.55, 0.45])
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.3, 0.65])
+def test_every_metric_matches_scikit_learn(threshold):
+    m = classification_metrics(Y, P, threshold)
+    pred = (threshold <= P).astype(int)
+    (tn, fp), (fn, tp) = skm.confusion_matrix(Y, pred).tolist()
+    assert m["confusion_matrix"] == [[tn, fp], [fn, tp]]
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(Y, pred))
+    assert m["precision"] == pytest.approx(skm.precision_score(Y, pred))
+    assert m["recall"] == pytest.approx(skm.recall_score(Y, pred))
+    assert m["f1"] == pytest.approx(skm.f1_score(Y, pred))
+    assert m["specificity"] == pytest.approx(tn / (tn + fp))
+    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(Y, pred))
+    assert m["mcc"] == pytest.approx(skm.matthews_corrcoef(Y, pred))
+    assert m["auroc"] == pytest.approx(skm.roc_auc_score(Y, P))
+    assert m["auprc"] == pytest.approx(skm.average_precision_score(Y, P))
+    assert m["brier"] == pytest.approx(np.mean((P - Y) ** 2))
+
+
+@pytest.mark.parametrize("metric", ["f1", "mcc", "balanced_accuracy"])
+def test_chosen_threshold_is_the_best_one(metric):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    p = np.clip(0.35 * y + 0.65 * rng.random(300), 0, 1)
+    chosen = choose_threshold(y, p, metric)
+    best = max(classification_metrics(y, p, t)[metric] for t in np.unique(p))
+    assert classification_metrics(y, p, chosen)[metric] == pytest.approx(best)
+
+
+class FirstTwoColumns(nn.Module):
+    """A 'model' whose logits are the first two features, so probabilities are set by the data."""
+
+    def forward(self, x):
+        return x[:, :2]
+
+
+def logits_for(prob: np.ndarray) -> np.ndarray:
+    """Features whose softmax over the first two columns gives `prob` for class 1."""
+    return np.stack([np.zeros_like(prob), np.log(prob / (1 - prob))], axis=1)
+
+
+def test_threshold_comes_from_validation_and_never_from_test(tmp_path):
+    # validation is best split at 0.3; test alone would prefer 0.8
+    val_p, val_y = np.array([0.2, 0.25, 0.35, 0.4, 0.9, 0.95]), np.array([0, 0, 1, 1, 1, 1])
+    test_p, test_y = np.array([0.4, 0.6, 0.7, 0.85, 0.9, 0.3]), np.array([0, 0, 0, 1, 1, 0])
+    features = torch.tensor(logits_for(np.concatenate([val_p, test_p])), dtype=torch.float32)
+    labels = torch.tensor(np.concatenate([val_y, test_y]))
+    table = FeatureTable(
+        features,
+        labels,
+        ["v/val.pt", "h/test.pt"],
+        np.array([0, 6, 12]),
+        [[f"val{i}" for i in range(6)], [f"test{i}" for i in range(6)]],
+    )
+    rows = {"val": torch.arange(6), "test": torch.arange(6, 12)}
+    source = BatchSource(features, labels, torch.device("cpu"))
+
+    test = evaluate(TrainConfig(), FirstTwoColumns(), source, rows, tmp_path, table)
+
+    cut = test["chosen_threshold"]["threshold"]
+    assert cut == pytest.approx(choose_threshold(val_y, val_p))
+    assert cut != pytest.approx(choose_threshold(test_y, test_p))
+    assert test["chosen_threshold"]["chosen_on"] == "validation"
+    assert test["chosen_threshold"]["f1"] == pytest.approx(
+        skm.f1_score(test_y, (test_p >= cut).astype(int))
+    )
+    assert test["f1"] == pytest.approx(skm.f1_score(test_y, (test_p >= 0.5).astype(int)))
+    with (tmp_path / "test_predictions.tsv").open() as f:
+        rows_out = list(csv.DictReader(f, delimiter="\t"))
+    assert [r["id"] for r in rows_out] == [f"test{i}" for i in range(6)]
+    assert {r["file"] for r in rows_out} == {"h/test.pt"}
+    assert [float(r["prob_viral"]) for r in rows_out] == pytest.approx(test_p, abs=1e-6)
