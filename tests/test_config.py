@@ -110,3 +110,10 @@ def test_config_is_plain_data():
     cfg = make("data=synthetic")
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert plain["split"]["dir"] == "data/synthetic/data_merge/../test_set"
+
+
+def test_record_pattern_must_be_a_regex_with_a_group():
+    for bad in ("'(unclosed'", "no_group_chunk"):
+        cfg = make(f"split.record_pattern={bad}")
+        with pytest.raises(UserError, match="split.record_pattern must be"):
+            validate(cfg)

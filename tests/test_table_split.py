@@ -340,3 +340,48 @@ def test_split_file_with_other_settings_is_refused(dataset):
     split.path.write_text(json.dumps(doc))
     message = changed_data_message(root, split_dir)
     assert str(split.path) in message and "was made with" in message
+
+
+def test_leakage_report_on_a_split_built_to_leak(tmp_path):
+    root = tmp_path / "data_merge"
+    make_dataset(root, files_per_class=4, rows=5, width=WIDTH)
+    # every host file holds fragments of one genome, so whatever the split, it sits on all sides
+    for i in range(4):
+        ids = [f"NC_000001.1_chunk_{i}F{k + 1}" for k in range(5)]
+        write_merged(root / HOST_DIR / f"output_{i}_merged.pt", 5, WIDTH, 0, ids=ids, seed=i)
+    table = build_table(read_all(root))
+    split = load_or_make_split(
+        table.file_summary(),
+        root,
+        tmp_path / "test_set",
+        records=lambda: table.records(r"^(.+?)_chunk_\d+"),
+        **SETTINGS,
+    )
+    report = split.document["leakage"]
+    assert report["train_test"]["shared_records"] == 1
+    assert report["train_test"]["examples"] == ["NC_000001.1"]
+    assert report["train_test"]["test_rows_in_shared_records"] == 5  # the one host test file
+    assert report["train_test"]["test_rows"] == 10
+    assert report["train_val"]["shared_records"] == 1
+    saved = json.loads(split.path.read_text())["leakage"]
+    assert saved == report
+
+
+def test_no_leakage_when_records_stay_in_their_files(tmp_path, caplog):
+    root = tmp_path / "data_merge"
+    for label, class_dir in ((1, VIRAL_DIR), (0, HOST_DIR)):
+        for i in range(4):
+            ids = [f"G{label}{i}.1_chunk_{k}F1" for k in range(5)]  # one genome per file
+            write_merged(root / class_dir / f"output_{i}_merged.pt", 5, WIDTH, label, ids=ids)
+    table = build_table(read_all(root))
+    caplog.set_level("INFO")
+    split = load_or_make_split(
+        table.file_summary(),
+        root,
+        tmp_path / "test_set",
+        records=lambda: table.records(r"^(.+?)_chunk_\d+"),
+        **SETTINGS,
+    )
+    assert split.document["leakage"]["train_test"]["shared_records"] == 0
+    assert "train/test leakage: 0 source records" in caplog.text
+    assert "WARNING" not in caplog.text

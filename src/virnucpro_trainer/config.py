@@ -6,6 +6,7 @@ of the wrong type fails at composition. `validate` then checks ranges and choice
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class SplitConfig:
     val_fraction: float = 0.1
     seed: int = 42
     unit: str = "file"
+    record_pattern: str = r"^(.+?)_chunk_\d+"
 
 
 @dataclass
@@ -168,6 +170,11 @@ def _problems(cfg: DictConfig) -> list[str]:
             "a plain file name",
         ),
     ]
+    try:
+        pattern_ok = re.compile(cfg.split.record_pattern).groups >= 1
+    except re.error:
+        pattern_ok = False
+    checks.append(("split.record_pattern", pattern_ok, "a regular expression with a group"))
     problems = [
         f"{key} must be {expected}, got {OmegaConf.select(cfg, key)!r}"
         for key, ok, expected in checks

@@ -75,6 +75,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         cfg.split.test_fraction,
         cfg.split.val_fraction,
         cfg.split.seed,
+        records=lambda: table.records(cfg.split.record_pattern),
     )
     shutil.copyfile(split.path, run_dir / "split.json")
     rows = {side: table.rows_of(split.files[side]) for side in SIDES}

@@ -12,12 +12,14 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from virnucpro_trainer.data.leakage import leakage_report, log_leakage
 from virnucpro_trainer.data.merged import CLASS_NAMES
 from virnucpro_trainer.errors import UserError
 
@@ -189,10 +191,12 @@ def load_or_make_split(
     test_fraction: float,
     val_fraction: float,
     seed: int,
+    records: Callable[[], dict[str, list[str]]] | None = None,
 ) -> Split:
     """Load the split for these settings if it matches `files`, else make and save it.
 
-    `files` maps each file name (relative to `data_root`) to its (label, rows).
+    `files` maps each file name (relative to `data_root`) to its (label, rows). When a split is
+    made, `records()` (file -> source record of each row) gives its leakage report.
     """
     folder = split_folder(split_dir, unit, test_fraction, val_fraction, seed)
     path = folder / "split.json"
@@ -200,6 +204,7 @@ def load_or_make_split(
         labels = {name: label for name, (label, _) in files.items()}
         sides = assign_files(labels, test_fraction, val_fraction, seed)
         doc = _document(files, sides, data_root, unit, test_fraction, val_fraction, seed)
+        doc["leakage"] = leakage_report(sides, records()) if records else None
         try:
             _write_folder(folder, doc, data_root)
         except OSError as err:
@@ -223,6 +228,7 @@ def load_or_make_split(
             "old split are then not comparable), or use another split.dir or split.seed."
         )
     log.info("split %s (%s): %s", doc["hash"], path, _summary(doc))
+    log_leakage(doc.get("leakage"))
     return Split({side: doc[f"{side}_files"] for side in SIDES}, doc, path)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from virnucpro_trainer.data.leakage import records_of
 from virnucpro_trainer.data.merged import MergedFile
 from virnucpro_trainer.errors import UserError
 
@@ -44,6 +45,18 @@ class FeatureTable:
         index = sorted(position[name] for name in names)
         ranges = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in index]
         return torch.from_numpy(np.concatenate(ranges) if ranges else np.empty(0, np.int64))
+
+    def records(self, pattern: str) -> dict[str, list[str]]:
+        """{file name: the source record of each of its rows}, from the ids (see leakage.py)."""
+        if self.ids is None:
+            self.ids = json.loads(self.ids_file.read_text())
+        out = {}
+        for name, ids, start, stop in zip(
+            self.names, self.ids, self.offsets[:-1], self.offsets[1:], strict=True
+        ):
+            ids = ids if ids is not None else [f"{name}#{i}" for i in range(stop - start)]
+            out[name] = records_of(ids, pattern)
+        return out
 
     def row_files(self, rows: torch.Tensor) -> list[str]:
         """The file (relative to the data root) that each row comes from."""

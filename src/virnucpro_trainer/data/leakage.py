@@ -1,0 +1,54 @@
+"""Leakage between the sides of a split: source records (genomes) with fragments on two sides.
+
+A fragment id like `NC_001416.1_chunk_3F2` belongs to the record `NC_001416.1`; the pattern's
+first group extracts it (`split.record_pattern`). An id that does not match is its own record.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+log = logging.getLogger(__name__)
+
+PAIRS = (("train", "test"), ("train", "val"))
+
+
+def records_of(ids: list[str], pattern: str) -> list[str]:
+    regex = re.compile(pattern)
+    return [m.group(1) if (m := regex.match(i)) else i for i in ids]
+
+
+def leakage_report(sides: dict[str, list[str]], records: dict[str, list[str]]) -> dict:
+    """For train/test and train/val: records on both sides, and the rows of the second side
+    that belong to them. `records` maps each file to the record of each of its rows."""
+    on_side = {side: {r for f in files for r in records[f]} for side, files in sides.items()}
+    report = {}
+    for a, b in PAIRS:
+        shared = on_side[a] & on_side[b]
+        report[f"{a}_{b}"] = {
+            "shared_records": len(shared),
+            f"{b}_rows_in_shared_records": sum(r in shared for f in sides[b] for r in records[f]),
+            f"{b}_rows": sum(len(records[f]) for f in sides[b]),
+            "examples": sorted(shared)[:5],
+        }
+    return report
+
+
+def log_leakage(report: dict | None) -> None:
+    """Print the report; warn when any record sits on two sides."""
+    if report is None:
+        log.info("leakage report: not available for this split (made without record ids)")
+        return
+    for a, b in PAIRS:
+        r = report[f"{a}_{b}"]
+        text = (
+            f"{a}/{b} leakage: {r['shared_records']} source records on both sides, "
+            f"{r[f'{b}_rows_in_shared_records']} of {r[f'{b}_rows']} {b} rows belong to them"
+        )
+        if r["shared_records"]:
+            log.warning(
+                "%s (e.g. %s): %s scores may be optimistic", text, ", ".join(r["examples"]), b
+            )
+        else:
+            log.info(text)
