@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -127,6 +128,18 @@ def test_multirun_gives_one_directory_per_seed_with_different_results(tmp_path):
     assert (one[1]["seed"], two[1]["seed"]) == (1, 2)
     assert one[0] != two[0]
     assert one[1]["split_hash"] == two[1]["split_hash"]  # judged on the same test files
+
+    with (sweep / "summary.csv").open() as f:
+        summary = list(csv.DictReader(f))
+    assert [(r["job"], r["status"], r["overrides"]) for r in summary] == [
+        ("0", "ok", " ".join([*TINY, "seed=1"])),
+        ("1", "ok", " ".join([*TINY, "seed=2"])),
+    ]
+    assert [float(r["f1"]) for r in summary] == [one[1]["f1"], two[1]["f1"]]
+    f1s = [one[1]["f1"], two[1]["f1"]]
+    md = (sweep / "summary.md").read_text()
+    mean, std = statistics.fmean(f1s), statistics.stdev(f1s)
+    assert f"| f1 | 2 | {mean:.4f} | {std:.4f} | {min(f1s):.4f} | {max(f1s):.4f} |" in md
 
 
 def test_overrides_reach_the_run(tmp_path):

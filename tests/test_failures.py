@@ -17,6 +17,10 @@ def test_a_failing_multirun_job_does_not_stop_the_others(tmp_path):
     assert not (failed / "test_metrics.json").exists()
     assert "made with other settings" in (failed / "error.txt").read_text()
     assert "made with other settings" in (failed / "train.log").read_text()
+    summary = (sweep / "summary.csv").read_text().splitlines()
+    assert summary[1].startswith("0,ok,") and summary[2].startswith("1,failed,")
+    assert "made with other settings" in summary[2]
+    assert "Not finished: jobs 1" in (sweep / "summary.md").read_text()
 
 
 def test_a_new_run_never_writes_into_another_runs_directory(tmp_path):

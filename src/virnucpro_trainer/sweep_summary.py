@@ -1,0 +1,110 @@
+"""A Hydra callback that summarises a multirun: one row per job, and statistics per metric.
+
+Writes `summary.csv` and `summary.md` in the sweep directory when the sweep ends. A job that failed
+(its `error.txt`) or never finished appears with its status, not as a missing row.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import statistics
+from pathlib import Path
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "specificity",
+    "balanced_accuracy",
+    "mcc",
+    "auroc",
+    "auprc",
+    "brier",
+    "loss",
+)
+
+
+def job_rows(sweep_dir: Path) -> list[dict]:
+    rows = []
+    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    for job in sorted(jobs, key=lambda p: int(p.name)):
+        overrides = (
+            yaml.safe_load((job / ".hydra/overrides.yaml").read_text() or "[]")
+            if (job / ".hydra/overrides.yaml").is_file()
+            else []
+        )
+        row = {"job": job.name, "overrides": " ".join(overrides or [])}
+        if (job / "test_metrics.json").is_file():
+            test = json.loads((job / "test_metrics.json").read_text())
+            row.update(
+                status="ok",
+                best_epoch=test["best_epoch"],
+                **{m: test.get(m, math.nan) for m in METRICS},
+            )
+        elif (job / "error.txt").is_file():
+            lines = (job / "error.txt").read_text().strip().splitlines()
+            row.update(status="failed", error=lines[-1] if lines else "")
+        else:
+            row.update(status="unfinished")
+        rows.append(row)
+    return rows
+
+
+def statistics_rows(rows: list[dict]) -> list[dict]:
+    """Mean, standard deviation (n-1), min and max of each test metric over the finished jobs."""
+    out = []
+    for metric in METRICS:
+        values = [r[metric] for r in rows if r["status"] == "ok" and not math.isnan(r[metric])]
+        if values:
+            out.append(
+                {
+                    "metric": metric,
+                    "n": len(values),
+                    "mean": statistics.fmean(values),
+                    "std": statistics.stdev(values) if len(values) > 1 else math.nan,
+                    "min": min(values),
+                    "max": max(values),
+                }
+            )
+    return out
+
+
+def write_summary(sweep_dir: Path) -> None:
+    rows = job_rows(sweep_dir)
+    stats = statistics_rows(rows)
+    columns = ["job", "status", "overrides", "best_epoch", *METRICS, "error"]
+    with (sweep_dir / "summary.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    failed = [r["job"] for r in rows if r["status"] != "ok"]
+    lines = [f"# Sweep summary: {len(rows)} jobs, {len(rows) - len(failed)} finished", ""]
+    if failed:
+        lines += [f"**Not finished: jobs {', '.join(failed)}** (see their error.txt)", ""]
+    lines += ["| metric | n | mean | std | min | max |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"| {s['metric']} | {s['n']} | {s['mean']:.4f} | {s['std']:.4f} | {s['min']:.4f} | "
+        f"{s['max']:.4f} |"
+        for s in stats
+    ]
+    lines += ["", "| job | status | overrides | f1 | auroc | mcc |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        values = [f"{r[m]:.4f}" if r["status"] == "ok" else "" for m in ("f1", "auroc", "mcc")]
+        lines.append(f"| {r['job']} | {r['status']} | `{r['overrides']}` | {' | '.join(values)} |")
+    (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
+    log.info("sweep summary: %s", sweep_dir / "summary.md")
+
+
+class SweepSummary(Callback):
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        write_summary(Path(config.hydra.sweep.dir))
