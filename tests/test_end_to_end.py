@@ -80,6 +80,13 @@ def test_demo_run_writes_the_whole_run_directory(tmp_path):
     PredictionStepMLP().load_state_dict(ckpt["model_state_dict"], strict=True)
     assert ckpt["config"]["data"]["root"] == str(tmp_path / "data/synthetic/data_merge")
 
+    report = (run_dir / "report.md").read_text()
+    for picture in ("learning_curves", "roc_pr_curves", "calibration", "confusion_matrix"):
+        assert (run_dir / f"{picture}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({picture}.png)" in report
+    assert f"| f1 | {test['f1']:.4f} | {test['chosen_threshold']['f1']:.4f} |" in report
+    assert "train/test leakage: 0 source records" in report
+
     with (run_dir / "test_predictions.tsv").open() as f:
         predictions = list(csv.DictReader(f, delimiter="\t"))
     assert len(predictions) == test["sequences"]

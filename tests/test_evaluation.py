@@ -76,7 +76,7 @@ def test_threshold_comes_from_validation_and_never_from_test(tmp_path):
     rows = {"val": torch.arange(6), "test": torch.arange(6, 12)}
     source = BatchSource(features, labels, torch.device("cpu"))
 
-    test = evaluate(TrainConfig(), FirstTwoColumns(), source, rows, tmp_path, table)
+    test, _, _ = evaluate(TrainConfig(), FirstTwoColumns(), source, rows, tmp_path, table)
 
     cut = test["chosen_threshold"]["threshold"]
     assert cut == pytest.approx(choose_threshold(val_y, val_p))

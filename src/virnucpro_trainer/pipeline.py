@@ -27,6 +27,7 @@ from virnucpro_trainer.data.table import FeatureTable, build_table
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.metrics import choose_threshold, classification_metrics
 from virnucpro_trainer.model import VirNucProMLP
+from virnucpro_trainer.report import write_report
 from virnucpro_trainer.reporting import EpochReport
 from virnucpro_trainer.resume import LAST, StopSignals
 from virnucpro_trainer.runtime import seed_everything, select_device
@@ -111,7 +112,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
             stop=stop,
         )
 
-    test = evaluate(cfg, model, source, rows, run_dir, table)
+    test, y, probs = evaluate(cfg, model, source, rows, run_dir, table)
     test.update(
         best_epoch=result.best_epoch,
         best_val_loss=result.best_loss,
@@ -121,6 +122,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         seed=cfg.seed,
     )
     write_json(run_dir / "test_metrics.json", test)
+    write_report(run_dir, result.history, y, probs, test, split.document, main_settings(cfg))
 
     save_best_model(cfg, run_dir / cfg.checkpoint_name, model, result, split.hash, test)
     log.info("saved the best model to %s", run_dir / cfg.checkpoint_name)
@@ -259,7 +261,7 @@ def evaluate(
         test["brier"],
     )
     write_predictions(run_dir / "test_predictions.tsv", table, rows["test"], y, probs, threshold)
-    return test
+    return test, y, probs
 
 
 def write_predictions(
@@ -272,3 +274,19 @@ def write_predictions(
         for i, f, label, p in zip(ids, files, y.tolist(), probs.tolist(), strict=True)
     ]
     atomic_write_bytes(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
+
+
+def main_settings(cfg: DictConfig) -> dict:
+    """The settings a reader of a report wants to see first."""
+    opt = cfg.optimizer
+    return {
+        "data": f"{cfg.data.root} ({cfg.data.dna_dim} + {cfg.data.protein_dim} wide, "
+        f"{cfg.data.protein_model})",
+        "model": f"MLP hidden {cfg.model.hidden_dim}, dropout {cfg.model.dropout}",
+        "optimizer": f"{opt.name} lr {opt.lr} momentum {opt.momentum} weight decay "
+        f"{opt.weight_decay}; StepLR {opt.scheduler.step_size}/{opt.scheduler.gamma}",
+        "training": f"batch {cfg.batch_size}, up to {cfg.epochs} epochs, patience {cfg.patience}, "
+        f"seed {cfg.seed}",
+        "split": f"{cfg.split.unit}, test {cfg.split.test_fraction}, validation "
+        f"{cfg.split.val_fraction}, seed {cfg.split.seed}",
+    }

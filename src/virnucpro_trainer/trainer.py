@@ -30,6 +30,7 @@ class FitResult:
     best_val_metrics: dict
     epochs_run: int
     stopped_early: bool
+    history: list[dict]
 
 
 def build_optimizer(model: nn.Module, cfg) -> tuple[torch.optim.Optimizer, object]:
@@ -156,4 +157,5 @@ def fit(
         best_metrics,
         len(history),
         stopper.should_stop,
+        history,
     )

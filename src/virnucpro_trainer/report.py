@@ -1,0 +1,177 @@
+"""Pictures and `report.md` for one run: learning curves, ROC and PR curves, calibration, confusion.
+
+Everything is drawn from what the run wrote (its epoch history, test probabilities, metrics and
+split), with matplotlib's file-only backend.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn import metrics as skm  # noqa: E402
+from sklearn.calibration import calibration_curve  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+PICTURES = {
+    "learning_curves.png": "Learning curves",
+    "roc_pr_curves.png": "ROC and precision-recall curves (test)",
+    "calibration.png": "Calibration (test)",
+    "confusion_matrix.png": "Confusion matrix (test, threshold 0.5)",
+}
+
+
+def _learning_curves(history: list[dict], best_epoch: int, path: Path) -> None:
+    epochs = [r["epoch"] for r in history]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    axes[0].plot(epochs, [r["train_loss"] for r in history], label="train loss")
+    axes[0].plot(epochs, [r["val_loss"] for r in history], label="validation loss")
+    axes[1].plot(epochs, [r["val_f1"] for r in history], label="validation F1")
+    axes[1].plot(epochs, [r["val_auroc"] for r in history], label="validation AUROC")
+    axes[2].plot(epochs, [r["lr"] for r in history], label="learning rate")
+    for ax in axes:
+        ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch ({best_epoch})")
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _roc_pr(y: np.ndarray, probs: np.ndarray, test: dict, path: Path) -> None:
+    fig, (roc, pr) = plt.subplots(1, 2, figsize=(10, 4.5))
+    fpr, tpr, _ = skm.roc_curve(y, probs)
+    roc.plot(fpr, tpr, label=f"AUROC {test['auroc']:.4f}")
+    roc.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    precision, recall, _ = skm.precision_recall_curve(y, probs)
+    pr.plot(recall, precision, label=f"AUPRC {test['auprc']:.4f}")
+    pr.axhline(y.mean(), color="grey", linestyle=":", label="viral share")
+    pr.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+    for ax in (roc, pr):
+        ax.legend(loc="lower left" if ax is pr else "lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _calibration(y: np.ndarray, probs: np.ndarray, test: dict, path: Path) -> None:
+    observed, predicted = calibration_curve(y, probs, n_bins=10, strategy="uniform")
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    ax.plot(predicted, observed, marker="o", label=f"model (Brier {test['brier']:.4f})")
+    ax.set(
+        xlabel="predicted viral probability",
+        ylabel="observed viral share",
+        title="Reliability diagram",
+    )
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _confusion(test: dict, path: Path) -> None:
+    cm = np.array(test["confusion_matrix"])
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), value in np.ndenumerate(cm):
+        ax.text(
+            j,
+            i,
+            str(value),
+            ha="center",
+            va="center",
+            color="white" if value > cm.max() / 2 else "black",
+        )
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["host", "viral"],
+        yticklabels=["host", "viral"],
+        xlabel="predicted",
+        ylabel="true",
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _table(rows: list[tuple[str, str]]) -> list[str]:
+    return ["| | |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows]]
+
+
+def write_report(
+    run_dir: Path,
+    history: list[dict],
+    y: np.ndarray,
+    probs: np.ndarray,
+    test: dict,
+    split: dict,
+    settings: dict,
+) -> None:
+    """Draw the pictures and write report.md into `run_dir`."""
+    _learning_curves(history, test["best_epoch"], run_dir / "learning_curves.png")
+    _roc_pr(y, probs, test, run_dir / "roc_pr_curves.png")
+    _calibration(y, probs, test, run_dir / "calibration.png")
+    _confusion(test, run_dir / "confusion_matrix.png")
+
+    chosen = test["chosen_threshold"]
+    names = ("accuracy", "precision", "recall", "specificity", "f1", "balanced_accuracy", "mcc")
+    lines = [
+        f"# Run report: {run_dir.name}",
+        "",
+        "## Test metrics",
+        "",
+        f"| metric | threshold 0.5 | threshold {chosen['threshold']:.4f} "
+        f"(max {chosen['maximising']} on validation) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {m} | {test[m]:.4f} | {chosen[m]:.4f} |" for m in names]
+    lines += [f"| {m} | {test[m]:.4f} | |" for m in ("auroc", "auprc", "brier", "loss")]
+    lines += [
+        f"| confusion [[TN, FP], [FN, TP]] | {test['confusion_matrix']} | "
+        f"{chosen['confusion_matrix']} |",
+        "",
+    ]
+    lines += [f"## {title}\n\n![{title}]({name})\n" for name, title in PICTURES.items()]
+    d = split["distribution"]
+    lines += ["## Data and split", ""]
+    lines += _table(
+        [
+            (
+                side,
+                f"{d[side]['viral_files']} viral + {d[side]['non_viral_files']} host "
+                f"files, {d[side]['sequences']} rows, viral ratio {d[side]['viral_ratio']}",
+            )
+            for side in ("train", "val", "test")
+        ]
+    )
+    lines += ["", f"Split `{split['hash']}`, unit {split['unit']}, seed {split['seed']}.", ""]
+    leakage = split.get("leakage")
+    if leakage:
+        for pair, r in leakage.items():
+            side = pair.split("_")[1]
+            lines.append(
+                f"- {pair.replace('_', '/')} leakage: {r['shared_records']} source "
+                f"records on both sides, {r[f'{side}_rows_in_shared_records']} of "
+                f"{r[f'{side}_rows']} {side} rows"
+            )
+    else:
+        lines.append("- leakage report: not available for this split")
+    lines += ["", "## Settings", ""]
+    lines += _table([(k, f"`{v}`") for k, v in settings.items()])
+    lines += [
+        "",
+        f"Best epoch {test['best_epoch']} of {test['epochs_run']} "
+        f"({'stopped early' if test['stopped_early'] else 'ran out of epochs'}).",
+        "",
+    ]
+    (run_dir / "report.md").write_text("\n".join(lines))
+    log.info("report: %s", run_dir / "report.md")
