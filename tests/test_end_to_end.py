@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from conftest import TINY, TRAIN_PY, run_dirs, run_train
@@ -246,3 +247,17 @@ def test_gpu_check_benchmark_runs_on_cpu_at_tiny_size():
     assert proc.returncode == 0, proc.stderr
     assert "| defaults (batch 32) |" in proc.stdout and "| large batch 4096 |" in proc.stdout
     assert "compile" not in proc.stdout
+
+
+def test_tensorboard_logger_writes_every_epoch(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_train(tmp_path, *TINY, "epochs=2", "logger=tensorboard")
+    (run_dir,) = run_dirs(tmp_path)
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("val_loss")] == [1, 2]
+    rows, _ = results(run_dir)
+    assert [e.value for e in events.Scalars("val_f1")] == [
+        pytest.approx(float(r["val_f1"])) for r in rows
+    ]

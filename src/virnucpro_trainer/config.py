@@ -79,11 +79,18 @@ class OptimizerConfig:
 
 
 @dataclass
+class LoggerConfig:
+    name: str = "none"
+    dir: str = "tensorboard"
+
+
+@dataclass
 class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 42
     epochs: int = 200
     batch_size: int = 32
@@ -109,6 +116,7 @@ def register_configs() -> None:
 
 OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cuda", "cpu")
+LOGGERS = ("none", "tensorboard")
 STORAGE_DTYPES = ("float32", "float16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SPLIT_UNITS = ("file",)
@@ -140,6 +148,7 @@ def _problems(cfg: DictConfig) -> list[str]:
         ("eval_batch_size", cfg.eval_batch_size >= 1, ">= 1"),
         ("device", cfg.device in DEVICES, f"one of {DEVICES}"),
         ("num_workers", cfg.num_workers >= 0, ">= 0"),
+        ("logger.name", cfg.logger.name in LOGGERS, f"one of {LOGGERS}"),
         (
             "threshold_metric",
             cfg.threshold_metric in THRESHOLD_METRICS,

@@ -105,7 +105,10 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
             seed=cfg.seed,
             bf16=cfg.bf16,
             compiled=compiled,
-            report=EpochReport(run_dir / "metrics.csv"),
+            report=EpochReport(
+                run_dir / "metrics.csv",
+                run_dir / cfg.logger.dir if cfg.logger.name == "tensorboard" else None,
+            ),
             config=OmegaConf.to_container(cfg, resolve=True),
             last_path=run_dir / LAST,
             resume_from=resume_from,

@@ -35,6 +35,8 @@ HARMLESS = {
     "data.cache_dir",
     "data.memory_budget_gb",
     "split.dir",
+    "logger.name",
+    "logger.dir",
 }
 
 
