@@ -28,15 +28,11 @@ def main(cfg: DictConfig) -> float:
         return run(cfg, run_dir)
     except TrainingInterrupted as err:
         if (run_dir / LAST).exists():
+            where = f"the state after the last finished epoch is in {run_dir / LAST}"
             hint = f"continue with: python train.py resume={run_dir}"
         else:
-            hint = "no epoch had finished, so there is nothing to resume: start it again"
-        log.error(
-            "stopped by %s; the state after the last finished epoch is in %s; %s",
-            err,
-            run_dir / LAST,
-            hint,
-        )
+            where, hint = "no epoch had finished", "nothing to resume: start the run again"
+        log.error("stopped by %s; %s; %s", err, where, hint)
         sys.exit(128 + err.signum)
     except Exception as err:
         if isinstance(err, UserError) and not cfg.verbose:
