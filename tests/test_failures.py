@@ -10,7 +10,11 @@ from conftest import TINY, TRAIN_PY, run_dirs, run_train
 
 def test_a_failing_multirun_job_does_not_stop_the_others(tmp_path):
     # job 1 asks for a width the demo data was not made with: a user error in that job only
-    run_train(tmp_path, "--multirun", *TINY, "epochs=1", "data.protein_dim=1280,2560")
+    proc = run_train(
+        tmp_path, "--multirun", *TINY, "epochs=1", "data.protein_dim=1280,2560", expect_ok=False
+    )
+    assert proc.returncode == 1  # the sweep ran to its end, then reports the failure
+    assert "1 job(s) of the sweep did not finish: 1" in proc.stdout
     (sweep,) = (tmp_path / "outputs/multirun").glob("*/*")
     ok, failed = sweep / "0", sweep / "1"
     assert (ok / "test_metrics.json").is_file() and not (ok / "error.txt").exists()

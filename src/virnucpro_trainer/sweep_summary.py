@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import statistics
+import sys
 from pathlib import Path
 
 import yaml
@@ -79,7 +80,8 @@ def statistics_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-def write_summary(sweep_dir: Path) -> None:
+def write_summary(sweep_dir: Path) -> list[str]:
+    """Write summary.csv and summary.md; returns the jobs that did not finish."""
     rows = job_rows(sweep_dir)
     stats = statistics_rows(rows)
     columns = ["job", "status", "overrides", "best_epoch", *METRICS, "error"]
@@ -103,8 +105,20 @@ def write_summary(sweep_dir: Path) -> None:
         lines.append(f"| {r['job']} | {r['status']} | `{r['overrides']}` | {' | '.join(values)} |")
     (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
     log.info("sweep summary: %s", sweep_dir / "summary.md")
+    return failed
 
 
 class SweepSummary(Callback):
+    """Writes the summary; a sweep in which any job failed then exits with status 1."""
+
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        write_summary(Path(config.hydra.sweep.dir))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        failed = write_summary(sweep_dir)
+        if failed:
+            log.error(
+                "%d job(s) of the sweep did not finish: %s (see %s)",
+                len(failed),
+                ", ".join(failed),
+                sweep_dir / "summary.md",
+            )
+            sys.exit(1)
