@@ -117,3 +117,9 @@ def test_record_pattern_must_be_a_regex_with_a_group():
         cfg = make(f"split.record_pattern={bad}")
         with pytest.raises(UserError, match="split.record_pattern must be"):
             validate(cfg)
+
+
+def test_memory_budget_needs_the_feature_store():
+    cfg = make("data.memory_budget_gb=2", "data.cache_dir=null")
+    with pytest.raises(UserError, match="data.memory_budget_gb needs the feature store"):
+        validate(cfg)

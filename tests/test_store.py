@@ -185,3 +185,13 @@ def test_leftovers_of_a_killed_build_are_removed(data):
     store(root, cache)
     assert not leftover.exists()
     assert entries(cache) == [entry]
+
+
+def test_block_rows_apply_without_a_budget(data):
+    root, cache = data
+    table = store(root, cache)
+    source = BatchSource(table.features, table.labels, torch.device("cpu"), block_rows=8)
+    assert source.where == "host memory"
+    order = source.order(torch.arange(0, 40), torch.Generator().manual_seed(0))
+    blocks = [sorted(order[i : i + 8].tolist()) for i in range(0, 40, 8)]
+    assert all(b == list(range(b[0], b[0] + 8)) for b in blocks)

@@ -191,6 +191,11 @@ def _problems(cfg: DictConfig) -> list[str]:
     ]
     if cfg.data.dna_dim + cfg.data.protein_dim < 1:
         problems.append("data.dna_dim + data.protein_dim must be >= 1")
+    if cfg.data.memory_budget_gb is not None and cfg.data.cache_dir is None:
+        problems.append(
+            "data.memory_budget_gb needs the feature store to read from: set data.cache_dir "
+            "(not null), or drop data.memory_budget_gb"
+        )
     if cfg.split.test_fraction + cfg.split.val_fraction >= 1:
         problems.append(
             "split.test_fraction + split.val_fraction must be < 1, got "

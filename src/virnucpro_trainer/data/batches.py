@@ -9,9 +9,9 @@ permutation from a CPU generator, so the order is the same on every device.
   through pinned memory with a non-blocking copy.
 - Memory budget: when the matrix is memory-mapped and larger than `memory_budget_bytes`, mapped
   pages are handed back to the kernel whenever this process's resident memory grows more than the
-  budget beyond what it was when the source was made (the Python, torch and model baseline), and
-  with `block_rows` the shuffle is block-wise (blocks of rows in random order, rows shuffled inside
-  each block) so that reads stay mostly sequential.
+  budget beyond what it was when the source was made (the Python, torch and model baseline).
+- `block_rows`: the shuffle is block-wise (blocks of rows in random order, rows shuffled inside
+  each block), so that reads from a memory map stay mostly sequential.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class BatchSource:
         self.rss_limit = None
         if self.mapping is not None:
             self.rss_limit = resident_bytes() + memory_budget_bytes
-        self.block_rows = block_rows if self.mapping is not None else None
+        self.block_rows = block_rows  # honoured wherever the features are, budget or not
         if self.mapping is not None:
             log.info(
                 "features (%.1f GB) exceed data.memory_budget_gb: reading them from the "
