@@ -53,6 +53,20 @@ def make_dataset(root: Path, files_per_class: int, rows: int, width: int) -> dic
     return written
 
 
+def genomes_across_files(root: Path, width: int, files_per_class=3, genomes=6, chunks=4) -> None:
+    """Each class's genomes spread over all its files: fragment k of genome g in file
+    (g + k) % files, ids `G<label>_<g>.1_chunk_<k>F1`. Any file split of this data leaks every
+    genome; a group split must not."""
+    for label, class_dir in ((1, VIRAL_DIR), (0, HOST_DIR)):
+        ids = {i: [] for i in range(files_per_class)}
+        for g in range(genomes):
+            for k in range(chunks):
+                ids[(g + k) % files_per_class].append(f"G{label}_{g}.1_chunk_{k}F1")
+        for i, file_ids in ids.items():
+            path = root / class_dir / f"output_{i}_merged.pt"
+            write_merged(path, len(file_ids), width, label, ids=file_ids, seed=10 * label + i)
+
+
 class PredictionStepMLP(nn.Module):
     """What the prediction step builds and loads strictly, written independently of model.py."""
 

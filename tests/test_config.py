@@ -123,3 +123,12 @@ def test_memory_budget_needs_the_feature_store():
     cfg = make("data.memory_budget_gb=2", "data.cache_dir=null")
     with pytest.raises(UserError, match="data.memory_budget_gb needs the feature store"):
         validate(cfg)
+
+
+def test_group_split_config():
+    for cfg in (make("split=group"), make("split.unit=group")):
+        assert cfg.split.unit == "group"
+        assert cfg.split.record_pattern == r"^(.+?)_chunk_\d+"
+        validate(cfg)
+    with pytest.raises(UserError, match="split.unit must be one of"):
+        validate(make("split.unit=genome"))

@@ -1,8 +1,10 @@
-"""Evaluation: every metric against scikit-learn, and the threshold chosen on validation only."""
+"""Evaluation: every metric against scikit-learn, the threshold chosen on validation only, and a
+group split end to end."""
 
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -15,6 +17,9 @@ from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.metrics import choose_threshold, classification_metrics
 from virnucpro_trainer.pipeline import evaluate
+
+from conftest import run_dirs, run_train
+from helpers import genomes_across_files
 
 Y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 0])
 P = np.array([0.1, 0.4, 0.35, 0.8, 0.7, 0.9, 0.2, 0.6, 0.55, 0.45])
@@ -91,3 +96,26 @@ def test_threshold_comes_from_validation_and_never_from_test(tmp_path):
     assert [r["id"] for r in rows_out] == [f"test{i}" for i in range(6)]
     assert {r["file"] for r in rows_out} == {"h/test.pt"}
     assert [float(r["prob_viral"]) for r in rows_out] == pytest.approx(test_p, abs=1e-6)
+
+
+def test_group_split_end_to_end_puts_no_genome_on_two_sides(tmp_path):
+    genomes_across_files(tmp_path / "data_merge", 2048, genomes=10, chunks=6)
+    common = ("data.root=data_merge", "device=cpu", "epochs=2", "split.test_fraction=0.2")
+    proc = run_train(tmp_path, *common, "split=group")
+    (run_dir,) = run_dirs(tmp_path)
+    split = json.loads((run_dir / "split.json").read_text())
+    assert split["unit"] == "group"
+    assert split["leakage"]["train_test"]["shared_records"] == 0
+    assert split["leakage"]["train_val"]["shared_records"] == 0
+    assert "train/test leakage: 0 source records" in proc.stderr + proc.stdout
+    with (run_dir / "test_predictions.tsv").open() as f:
+        tested = {row["id"].split("_chunk_")[0] for row in csv.DictReader(f, delimiter="\t")}
+    assert tested == set(split["test_records"])
+    assert not tested & set(split["train_records"]) and not tested & set(split["val_records"])
+    assert "source records" in (run_dir / "report.md").read_text()
+
+    proc = run_train(tmp_path, *common)  # the file split of the same data leaks, and says so
+    assert (
+        "WARNING" in proc.stderr + proc.stdout
+        and "scores may be optimistic" in proc.stdout + proc.stderr
+    )

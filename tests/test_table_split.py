@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from virnucpro_trainer.data.merged import find_files, read_merged
-from virnucpro_trainer.data.split import assign_files, load_or_make_split, split_folder
+from virnucpro_trainer.data.split import assign_units, load_or_make_split, split_folder
 from virnucpro_trainer.data.table import build_table
 from virnucpro_trainer.errors import UserError
 
-from helpers import HOST_DIR, VIRAL_DIR, make_dataset, write_merged
+from helpers import HOST_DIR, VIRAL_DIR, genomes_across_files, make_dataset, write_merged
 
 WIDTH = 4
 GLOB = "*_merged.pt"
@@ -124,7 +124,7 @@ def test_build_table_rejects_nan_and_inf_with_count(tmp_path, workers):
     assert "[1, 4]" in message
 
 
-# assign_files
+# assign_units
 
 
 def class_labels(per_class):
@@ -133,9 +133,9 @@ def class_labels(per_class):
     return labels
 
 
-def test_assign_files_stratified_disjoint_and_complete():
+def test_assign_units_stratified_disjoint_and_complete():
     labels = class_labels(20)
-    sides = assign_files(labels, test_fraction=0.2, val_fraction=0.1, seed=1)
+    sides = assign_units(labels, test_fraction=0.2, val_fraction=0.1, seed=1)
 
     assert set(sides) == {"train", "val", "test"}
     all_names = [n for names in sides.values() for n in names]
@@ -151,26 +151,26 @@ def test_assign_files_stratified_disjoint_and_complete():
     }
 
 
-def test_assign_files_deterministic_per_seed():
+def test_assign_units_deterministic_per_seed():
     labels = class_labels(20)
-    first = assign_files(labels, 0.2, 0.1, seed=5)
-    assert assign_files(dict(reversed(labels.items())), 0.2, 0.1, seed=5) == first
-    assert assign_files(labels, 0.2, 0.1, seed=6)["test"] != first["test"]
+    first = assign_units(labels, 0.2, 0.1, seed=5)
+    assert assign_units(dict(reversed(labels.items())), 0.2, 0.1, seed=5) == first
+    assert assign_units(labels, 0.2, 0.1, seed=6)["test"] != first["test"]
 
 
-def test_assign_files_minimum_of_three_per_class():
-    sides = assign_files(class_labels(3), 0.1, 0.1, seed=0)
+def test_assign_units_minimum_of_three_per_class():
+    sides = assign_units(class_labels(3), 0.1, 0.1, seed=0)
     assert all(len(names) == 2 for names in sides.values())
     with pytest.raises(UserError) as err:
-        assign_files(class_labels(2), 0.1, 0.1, seed=0)
+        assign_units(class_labels(2), 0.1, 0.1, seed=0)
     assert "only 2" in str(err.value)
     assert "at least 3 per class" in str(err.value)
 
 
-def test_assign_files_too_few_for_the_fractions():
+def test_assign_units_too_few_for_the_fractions():
     # 4 files: 3 for test, then at least 1 for validation leaves none to train on
     with pytest.raises(UserError, match="it needs 5"):
-        assign_files(class_labels(4), test_fraction=0.75, val_fraction=0.1, seed=0)
+        assign_units(class_labels(4), test_fraction=0.75, val_fraction=0.1, seed=0)
 
 
 # load_or_make_split
@@ -385,3 +385,134 @@ def test_no_leakage_when_records_stay_in_their_files(tmp_path, caplog):
     assert split.document["leakage"]["train_test"]["shared_records"] == 0
     assert "train/test leakage: 0 source records" in caplog.text
     assert "WARNING" not in caplog.text
+
+
+# split.unit=group
+
+
+PATTERN = r"^(.+?)_chunk_\d+"
+GROUP = {"unit": "group", "test_fraction": 0.2, "val_fraction": 0.25, "seed": 3}
+
+
+def group_split(root, split_dir, table=None, **changes):
+    table = table or build_table(read_all(root))
+    settings = GROUP | {"record_pattern": PATTERN} | changes
+    split = load_or_make_split(
+        table.file_summary(),
+        root,
+        split_dir,
+        records=lambda: table.records(settings["record_pattern"]),
+        **settings,
+    )
+    return split, table
+
+
+def test_group_split_keeps_every_record_on_one_side(tmp_path):
+    root = tmp_path / "data_merge"
+    genomes_across_files(root, WIDTH)
+    split, table = group_split(root, tmp_path / "test_set")
+
+    rows = table.rows_of_records(split.records, PATTERN)
+    all_rows = torch.cat(list(rows.values()))
+    assert sorted(all_rows.tolist()) == list(range(len(table.labels)))  # each row exactly once
+    ids = {side: table.row_ids(r) for side, r in rows.items()}
+    records = {side: {i.split("_chunk_")[0] for i in side_ids} for side, side_ids in ids.items()}
+    assert not records["train"] & records["test"]
+    assert not records["train"] & records["val"]
+    assert not records["val"] & records["test"]
+    for side in ("train", "val", "test"):
+        assert records[side] == set(split.records[side])
+        assert set(table.labels[rows[side]].tolist()) == {0, 1}  # stratified: both classes
+        assert len(split.files[side]) > 0
+    # 6 genomes per class: 1 test, 1 validation, 4 train
+    assert [len(split.records[s]) for s in ("train", "val", "test")] == [8, 2, 2]
+    doc = split.document
+    assert doc["distribution"]["test"]["viral_records"] == 1
+    assert doc["distribution"]["test"]["sequences"] == len(rows["test"]) == 8
+    assert doc["leakage"]["train_test"]["shared_records"] == 0
+    assert doc["leakage"]["train_val"]["shared_records"] == 0
+    assert doc["leakage"]["train_test"]["test_rows"] == 8
+    assert not (split.path.parent / "viral").exists()  # no whole test files to link
+
+
+def test_file_split_of_the_same_data_leaks(tmp_path):
+    root = tmp_path / "data_merge"
+    genomes_across_files(root, WIDTH)
+    table = build_table(read_all(root))
+    split = load_or_make_split(
+        table.file_summary(),
+        root,
+        tmp_path / "test_set",
+        records=lambda: table.records(PATTERN),
+        unit="file",
+        test_fraction=0.2,
+        val_fraction=0.25,
+        seed=3,
+    )
+    assert split.records is None
+    assert split.document["leakage"]["train_test"]["shared_records"] > 0
+
+
+def test_group_split_is_saved_reloaded_and_seeded(tmp_path):
+    root = tmp_path / "data_merge"
+    genomes_across_files(root, WIDTH)
+    first, table = group_split(root, tmp_path / "test_set")
+    written = first.path.read_bytes()
+    again, _ = group_split(root, tmp_path / "test_set")
+    assert again.records == first.records and again.hash == first.hash
+    assert first.path.read_bytes() == written
+    assert first.path.parent.name == "group-test0.2-val0.25-seed3"
+    other, _ = group_split(root, tmp_path / "test_set", seed=4)
+    assert other.records["test"] != first.records["test"]
+
+
+def test_group_split_remembers_its_record_pattern(tmp_path):
+    root = tmp_path / "data_merge"
+    genomes_across_files(root, WIDTH)
+    group_split(root, tmp_path / "test_set")
+    with pytest.raises(UserError, match="was made with"):
+        group_split(root, tmp_path / "test_set", record_pattern=r"^(.+?)_chunk_\d+F")
+
+
+def test_group_split_needs_three_records_per_class(tmp_path):
+    root = tmp_path / "data_merge"
+    genomes_across_files(root, WIDTH, genomes=2)
+    with pytest.raises(UserError) as err:
+        group_split(root, tmp_path / "test_set")
+    message = str(err.value)
+    assert "only 2 non_viral source record(s)" in message and "split.record_pattern" in message
+
+
+def test_changed_ids_under_a_group_split_are_reported(tmp_path):
+    root = tmp_path / "data_merge"
+    genomes_across_files(root, WIDTH)
+    split, _ = group_split(root, tmp_path / "test_set")
+    name = f"{VIRAL_DIR}/output_0_merged.pt"
+    saved = torch.load(root / name)
+    saved["ids"] = [i.replace("G1_", "X1_") for i in saved["ids"]]  # same rows, new records
+    torch.save(saved, root / name)
+    table = build_table(read_all(root))
+    with pytest.raises(UserError) as err:
+        table.rows_of_records(split.records, PATTERN)
+    assert "source records that the split does not know" in str(err.value)
+    assert "X1_" in str(err.value) and name in str(err.value)
+
+
+def test_unmatched_ids_and_mixed_records_are_warned_about(tmp_path, caplog):
+    root = tmp_path / "data_merge"
+    genomes_across_files(root, WIDTH)
+    write_merged(  # one genome also among the host files, and ids the pattern does not match
+        root / HOST_DIR / "output_3_merged.pt",
+        3,
+        WIDTH,
+        0,
+        ids=["G1_0.1_chunk_9F1", "contig_a", "contig_b"],
+    )
+    caplog.set_level("INFO")
+    split, table = group_split(root, tmp_path / "test_set")
+    assert "2 of 51 sequence ids do not match split.record_pattern" in caplog.text
+    assert "1 source records have both viral and host fragments (e.g. G1_0.1)" in caplog.text
+    rows = table.rows_of_records(split.records, PATTERN)
+    side = next(s for s, names in split.records.items() if "G1_0.1" in names)
+    ids = table.row_ids(rows[side])
+    assert sum(i.startswith("G1_0.1_") for i in ids) == 5  # all its fragments, both classes

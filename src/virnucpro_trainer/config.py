@@ -119,7 +119,7 @@ DEVICES = ("auto", "cuda", "cpu")
 LOGGERS = ("none", "tensorboard")
 STORAGE_DTYPES = ("float32", "float16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-SPLIT_UNITS = ("file",)
+SPLIT_UNITS = ("file", "group")
 
 
 def _problems(cfg: DictConfig) -> list[str]:

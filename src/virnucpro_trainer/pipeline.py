@@ -77,9 +77,13 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         cfg.split.val_fraction,
         cfg.split.seed,
         records=lambda: table.records(cfg.split.record_pattern),
+        record_pattern=cfg.split.record_pattern,
     )
     shutil.copyfile(split.path, run_dir / "split.json")
-    rows = {side: table.rows_of(split.files[side]) for side in SIDES}
+    if split.records is None:
+        rows = {side: table.rows_of(split.files[side]) for side in SIDES}
+    else:
+        rows = table.rows_of_records(split.records, cfg.split.record_pattern)
     source = make_batch_source(cfg, table, device)
     log.info("features: %s in %s", table.features.dtype, source.where)
 

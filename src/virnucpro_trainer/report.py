@@ -143,16 +143,7 @@ def write_report(
     lines += [f"## {title}\n\n![{title}]({name})\n" for name, title in PICTURES.items()]
     d = split["distribution"]
     lines += ["## Data and split", ""]
-    lines += _table(
-        [
-            (
-                side,
-                f"{d[side]['viral_files']} viral + {d[side]['non_viral_files']} host "
-                f"files, {d[side]['sequences']} rows, viral ratio {d[side]['viral_ratio']}",
-            )
-            for side in ("train", "val", "test")
-        ]
-    )
+    lines += _table([(side, _side_summary(d[side])) for side in ("train", "val", "test")])
     lines += ["", f"Split `{split['hash']}`, unit {split['unit']}, seed {split['seed']}.", ""]
     leakage = split.get("leakage")
     if leakage:
@@ -175,3 +166,13 @@ def write_report(
     ]
     (run_dir / "report.md").write_text("\n".join(lines))
     log.info("report: %s", run_dir / "report.md")
+
+
+def _side_summary(d: dict) -> str:
+    units = f"{d['viral_files']} viral + {d['non_viral_files']} host files"
+    if "viral_records" in d:  # a group split
+        units = (
+            f"{d['viral_records']} viral + {d['non_viral_records']} host source records "
+            f"(in {d['viral_files']} + {d['non_viral_files']} files)"
+        )
+    return f"{units}, {d['sequences']} rows, viral ratio {d['viral_ratio']}"

@@ -14,22 +14,29 @@ log = logging.getLogger(__name__)
 PAIRS = (("train", "test"), ("train", "val"))
 
 
-def records_of(ids: list[str], pattern: str) -> list[str]:
+def records_of(ids: list[str], pattern: str) -> tuple[list[str], list[str]]:
+    """The source record of each id, and the ids the pattern does not match (own records)."""
     regex = re.compile(pattern)
-    return [m.group(1) if (m := regex.match(i)) else i for i in ids]
+    records, unmatched = [], []
+    for i in ids:
+        m = regex.match(i)
+        records.append(m.group(1) if m else i)
+        if not m:
+            unmatched.append(i)
+    return records, unmatched
 
 
-def leakage_report(sides: dict[str, list[str]], records: dict[str, list[str]]) -> dict:
+def leakage_report(sides: dict[str, dict[str, list[str]]]) -> dict:
     """For train/test and train/val: records on both sides, and the rows of the second side
-    that belong to them. `records` maps each file to the record of each of its rows."""
-    on_side = {side: {r for f in files for r in records[f]} for side, files in sides.items()}
+    that belong to them. `sides`: side -> {file: the record of each of its rows on that side}."""
+    on_side = {side: {r for rs in of.values() for r in rs} for side, of in sides.items()}
     report = {}
     for a, b in PAIRS:
         shared = on_side[a] & on_side[b]
         report[f"{a}_{b}"] = {
             "shared_records": len(shared),
-            f"{b}_rows_in_shared_records": sum(r in shared for f in sides[b] for r in records[f]),
-            f"{b}_rows": sum(len(records[f]) for f in sides[b]),
+            f"{b}_rows_in_shared_records": sum(r in shared for rs in sides[b].values() for r in rs),
+            f"{b}_rows": sum(len(rs) for rs in sides[b].values()),
             "examples": sorted(shared)[:5],
         }
     return report

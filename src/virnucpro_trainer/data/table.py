@@ -7,9 +7,10 @@ gathered from it by row index (`features[rows]`), never one sample at a time.
 from __future__ import annotations
 
 import json
+import logging
 import mmap
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ import torch
 from virnucpro_trainer.data.leakage import records_of
 from virnucpro_trainer.data.merged import MergedFile
 from virnucpro_trainer.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -29,6 +32,7 @@ class FeatureTable:
     ids: list[list[str] | None] | None  # per file; None: read from ids_file when first needed
     ids_file: Path | None = None
     mapping: mmap.mmap | None = None  # the memory map behind `features`, if any
+    _records: dict = field(default_factory=dict, repr=False)  # pattern -> records(pattern)
 
     def file_summary(self) -> dict[str, tuple[int, int]]:
         """{file name: (label, rows)}, what the split is made from and checked against."""
@@ -48,15 +52,55 @@ class FeatureTable:
 
     def records(self, pattern: str) -> dict[str, list[str]]:
         """{file name: the source record of each of its rows}, from the ids (see leakage.py)."""
+        if pattern in self._records:
+            return self._records[pattern]
         if self.ids is None:
             self.ids = json.loads(self.ids_file.read_text())
-        out = {}
+        out, unmatched, n = {}, [], 0
         for name, ids, start, stop in zip(
             self.names, self.ids, self.offsets[:-1], self.offsets[1:], strict=True
         ):
             ids = ids if ids is not None else [f"{name}#{i}" for i in range(stop - start)]
-            out[name] = records_of(ids, pattern)
+            out[name], missed = records_of(ids, pattern)
+            unmatched += missed[:5]
+            n += len(missed)
+        if n:
+            log.warning(
+                "%d of %d sequence ids do not match split.record_pattern %r (e.g. %s); each of "
+                "those rows counts as a source record of its own",
+                n,
+                len(self.labels),
+                pattern,
+                ", ".join(unmatched[:3]),
+            )
+        self._records[pattern] = out
         return out
+
+    def rows_of_records(
+        self, side_records: dict[str, list[str]], pattern: str
+    ) -> dict[str, torch.Tensor]:
+        """Row indices (int64, table order) of each side's source records (a group split)."""
+        side_of = {r: i for i, names in enumerate(side_records.values()) for r in names}
+        records = self.records(pattern)
+        codes = np.fromiter(
+            (side_of.get(r, -1) for name in self.names for r in records[name]),
+            np.int64,
+            len(self.labels),
+        )
+        unknown = np.flatnonzero(codes < 0)
+        if len(unknown):
+            rows = torch.from_numpy(unknown[:5])
+            where = zip(self.row_ids(rows), self.row_files(rows), strict=True)
+            examples = [f"{i} in {f}" for i, f in where]
+            raise UserError(
+                f"{len(unknown)} rows belong to source records that the split does not know "
+                f"(e.g. {', '.join(examples)}): the ids changed since the split was made; move "
+                "or delete the split folder to split afresh"
+            )
+        return {
+            side: torch.from_numpy(np.flatnonzero(codes == i))
+            for i, side in enumerate(side_records)
+        }
 
     def row_files(self, rows: torch.Tensor) -> list[str]:
         """The file (relative to the data root) that each row comes from."""
