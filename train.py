@@ -22,10 +22,17 @@ log = logging.getLogger("train")
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    # A search sweeper (Optuna) needs a failed trial raised: it marks the trial failed and goes
+    # on (hydra.sweeper.max_failure_rate); a NaN return would stop the whole search.
+    searching = multirun and "optuna" in str(hydra_cfg.sweeper.get("_target_", ""))
     try:
-        return run(cfg, run_dir)
+        value = run(cfg, run_dir)
+        if searching and not math.isfinite(value):
+            raise UserError(f"{cfg.optimized_metric} is {value}: this trial has no score")
+        return value
     except TrainingInterrupted as err:
         if (run_dir / LAST).exists():
             where = f"the state after the last finished epoch is in {run_dir / LAST}"
@@ -45,6 +52,8 @@ def main(cfg: DictConfig) -> float:
             raise
         # One failing job must not stop a sweep: its error stays in its own directory.
         (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)))
+        if searching:
+            raise
         return math.nan
 
 

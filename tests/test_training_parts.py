@@ -13,14 +13,15 @@ import torch
 from torch import nn
 
 from virnucpro_trainer.checkpoint import checkpoint_metadata, load_checkpoint, save_checkpoint
-from virnucpro_trainer.config import OptimizerConfig
+from virnucpro_trainer.config import OptimizerConfig, SchedulerConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.early_stopping import EarlyStopping
+from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.metrics import classification_metrics
 from virnucpro_trainer.model import VirNucProMLP
 from virnucpro_trainer.reporting import EPOCH_COLUMNS, EpochReport
 from virnucpro_trainer.trainer import build_optimizer, fit
-from virnucpro_trainer.training import predict
+from virnucpro_trainer.training import predict, train_epoch
 
 from helpers import PredictionStepMLP
 
@@ -171,6 +172,59 @@ def test_fit_restores_the_best_epoch_weights(tmp_path, one_thread, patience, epo
     assert int(np.argmin(val_losses)) + 1 == result.best_epoch
     assert val_losses[result.best_epoch - 1] == pytest.approx(result.best_loss)
     assert all(float(r["lr"]) == 0.01 for r in rows)
+
+
+def fit_overfitting_problem(tmp_path, optimizer_cfg, **options):
+    features, labels, train_rows, val_rows = overfitting_problem()
+    torch.manual_seed(0)
+    model = VirNucProMLP(features.shape[1], hidden_dim=16)
+    optimizer, scheduler = build_optimizer(model, optimizer_cfg)
+    options = {"epochs": 5, "patience": 5} | options
+    result = fit(
+        model,
+        optimizer,
+        scheduler,
+        BatchSource(features, labels, CPU),
+        train_rows,
+        val_rows,
+        batch_size=16,
+        eval_batch_size=32,
+        min_delta=0.0,
+        seed=0,
+        report=EpochReport(tmp_path / "metrics.csv"),
+        **options,
+    )
+    return model, result
+
+
+def test_divergence_in_the_first_epoch_is_a_clear_error(tmp_path, one_thread):
+    with pytest.raises(UserError, match="training diverged in epoch 1 .*lower optimizer.lr"):
+        fit_overfitting_problem(tmp_path, OptimizerConfig(lr=1e12))
+
+
+def test_divergence_later_stops_with_the_best_epoch(tmp_path, one_thread, caplog):
+    # lr 0.01 in epoch 1, then 1e12: the weights blow up in epoch 2
+    cfg = OptimizerConfig(lr=0.01, scheduler=SchedulerConfig(step_size=1, gamma=1e14))
+    model, result = fit_overfitting_problem(tmp_path, cfg)
+    assert "training diverged in epoch 2" in caplog.text
+    assert (result.best_epoch, result.epochs_run, result.stopped_early) == (1, 1, True)
+    assert all(
+        torch.isfinite(p).all() for p in model.state_dict().values() if p.is_floating_point()
+    )
+
+
+def test_train_epoch_limit_stops_after_that_many_batches(one_thread):
+    features, labels, train_rows, _ = overfitting_problem()  # 64 rows: 8 batches of 8
+    model = VirNucProMLP(features.shape[1], hidden_dim=16)
+    seen = []
+    model.register_forward_hook(lambda _m, inputs, _out: seen.append(len(inputs[0])))
+    optimizer, _ = build_optimizer(model, OptimizerConfig())
+    source = BatchSource(features, labels, CPU)
+    train_epoch(model, source, train_rows, 8, optimizer, torch.Generator(), limit=3)
+    assert seen == [8, 8, 8]
+    seen.clear()
+    train_epoch(model, source, train_rows, 8, optimizer, torch.Generator(), limit=100)
+    assert len(seen) == 8
 
 
 # batches: each row's single feature is its own index, so a batch shows which rows it holds

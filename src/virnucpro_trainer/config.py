@@ -97,6 +97,7 @@ class TrainConfig:
     eval_batch_size: int = 4096
     device: str = "auto"
     num_workers: int = 4
+    cpu_threads: int | None = None
     features_on_gpu: bool = True
     gpu_memory_margin_gb: float = 2.0
     bf16: bool = False
@@ -106,12 +107,32 @@ class TrainConfig:
     min_delta: float = 0.0
     checkpoint_name: str = "model_fastesm650.pth"
     threshold_metric: str = "f1"
+    optimized_metric: str = "val_loss"
+    limit_batches: int | None = None
     resume: str | None = None
     verbose: bool = False
 
 
+# What a run returns to a sweeper (`optimized_metric`): a validation metric at the best epoch.
+LOWER_IS_BETTER = ("loss", "brier")
+OPTIMIZABLE = tuple(
+    f"val_{m}"
+    for m in (
+        *LOWER_IS_BETTER,
+        *("accuracy", "precision", "recall", "f1", "specificity", "balanced_accuracy", "mcc"),
+        *("auroc", "auprc"),
+    )
+)
+
+
+def metric_direction(metric: str) -> str:
+    """`minimize` or `maximize`: the Optuna direction for an `optimized_metric`."""
+    return "minimize" if metric.removeprefix("val_") in LOWER_IS_BETTER else "maximize"
+
+
 def register_configs() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    OmegaConf.register_new_resolver("metric_direction", metric_direction, replace=True)
 
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -148,11 +169,22 @@ def _problems(cfg: DictConfig) -> list[str]:
         ("eval_batch_size", cfg.eval_batch_size >= 1, ">= 1"),
         ("device", cfg.device in DEVICES, f"one of {DEVICES}"),
         ("num_workers", cfg.num_workers >= 0, ">= 0"),
+        ("cpu_threads", cfg.cpu_threads is None or cfg.cpu_threads >= 1, ">= 1 or null"),
         ("logger.name", cfg.logger.name in LOGGERS, f"one of {LOGGERS}"),
         (
             "threshold_metric",
             cfg.threshold_metric in THRESHOLD_METRICS,
             f"one of {THRESHOLD_METRICS}",
+        ),
+        (
+            "optimized_metric",
+            cfg.optimized_metric in OPTIMIZABLE,
+            f"a validation metric, one of {OPTIMIZABLE}",
+        ),
+        (
+            "limit_batches",
+            cfg.limit_batches is None or cfg.limit_batches >= 1,
+            ">= 1 or null",
         ),
         ("gpu_memory_margin_gb", cfg.gpu_memory_margin_gb >= 0, ">= 0"),
         ("compile_mode", cfg.compile_mode in COMPILE_MODES, f"one of {COMPILE_MODES}"),

@@ -38,9 +38,14 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> float:
-    """Train and evaluate as `cfg` says, writing into `run_dir`; return the best validation loss."""
+    """Train and evaluate as `cfg` says, writing into `run_dir`.
+
+    Returns `cfg.optimized_metric` (a validation metric at the best epoch) for sweepers.
+    """
     validate(cfg)
     resolve_paths(cfg)
+    if cfg.cpu_threads is not None:
+        torch.set_num_threads(cfg.cpu_threads)
     width = cfg.data.dna_dim + cfg.data.protein_dim
     device = select_device(cfg.device)
     seed_everything(cfg.seed, device)
@@ -51,7 +56,15 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         log.info("resuming %s", run_dir)
     else:
         refuse_used_directory(run_dir, cfg.checkpoint_name)
-    log.info("device %s, torch %s, virnucpro_trainer %s", device, torch.__version__, __version__)
+    log.info(
+        "device %s (%d CPU threads), torch %s, virnucpro_trainer %s",
+        device,
+        torch.get_num_threads(),
+        torch.__version__,
+        __version__,
+    )
+    if cfg.limit_batches is not None:
+        log.warning("limit_batches=%d: a quick check, not a real training run", cfg.limit_batches)
 
     # The model and optimizer come first: building an optimizer costs ~1 s of torch imports,
     # which would otherwise delay the first training step after the data is ready.
@@ -117,9 +130,11 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
             last_path=run_dir / LAST,
             resume_from=resume_from,
             stop=stop,
+            limit_batches=cfg.limit_batches,
         )
 
     test, y, probs = evaluate(cfg, model, source, rows, run_dir, table)
+    objective = float(result.best_val_metrics[cfg.optimized_metric.removeprefix("val_")])
     test.update(
         best_epoch=result.best_epoch,
         best_val_loss=result.best_loss,
@@ -127,13 +142,15 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         stopped_early=result.stopped_early,
         split_hash=split.hash,
         seed=cfg.seed,
+        optimized_metric={"name": cfg.optimized_metric, "value": objective},
     )
     write_json(run_dir / "test_metrics.json", test)
     write_report(run_dir, result.history, y, probs, test, split.document, main_settings(cfg))
 
     save_best_model(cfg, run_dir / cfg.checkpoint_name, model, result, split.hash, test)
     log.info("saved the best model to %s", run_dir / cfg.checkpoint_name)
-    return result.best_loss
+    log.info("%s at the best epoch: %.6f", cfg.optimized_metric, objective)
+    return objective
 
 
 def load_table(cfg: DictConfig, width: int) -> FeatureTable:

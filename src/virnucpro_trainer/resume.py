@@ -28,6 +28,7 @@ HARMLESS = {
     "resume",
     "verbose",
     "num_workers",
+    "cpu_threads",
     "eval_batch_size",
     "features_on_gpu",
     "gpu_memory_margin_gb",
@@ -36,6 +37,7 @@ HARMLESS = {
     "data.memory_budget_gb",
     "split.dir",
     "logger.name",
+    "optimized_metric",
     "logger.dir",
 }
 

@@ -1,7 +1,8 @@
 """A Hydra callback that summarises a multirun: one row per job, and statistics per metric.
 
 Writes `summary.csv` and `summary.md` in the sweep directory when the sweep ends. A job that failed
-(its `error.txt`) or never finished appears with its status, not as a missing row.
+(its `error.txt`) or never finished appears with its status, not as a missing row. Each row
+also carries the job's `optimized_metric` (what it returned to the sweeper).
 """
 
 from __future__ import annotations
@@ -45,16 +46,19 @@ def job_rows(sweep_dir: Path) -> list[dict]:
             else []
         )
         row = {"job": job.name, "overrides": " ".join(overrides or [])}
-        if (job / "test_metrics.json").is_file():
+        if (job / "error.txt").is_file():
+            lines = (job / "error.txt").read_text().strip().splitlines()
+            row.update(status="failed", error=lines[-1] if lines else "")
+        elif (job / "test_metrics.json").is_file():
             test = json.loads((job / "test_metrics.json").read_text())
+            optimized = test.get("optimized_metric", {})
             row.update(
                 status="ok",
                 best_epoch=test["best_epoch"],
+                optimized_metric=optimized.get("name", ""),
+                optimized_value=optimized.get("value", ""),
                 **{m: test.get(m, math.nan) for m in METRICS},
             )
-        elif (job / "error.txt").is_file():
-            lines = (job / "error.txt").read_text().strip().splitlines()
-            row.update(status="failed", error=lines[-1] if lines else "")
         else:
             row.update(status="unfinished")
         rows.append(row)
@@ -84,7 +88,16 @@ def write_summary(sweep_dir: Path) -> list[str]:
     """Write summary.csv and summary.md; returns the jobs that did not finish."""
     rows = job_rows(sweep_dir)
     stats = statistics_rows(rows)
-    columns = ["job", "status", "overrides", "best_epoch", *METRICS, "error"]
+    columns = [
+        "job",
+        "status",
+        "overrides",
+        "best_epoch",
+        "optimized_metric",
+        "optimized_value",
+        *METRICS,
+        "error",
+    ]
     with (sweep_dir / "summary.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, columns, restval="")
         writer.writeheader()
@@ -93,32 +106,46 @@ def write_summary(sweep_dir: Path) -> list[str]:
     lines = [f"# Sweep summary: {len(rows)} jobs, {len(rows) - len(failed)} finished", ""]
     if failed:
         lines += [f"**Not finished: jobs {', '.join(failed)}** (see their error.txt)", ""]
-    lines += ["| metric | n | mean | std | min | max |", "|---|---|---|---|---|---|"]
+    lines += ["| test metric | n | mean | std | min | max |", "|---|---|---|---|---|---|"]
     lines += [
         f"| {s['metric']} | {s['n']} | {s['mean']:.4f} | {s['std']:.4f} | {s['min']:.4f} | "
         f"{s['max']:.4f} |"
         for s in stats
     ]
-    lines += ["", "| job | status | overrides | f1 | auroc | mcc |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| job | status | overrides | returned to the sweeper | test f1 | test auroc | test mcc |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         values = [f"{r[m]:.4f}" if r["status"] == "ok" else "" for m in ("f1", "auroc", "mcc")]
-        lines.append(f"| {r['job']} | {r['status']} | `{r['overrides']}` | {' | '.join(values)} |")
+        returned = ""
+        if r["status"] == "ok" and r["optimized_metric"]:
+            returned = f"{r['optimized_metric']} {r['optimized_value']:.4f}"
+        lines.append(
+            f"| {r['job']} | {r['status']} | `{r['overrides']}` | {returned} | "
+            f"{' | '.join(values)} |"
+        )
     (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
     log.info("sweep summary: %s", sweep_dir / "summary.md")
     return failed
 
 
 class SweepSummary(Callback):
-    """Writes the summary; a sweep in which any job failed then exits with status 1."""
+    """Writes the summary. A sweep in which any job failed then exits with status 1; a search
+    (the Optuna sweeper) does not, as failed trials are part of searching."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         failed = write_summary(sweep_dir)
         if failed:
-            log.error(
-                "%d job(s) of the sweep did not finish: %s (see %s)",
+            search = "optuna" in str(config.hydra.sweeper.get("_target_", ""))
+            (log.warning if search else log.error)(
+                "%d %s of the sweep did not finish: %s (see %s)",
                 len(failed),
+                "trial(s)" if search else "job(s)",
                 ", ".join(failed),
                 sweep_dir / "summary.md",
             )
-            sys.exit(1)
+            if not search:
+                sys.exit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,13 +67,15 @@ def fit(
     last_path: Path | None = None,
     resume_from: dict | None = None,
     stop: StopSignals | None = None,
+    limit_batches: int | None = None,
 ) -> FitResult:
     """Train until `epochs` or early stopping, then load the best epoch's weights into `model`.
 
     `compiled` (a torch.compile of `model`, sharing its parameters) runs the batches if given;
     weights are always taken from `model`, so they carry no `_orig_mod.` prefix. After every
     epoch the whole training state goes to `last_path`; `resume_from` (such a state) continues
-    after its epoch. `stop` is checked between batches (see resume.StopSignals).
+    after its epoch. `stop` is checked between batches (see resume.StopSignals). `limit_batches`
+    caps the training batches of each epoch.
     """
     net = model if compiled is None else compiled
     shuffle = torch.Generator().manual_seed(seed)
@@ -80,6 +83,7 @@ def fit(
     best_metrics: dict = {}
     history: list[dict] = []
     first, elapsed = 1, 0.0
+    stopped_early = False
     if resume_from is not None:
         first, best_metrics, history = restore_training_state(
             resume_from, model, optimizer, scheduler, stopper, shuffle
@@ -103,9 +107,18 @@ def fit(
             bf16=bf16,
             desc=f"epoch {epoch}",
             stop=stop,
+            limit=limit_batches,
         )
         probs, y, val_loss = predict(net, source, val_rows, eval_batch_size, bf16=bf16)
         scheduler.step()
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            diverged = f"training diverged in epoch {epoch} (train loss {train_loss}, "
+            diverged += f"validation loss {val_loss})"
+            if stopper.best_state is None:
+                raise UserError(f"{diverged}: try a lower optimizer.lr")
+            log.warning("%s; stopping with the best epoch, %d", diverged, stopper.best_epoch)
+            stopped_early = True
+            break
         m = classification_metrics(y, probs)
         now = time.perf_counter()
         record = {
@@ -139,11 +152,8 @@ def fit(
             )
         if stopper.should_stop:
             log.info("early stopping: validation loss has not improved for %d epochs", patience)
+            stopped_early = True
             break
-    if stopper.best_state is None:
-        raise UserError(
-            "validation loss was never finite: training diverged; try a lower optimizer.lr"
-        )
     model.load_state_dict(stopper.best_state["model"])
     log.info(
         "restored the best weights: epoch %d, validation loss %.4f",
@@ -156,6 +166,6 @@ def fit(
         stopper.best_state["optimizer"],
         best_metrics,
         len(history),
-        stopper.should_stop,
+        stopped_early or stopper.should_stop,
         history,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -24,19 +25,22 @@ def train_epoch(
     bf16: bool = False,
     desc: str = "",
     stop: StopSignals | None = None,
+    limit: int | None = None,
 ) -> float:
     """Train for one shuffled pass over `rows`; returns the mean training loss.
 
     `stop` is checked before every batch and raises TrainingInterrupted after SIGINT or SIGTERM.
+    `limit` stops the pass after that many batches (a quick check, `limit_batches`).
     """
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     total = torch.zeros((), device=source.device)
     seen = 0
-    batches = source.train_batches(rows, batch_size, generator)
-    for x, y in tqdm(
-        batches, desc=desc, total=math.ceil(len(rows) / batch_size), leave=False, disable=None
-    ):
+    n_batches = math.ceil(len(rows) / batch_size)
+    if limit is not None:
+        n_batches = min(n_batches, limit)
+    batches = itertools.islice(source.train_batches(rows, batch_size, generator), n_batches)
+    for x, y in tqdm(batches, desc=desc, total=n_batches, leave=False, disable=None):
         if stop is not None:
             stop.check()
         optimizer.zero_grad(set_to_none=True)

@@ -71,9 +71,11 @@ def ensure_synthetic(root: Path, cfg: SyntheticConfig, width: int) -> None:
         for i, content in enumerate(_class_files(label, cfg, width, direction, gen)):
             torch.save(content, tmp / class_dir / f"output_{i}_merged.pt")
     (tmp / MARKER).write_text(json.dumps(settings, indent=2) + "\n")
-    if root.exists():
-        root.rmdir()  # empty (checked above)
     try:
+        if root.exists():
+            root.rmdir()  # empty when checked above, unless a concurrent run has filled it
         tmp.rename(root)
     except OSError:  # a concurrent run generated it first; its data is identical
         shutil.rmtree(tmp, ignore_errors=True)
+        if not marker.exists():
+            raise
