@@ -8,8 +8,9 @@ WORKDIR /workspace
 COPY pyproject.toml README.md train.py ./
 COPY src ./src
 COPY conf ./conf
-# torch is already in the image and satisfies torch>=2.2, so this adds only the small packages.
-RUN pip install --no-cache-dir -e .
+# torch is already in the image and satisfies torch>=2.2, so this adds only the small packages,
+# with the launchers and the Optuna sweeper (README, "Sweeps and clusters").
+RUN pip install --no-cache-dir -e ".[sweep]"
 
 # data.root defaults to data/data_merge, i.e. /workspace/data/data_merge here.
 VOLUME ["/workspace/data", "/workspace/outputs"]

@@ -180,6 +180,7 @@ def test_slurm_gpu_launcher_settings():
     assert "SlurmLauncher" in launcher._target_
     assert (launcher.gpus_per_node, launcher.tasks_per_node, launcher.timeout_min) == (1, 1, 720)
     assert launcher.partition is None and launcher.account is None
+    assert list(launcher.setup) == ["export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK"]
     assert launcher.submitit_folder == f"{cfg.hydra.sweep.dir}/.submitit/%j"  # in the sweep
 
 
