@@ -113,9 +113,3 @@ def test_group_split_end_to_end_puts_no_genome_on_two_sides(tmp_path):
     assert tested == set(split["test_records"])
     assert not tested & set(split["train_records"]) and not tested & set(split["val_records"])
     assert "source records" in (run_dir / "report.md").read_text()
-
-    proc = run_train(tmp_path, *common)  # the file split of the same data leaks, and says so
-    assert (
-        "WARNING" in proc.stderr + proc.stdout
-        and "scores may be optimistic" in proc.stdout + proc.stderr
-    )

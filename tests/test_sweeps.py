@@ -70,11 +70,14 @@ def test_joblib_runs_jobs_at_once_in_processes_sharing_data_and_cache(tmp_path):
 
 
 def test_submitit_local_runs_the_cluster_path_with_logs_in_the_sweep(tmp_path):
-    run_train(tmp_path, "--multirun", "hydra/launcher=submitit_local", *SWEEP, "seed=1,2")
+    run_train(
+        tmp_path, "--multirun", "hydra/launcher=submitit_local", "cpu_threads=1", *SWEEP, "seed=1,2"
+    )
     sweep = sweep_dir(tmp_path)
     assert [(r["job"], r["status"]) for r in summary(sweep)] == [("0", "ok"), ("1", "ok")]
     job_logs = list((sweep / ".submitit").glob("*/*_log.out"))
     assert len(job_logs) == 2
+    assert all("(1 CPU threads)" in (sweep / j / "train.log").read_text() for j in "01")
     assert all(
         "val_loss at the best epoch"
         in p.read_text() + p.with_name(p.name.replace(".out", ".err")).read_text()
@@ -147,11 +150,9 @@ def test_gpu_large_batch_preset_scales_the_learning_rate():
 
 
 def test_presets_show_in_cfg_job(tmp_path):
-    proc = run_train(tmp_path, "experiment=esm2_3b", "--cfg", "job")
+    proc = run_train(tmp_path, "experiment=esm2_3b", "debug=fast", "--cfg", "job")
     job = yaml.safe_load(proc.stdout)
     assert job["data"]["protein_dim"] == 2560 and job["patience"] == 5
-    proc = run_train(tmp_path, "debug=fast", "--cfg", "job")
-    job = yaml.safe_load(proc.stdout)
     assert (job["epochs"], job["limit_batches"], job["device"]) == (1, 5, "cpu")
 
 

@@ -435,7 +435,7 @@ def test_group_split_keeps_every_record_on_one_side(tmp_path):
     assert not (split.path.parent / "viral").exists()  # no whole test files to link
 
 
-def test_file_split_of_the_same_data_leaks(tmp_path):
+def test_file_split_of_the_same_data_leaks_and_says_so(tmp_path, caplog):
     root = tmp_path / "data_merge"
     genomes_across_files(root, WIDTH)
     table = build_table(read_all(root))
@@ -451,6 +451,7 @@ def test_file_split_of_the_same_data_leaks(tmp_path):
     )
     assert split.records is None
     assert split.document["leakage"]["train_test"]["shared_records"] > 0
+    assert "WARNING" in caplog.text and "test scores may be optimistic" in caplog.text
 
 
 def test_group_split_is_saved_reloaded_and_seeded(tmp_path):
