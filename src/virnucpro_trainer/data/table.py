@@ -62,7 +62,7 @@ class FeatureTable:
         ):
             ids = ids if ids is not None else [f"{name}#{i}" for i in range(stop - start)]
             out[name], missed = records_of(ids, pattern)
-            unmatched += missed[:5]
+            unmatched += missed[:3]
             n += len(missed)
         if n:
             log.warning(
