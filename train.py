@@ -15,6 +15,7 @@ from virnucpro_trainer.config import register_configs
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.pipeline import run
 from virnucpro_trainer.resume import LAST, TrainingInterrupted, check_resume, resume_arguments
+from virnucpro_trainer.sweep_summary import is_search
 
 register_configs()
 log = logging.getLogger("train")
@@ -27,7 +28,7 @@ def main(cfg: DictConfig) -> float:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     # A search sweeper (Optuna) needs a failed trial raised: it marks the trial failed and goes
     # on (hydra.sweeper.max_failure_rate); a NaN return would stop the whole search.
-    searching = multirun and "optuna" in str(hydra_cfg.sweeper.get("_target_", ""))
+    searching = multirun and is_search(hydra_cfg.sweeper)
     try:
         value = run(cfg, run_dir)
         if searching and not math.isfinite(value):

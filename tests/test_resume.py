@@ -11,6 +11,8 @@ import pytest
 import torch
 from test_end_to_end import results
 
+from virnucpro_trainer.resume import LAST, resume_arguments
+
 from conftest import TINY, TRAIN_PY, run_dirs, run_train
 
 LONG = [*TINY, "epochs=25", "patience=50", "seed=3"]
@@ -100,3 +102,21 @@ def test_resume_of_a_missing_or_foreign_directory_is_a_clear_error(tmp_path):
     proc = run_train(tmp_path, "resume=empty", expect_ok=False)
     assert proc.returncode == 1 and "not a resumable run" in proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_resuming_a_search_trial_continues_that_one_run(tmp_path):
+    trial = tmp_path / "multirun/0"
+    (trial / ".hydra").mkdir(parents=True)
+    (trial / ".hydra/overrides.yaml").write_text(
+        "- optimizer.lr=0.001\n- hparams_search=optuna\n- data=synthetic\n"
+    )
+    (trial / LAST).parent.mkdir()
+    (trial / LAST).write_bytes(b"")
+    argv = resume_arguments(["train.py", f"resume={trial}"])
+    assert argv == [
+        "train.py",
+        "optimizer.lr=0.001",
+        "data=synthetic",
+        f"hydra.run.dir={trial}",
+        f"resume={trial}",
+    ]

@@ -15,7 +15,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.metrics import THRESHOLD_METRICS
+from virnucpro_trainer.metrics import SCALAR_METRICS, THRESHOLD_METRICS
 
 
 @dataclass
@@ -115,14 +115,7 @@ class TrainConfig:
 
 # What a run returns to a sweeper (`optimized_metric`): a validation metric at the best epoch.
 LOWER_IS_BETTER = ("loss", "brier")
-OPTIMIZABLE = tuple(
-    f"val_{m}"
-    for m in (
-        *LOWER_IS_BETTER,
-        *("accuracy", "precision", "recall", "f1", "specificity", "balanced_accuracy", "mcc"),
-        *("auroc", "auprc"),
-    )
-)
+OPTIMIZABLE = tuple(f"val_{m}" for m in ("loss", *SCALAR_METRICS))
 
 
 def metric_direction(metric: str) -> str:

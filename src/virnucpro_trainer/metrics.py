@@ -8,6 +8,19 @@ import numpy as np
 from sklearn import metrics as skm
 
 THRESHOLD_METRICS = ("f1", "mcc", "balanced_accuracy")
+# The numbers classification_metrics returns (besides the confusion matrix), in report order.
+SCALAR_METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "specificity",
+    "balanced_accuracy",
+    "mcc",
+    "auroc",
+    "auprc",
+    "brier",
+)
 
 
 def classification_metrics(

@@ -37,8 +37,8 @@ HARMLESS = {
     "data.memory_budget_gb",
     "split.dir",
     "logger.name",
-    "optimized_metric",
     "logger.dir",
+    "optimized_metric",
 }
 
 
@@ -195,10 +195,11 @@ def resume_arguments(argv: list[str]) -> list[str]:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(1)
+    # A search trial is continued as one run with its own values, not as a new search.
     saved = [
         o
         for o in yaml.safe_load(overrides.read_text()) or []
-        if not o.startswith(("resume=", "hydra."))
+        if not o.startswith(("resume=", "hydra.", "hparams_search="))
     ]
     rest = [a for a in args if not a.startswith("resume=")]
     return [argv[0], *saved, f"hydra.run.dir={run_dir}", f"resume={run_dir}", *rest]

@@ -19,21 +19,16 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from virnucpro_trainer.metrics import SCALAR_METRICS
+
 log = logging.getLogger(__name__)
 
-METRICS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "specificity",
-    "balanced_accuracy",
-    "mcc",
-    "auroc",
-    "auprc",
-    "brier",
-    "loss",
-)
+METRICS = (*SCALAR_METRICS, "loss")
+
+
+def is_search(sweeper: DictConfig) -> bool:
+    """Whether a sweep is a hyperparameter search (the Optuna sweeper), not a grid of jobs."""
+    return "optuna" in str(sweeper.get("_target_", ""))
 
 
 def job_rows(sweep_dir: Path) -> list[dict]:
@@ -139,7 +134,7 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         failed = write_summary(sweep_dir)
         if failed:
-            search = "optuna" in str(config.hydra.sweeper.get("_target_", ""))
+            search = is_search(config.hydra.sweeper)
             (log.warning if search else log.error)(
                 "%d %s of the sweep did not finish: %s (see %s)",
                 len(failed),
