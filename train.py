@@ -2,6 +2,7 @@
 
 import logging
 import math
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -15,6 +16,7 @@ from virnucpro_trainer.config import register_configs
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.pipeline import run
 from virnucpro_trainer.resume import LAST, TrainingInterrupted, check_resume, resume_arguments
+from virnucpro_trainer.run_dir import discard_if_empty
 from virnucpro_trainer.sweep_summary import is_search
 
 register_configs()
@@ -37,10 +39,11 @@ def main(cfg: DictConfig) -> float:
     except TrainingInterrupted as err:
         if (run_dir / LAST).exists():
             where = f"the state after the last finished epoch is in {run_dir / LAST}"
-            hint = f"continue with: python train.py resume={run_dir}"
+            hint = f"continue with: python train.py {shlex.quote(f'resume={run_dir}')}"
         else:
             where, hint = "no epoch had finished", "nothing to resume: start the run again"
         log.error("stopped by %s; %s; %s", err, where, hint)
+        say_if_discarded(run_dir)
         sys.exit(128 + err.signum)
     except Exception as err:
         if isinstance(err, UserError) and not cfg.verbose:
@@ -48,6 +51,7 @@ def main(cfg: DictConfig) -> float:
         else:
             log.exception("error: %s", err)
         if not multirun:
+            say_if_discarded(run_dir)
             if isinstance(err, UserError):
                 sys.exit(1)
             raise
@@ -56,6 +60,12 @@ def main(cfg: DictConfig) -> float:
         if searching:
             raise
         return math.nan
+
+
+def say_if_discarded(run_dir: Path) -> None:
+    """A run that failed before writing any result leaves no directory that looks like a run."""
+    if discard_if_empty(run_dir):
+        print(f"(removed {run_dir}: this run wrote no results)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pytest
 import torch
 from test_end_to_end import results
 
-from virnucpro_trainer.resume import LAST, resume_arguments
+from virnucpro_trainer.resume import LAST, hydra_quote, resume_arguments
 
 from conftest import TINY, TRAIN_PY, run_dirs, run_train
 
@@ -117,6 +117,19 @@ def test_resuming_a_search_trial_continues_that_one_run(tmp_path):
         "train.py",
         "optimizer.lr=0.001",
         "data=synthetic",
-        f"hydra.run.dir={trial}",
-        f"resume={trial}",
+        f"hydra.run.dir={hydra_quote(str(trial))}",
+        f"resume={hydra_quote(str(trial))}",
     ]
+
+
+def test_resume_accepts_the_directory_with_or_without_hydras_quotes(tmp_path):
+    run = tmp_path / "josé's run=1"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra/overrides.yaml").write_text("- data=synthetic\n")
+    (run / LAST).parent.mkdir()
+    (run / LAST).write_bytes(b"")
+    quoted = hydra_quote(str(run))
+    expected = ["train.py", "data=synthetic", f"hydra.run.dir={quoted}", f"resume={quoted}"]
+    assert resume_arguments(["train.py", f"resume={run}"]) == expected
+    assert resume_arguments(["train.py", f"resume={quoted}"]) == expected
+    assert resume_arguments(["train.py", f'resume="{run}"']) == expected

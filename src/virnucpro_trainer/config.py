@@ -6,6 +6,7 @@ of the wrong type fails at composition. `validate` then checks ranges and choice
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,7 @@ class DataConfig:
 
 @dataclass
 class SplitConfig:
-    dir: str = "${data.root}/../test_set"
+    dir: str = "${data.root}/../test_set/${basename:${data.root}}"
     test_fraction: float = 0.1
     val_fraction: float = 0.1
     seed: int = 42
@@ -123,9 +124,15 @@ def metric_direction(metric: str) -> str:
     return "minimize" if metric.removeprefix("val_") in LOWER_IS_BETTER else "maximize"
 
 
+def data_set_name(root: str) -> str:
+    """The last part of a data root (`x/data_v2` -> `data_v2`), which names its split folder."""
+    return Path(root).resolve().name or "data"
+
+
 def register_configs() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
     OmegaConf.register_new_resolver("metric_direction", metric_direction, replace=True)
+    OmegaConf.register_new_resolver("basename", data_set_name, replace=True)
 
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -229,9 +236,24 @@ def _problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
+def unknown_keys(cfg: DictConfig, schema=None, prefix: str = "") -> list[str]:
+    """Keys in `cfg` that the schema does not have, e.g. added with `+optimiser.lr=1`, with the
+    nearest known key. Hydra's struct mode stops misspelt keys, but `+` adds them regardless."""
+    schema = OmegaConf.structured(TrainConfig) if schema is None else schema
+    problems = []
+    for key in cfg:
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            problems.append(f"{prefix}{key} is not a setting{hint}")
+        elif OmegaConf.is_dict(schema[key]) and OmegaConf.is_dict(cfg[key]):
+            problems += unknown_keys(cfg[key], schema[key], f"{prefix}{key}.")
+    return problems
+
+
 def validate(cfg: DictConfig) -> None:
-    """Raise a UserError listing every out-of-range or unknown value in `cfg`."""
-    problems = _problems(cfg)
+    """Raise a UserError listing every unknown key and out-of-range value in `cfg`."""
+    problems = unknown_keys(cfg) + _problems(cfg)
     if problems:
         raise UserError("invalid configuration:\n  " + "\n  ".join(problems))
 

@@ -30,6 +30,7 @@ from virnucpro_trainer.model import VirNucProMLP
 from virnucpro_trainer.report import write_report
 from virnucpro_trainer.reporting import EpochReport
 from virnucpro_trainer.resume import LAST, StopSignals
+from virnucpro_trainer.run_dir import results_in
 from virnucpro_trainer.runtime import seed_everything, select_device
 from virnucpro_trainer.trainer import FitResult, build_optimizer, fit
 from virnucpro_trainer.training import predict
@@ -91,6 +92,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
         cfg.split.seed,
         records=lambda: table.records(cfg.split.record_pattern),
         record_pattern=cfg.split.record_pattern,
+        ids=table.ids_digests,
     )
     shutil.copyfile(split.path, run_dir / "split.json")
     if split.records is None:
@@ -222,16 +224,13 @@ def save_best_model(
 
 
 def refuse_used_directory(run_dir: Path, checkpoint_name: str) -> None:
-    """A new run never writes over another run's results (e.g. a fixed hydra.run.dir)."""
-    used = [
-        n
-        for n in ("metrics.csv", "test_metrics.json", checkpoint_name, str(LAST))
-        if (run_dir / n).exists()
-    ]
+    """A new run never writes over another run's results. Single runs are checked before Hydra
+    writes anything (run_dir.py); this catches a multirun job pointed at a used directory."""
+    used = results_in(run_dir, checkpoint_name)
     if used:
         raise UserError(
             f"{run_dir} already holds another run's results ({', '.join(used)}); "
-            f"choose another hydra.run.dir, or continue that run with resume={run_dir}"
+            f"choose another hydra.sweep.dir"
         )
 
 

@@ -10,6 +10,7 @@ the same, bit for bit on the CPU, as a run that was never interrupted.
 from __future__ import annotations
 
 import random
+import re
 import signal
 import sys
 from pathlib import Path
@@ -171,6 +172,30 @@ def config_differences(saved: dict, requested: dict) -> list[str]:
     ]
 
 
+def hydra_quote(value: str) -> str:
+    """`value` as a single-quoted Hydra override value: any character, non-ASCII included.
+
+    Inside quotes Hydra un-escapes backslashes only before a quote or at the end.
+    """
+    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
+    escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
+    return f"'{escaped}'"
+
+
+def override_value(arg: str) -> str:
+    """The value of a `key=value` argument: unquoted the way Hydra would when it is quoted,
+    else as typed (so `resume=/home/josé/run` works without Hydra's quotes)."""
+    value = arg.split("=", 1)[1]
+    if value[:1] not in ("'", '"'):
+        return value
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return str(OverridesParser.create().parse_override(f"resume={value}").value())
+    except Exception:  # not valid Hydra quoting: take it as typed
+        return value
+
+
 def resume_arguments(argv: list[str]) -> list[str]:
     """The command line for `resume=<run dir>`: that run's overrides, its directory, then argv's.
 
@@ -180,7 +205,7 @@ def resume_arguments(argv: list[str]) -> list[str]:
     given = [a for a in args if a.startswith("resume=")]
     if not given:
         return argv
-    run_dir = Path(given[-1].split("=", 1)[1]).expanduser().resolve()
+    run_dir = Path(override_value(given[-1])).expanduser().resolve()
     overrides = run_dir / ".hydra" / "overrides.yaml"
     problem = None
     if "--multirun" in args or "-m" in args:
@@ -202,7 +227,8 @@ def resume_arguments(argv: list[str]) -> list[str]:
         if not o.startswith(("resume=", "hydra.", "hparams_search="))
     ]
     rest = [a for a in args if not a.startswith("resume=")]
-    return [argv[0], *saved, f"hydra.run.dir={run_dir}", f"resume={run_dir}", *rest]
+    quoted = hydra_quote(str(run_dir))
+    return [argv[0], *saved, f"hydra.run.dir={quoted}", f"resume={quoted}", *rest]
 
 
 def check_resume(argv: list[str], conf_dir: Path) -> None:
@@ -213,7 +239,7 @@ def check_resume(argv: list[str], conf_dir: Path) -> None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    run_dir = Path(resume[-1].split("=", 1)[1])
+    run_dir = Path(override_value(resume[-1]))
     overrides = [a for a in argv[1:] if not a.startswith(("hydra.", "-"))]
     try:
         with initialize_config_dir(str(conf_dir.resolve()), version_base="1.3"):

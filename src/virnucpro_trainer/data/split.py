@@ -29,6 +29,9 @@ from virnucpro_trainer.errors import UserError
 log = logging.getLogger(__name__)
 
 SIDES = ("train", "val", "test")
+# Where the data is and which sequence ids its files hold describe the data, not the split: a
+# split's hash stays the same for the same assignment of the same files.
+UNHASHED = ("data_root", "file_ids")
 UNIT_WORDS = {"file": "file", "group": "source record"}
 
 
@@ -162,13 +165,15 @@ def _document(
     }
     if side_records is not None:
         doc.update({f"{side}_records": names for side, names in side_records.items()})
-    digest = json.dumps({k: doc[k] for k in doc if k != "data_root"}, sort_keys=True)
+    digest = json.dumps({k: doc[k] for k in doc if k not in UNHASHED}, sort_keys=True)
     doc["hash"] = hashlib.sha256(digest.encode()).hexdigest()[:16]
     doc["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return doc
 
 
-def _differences(doc: dict, files: dict[str, tuple[int, int]]) -> list[str]:
+def _differences(
+    doc: dict, files: dict[str, tuple[int, int]], ids: Callable[[], dict[str, str]] | None
+) -> list[str]:
     labels = doc.get("file_labels")
     if labels is None:  # written before file_labels existed: a file split, labels per side
         labels = {}
@@ -193,6 +198,14 @@ def _differences(doc: dict, files: dict[str, tuple[int, int]]) -> list[str]:
         diffs.append(
             f"{name}: split recorded label {la} and {ra} rows, found label {lb} and {rb} rows"
         )
+    if not diffs and ids is not None and doc.get("file_ids") is not None:
+        found_ids = ids()
+        other = sorted(n for n in recorded if doc["file_ids"].get(n) != found_ids.get(n))
+        if other:
+            diffs.append(
+                f"{len(other)} file(s) hold other sequence ids than when the split was made "
+                f"(same names and row counts, other sequences): {show(other)}"
+            )
     return diffs
 
 
@@ -248,6 +261,7 @@ def make_split(
     settings: dict,
     data_root: Path,
     records: Callable[[], dict[str, list[str]]] | None,
+    ids: Callable[[], dict[str, str]] | None = None,
 ) -> dict:
     """Assign files or records to sides and describe the result (the split.json document)."""
     labels = {name: label for name, (label, _) in files.items()}
@@ -266,6 +280,8 @@ def make_split(
         rows = {side: {n: len(r) for n, r in of.items()} for side, of in by_side.items()}
     doc = _document(files, rows, data_root, settings, side_records, record_label)
     doc["leakage"] = leakage_report(by_side) if by_side is not None else None
+    if ids is not None:
+        doc["file_ids"] = ids()
     return doc
 
 
@@ -279,12 +295,15 @@ def load_or_make_split(
     seed: int,
     records: Callable[[], dict[str, list[str]]] | None = None,
     record_pattern: str | None = None,
+    ids: Callable[[], dict[str, str]] | None = None,
 ) -> Split:
     """Load the split for these settings if it matches `files`, else make and save it.
 
     `files` maps each file name (relative to `data_root`) to its (label, rows). `records()` gives
     file -> source record of each row: a group split is made from it, and every new split's
     leakage report. A group split depends on `record_pattern`, so it is part of its settings.
+    `ids()` gives a hash of each file's sequence ids: recorded in a new split, and checked, so a
+    split is never used for other data that has the same file names and row counts.
     """
     if unit == "group" and records is None:
         raise ValueError("a group split needs the records of the rows")
@@ -299,7 +318,7 @@ def load_or_make_split(
     if unit == "group":
         settings["record_pattern"] = record_pattern
     if not path.exists():
-        doc = make_split(files, settings, data_root, records)
+        doc = make_split(files, settings, data_root, records, ids)
         try:
             _write_folder(folder, doc, data_root)
         except OSError as err:
@@ -308,7 +327,8 @@ def load_or_make_split(
             ) from None
         log.info("made a new split: %s", path)
     doc = _read_document(path, settings)
-    diffs = _differences(doc, files)
+    _check_data_root(doc, data_root, files, ids, path)
+    diffs = _differences(doc, files, ids)
     if diffs:
         raise UserError(
             f"the data under {data_root} no longer matches the split in {path}:\n  "
@@ -320,6 +340,35 @@ def load_or_make_split(
     log_leakage(doc.get("leakage"))
     side_records = {side: doc[f"{side}_records"] for side in SIDES} if unit == "group" else None
     return Split({side: doc[f"{side}_files"] for side in SIDES}, side_records, doc, path)
+
+
+def _check_data_root(
+    doc: dict,
+    data_root: Path,
+    files: dict[str, tuple[int, int]],
+    ids: Callable[[], dict[str, str]] | None,
+    path: Path,
+) -> None:
+    """A split belongs to the data it was made from. Under another data root it is used only for
+    the same sequences (the data moved, or re-embedded): same files, rows and sequence ids."""
+    made_for = doc["data_root"]
+    if made_for == str(data_root):
+        return
+    same = ids is not None and doc.get("file_ids") is not None and not _differences(doc, files, ids)
+    if not same:
+        raise UserError(
+            f"the split in {path} belongs to the data at {made_for}, not to {data_root}. Each "
+            "data set gets its own split by default (split.dir: <data.root>/../test_set/<name "
+            "of data.root>); set split.dir to another folder, or move or delete "
+            f"{path.parent} to split this data afresh"
+        )
+    log.warning(
+        "the split in %s was made for the data at %s; the data at %s has the same files, rows "
+        "and sequence ids, so it is used for it as well",
+        path,
+        made_for,
+        data_root,
+    )
 
 
 def _summary(doc: dict) -> str:

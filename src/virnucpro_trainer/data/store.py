@@ -7,6 +7,10 @@ modification times, width, storage dtype), so a changed file means a new entry. 
 every job of a multirun, map the entry instead of reading the `.pt` files again. Builders hold a
 lock and write under a temporary name, then rename, so concurrent jobs never see or make a
 half-built store.
+
+Every run holds a shared lock on its entry's lock file (`.<key>.lock`) until it exits. Entries
+whose inputs have changed are deleted only when nobody holds them: each time a store is opened,
+outdated ones from the same data root are removed unless a running job still uses them.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
 
 from virnucpro_trainer.data.merged import MergedFile, SourceFile, read_merged
-from virnucpro_trainer.data.table import FeatureTable, check_finite
+from virnucpro_trainer.data.table import FeatureTable, check_finite, warn_empty
 from virnucpro_trainer.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,17 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _lock_file(cache_dir: Path, entry_name: str) -> Path:
+    return cache_dir / f".{entry_name}.lock"
+
+
+def _hold(path: Path) -> IO:
+    """A shared lock on `path`, held until the returned file is closed (or the process ends)."""
+    handle = path.open("a")
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    return handle
+
+
 def _map(path: Path, dtype, shape: tuple[int, ...]) -> tuple[torch.Tensor, mmap.mmap | None]:
     """A tensor over the file's pages (copy-on-write, never written back), and its mapping."""
     count = int(np.prod(shape))
@@ -70,14 +86,17 @@ def _map(path: Path, dtype, shape: tuple[int, ...]) -> tuple[torch.Tensor, mmap.
     return torch.from_numpy(array), mapping
 
 
-def _open(entry: Path) -> FeatureTable:
+def _open(entry: Path, lock: IO) -> FeatureTable:
     index = json.loads((entry / "index.json").read_text())
+    warn_empty(index.get("empty_files", []))
     rows, width, dtype = index["rows"], index["width"], DTYPES[index["dtype"]]
     features, mapping = _map(entry / "features.bin", dtype, (rows, width))
     labels = torch.from_numpy(np.fromfile(entry / "labels.bin", dtype=np.int8).astype(np.int64))
     names = [f["name"] for f in index["files"]]
     offsets = np.array([0] + [f["stop"] for f in index["files"]], dtype=np.int64)
-    return FeatureTable(features, labels, names, offsets, None, entry / "ids.json", mapping)
+    table = FeatureTable(features, labels, names, offsets, None, entry / "ids.json", mapping)
+    table.lock = lock
+    return table
 
 
 def _stored_block(
@@ -99,13 +118,16 @@ def _build(
     tmp = entry.with_name(f".{entry.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    files, ids, labels, rows = [], [], [], 0
+    files, ids, labels, empty, rows = [], [], [], [], 0
     step = max(1, workers)
     try:
         with (tmp / "features.bin").open("wb") as out, ThreadPoolExecutor(step) as pool:
             for i in range(0, len(sources), step):
                 chunk = sources[i : i + step]
                 for f, block in pool.map(lambda s: _stored_block(s, width, dtype), chunk):
+                    if f.rows == 0:
+                        empty.append(f.source.name)
+                        continue
                     out.write(memoryview(block.numpy()).cast("B"))
                     files.append(
                         {
@@ -120,6 +142,8 @@ def _build(
                     rows += f.rows
             out.flush()
             os.fsync(out.fileno())  # the data is on disk before the entry can be seen
+        if not files:
+            raise UserError("none of the data files has any rows")
         np.concatenate(labels).tofile(tmp / "labels.bin")
         (tmp / "ids.json").write_text(json.dumps(ids))
         index = {
@@ -127,6 +151,7 @@ def _build(
             "width": width,
             "dtype": man["dtype"],
             "files": files,
+            "empty_files": empty,
             "data_root": str(data_root),
             "manifest": man,
         }
@@ -147,7 +172,8 @@ def _build(
 
 
 def _remove_stale(cache_dir: Path, keep: Path, data_root: Path, dtype: str) -> None:
-    """Delete older entries built from the same data root and dtype: their inputs have changed."""
+    """Delete older entries built from the same data root and dtype (their inputs have changed)
+    that no running job holds; those still in use are left for a later run to remove."""
     for entry in cache_dir.iterdir():
         index_path = entry / "index.json"
         if entry == keep or not index_path.is_file():
@@ -156,7 +182,14 @@ def _remove_stale(cache_dir: Path, keep: Path, data_root: Path, dtype: str) -> N
             index = json.loads(index_path.read_text())
         except (OSError, ValueError):
             continue
-        if index.get("data_root") == str(data_root) and index.get("dtype") == dtype:
+        if index.get("data_root") != str(data_root) or index.get("dtype") != dtype:
+            continue
+        with _lock_file(cache_dir, entry.name).open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("keeping the outdated feature store %s while a running job uses it", entry)
+                continue
             log.info("removing the outdated feature store %s", entry)
             shutil.rmtree(entry, ignore_errors=True)
 
@@ -169,23 +202,34 @@ def open_store(
     dtype: str,
     workers: int = 0,
 ) -> FeatureTable:
-    """Map the store for these input files, building it first if there is none yet."""
+    """Map the store for these input files, building it first if there is none yet.
+
+    The returned table holds the entry's shared lock (`table.lock`) so no other run deletes it.
+    """
     man = manifest(sources, width, dtype)
     entry = cache_dir / store_key(man)
-    if not (entry / "index.json").is_file():
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise UserError(
-                f"cannot create the feature cache {cache_dir}: {err}; set data.cache_dir to a "
-                "writable folder (or data.cache_dir=null to read the .pt files on every run)"
-            ) from None
-        with _locked(cache_dir / f".{entry.name}.lock"):
-            if not (entry / "index.json").is_file():  # nobody built it while we waited
-                for stale in cache_dir.glob(f".{entry.name}.tmp-*"):  # from a killed build
-                    shutil.rmtree(stale, ignore_errors=True)
-                _build(entry, sources, man, data_root, workers)
-                _remove_stale(cache_dir, entry, data_root, dtype)
-    else:
-        log.info("feature store: %s", entry)
-    return _open(entry)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(
+            f"cannot create the feature cache {cache_dir}: {err}; set data.cache_dir to a "
+            "writable folder (or data.cache_dir=null to read the .pt files on every run)"
+        ) from None
+    lock_path = _lock_file(cache_dir, entry.name)
+    while True:
+        if not (entry / "index.json").is_file():
+            with _locked(lock_path):
+                if not (entry / "index.json").is_file():  # nobody built it while we waited
+                    for stale in cache_dir.glob(f".{entry.name}.tmp-*"):  # a killed build's
+                        shutil.rmtree(stale, ignore_errors=True)
+                    _build(entry, sources, man, data_root, workers)
+        else:
+            log.info("feature store: %s", entry)
+        lock = _hold(lock_path)
+        # Another run, whose files differ from ours, may have removed the entry between the
+        # build and the lock; now that we hold it, nobody can.
+        if (entry / "index.json").is_file():
+            break
+        lock.close()
+    _remove_stale(cache_dir, entry, data_root, dtype)
+    return _open(entry, lock)

@@ -6,12 +6,14 @@ gathered from it by row index (`features[rows]`), never one sample at a time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import mmap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ class FeatureTable:
     ids: list[list[str] | None] | None  # per file; None: read from ids_file when first needed
     ids_file: Path | None = None
     mapping: mmap.mmap | None = None  # the memory map behind `features`, if any
+    lock: IO | None = None  # the feature store's shared lock, held while the table is in use
     _records: dict = field(default_factory=dict, repr=False)  # pattern -> records(pattern)
 
     def file_summary(self) -> dict[str, tuple[int, int]]:
@@ -41,6 +44,16 @@ class FeatureTable:
             for name, start, stop in zip(
                 self.names, self.offsets[:-1], self.offsets[1:], strict=True
             )
+        }
+
+    def ids_digests(self) -> dict[str, str]:
+        """{file name: a hash of its sequence ids}: which sequences a file holds, to tell the
+        same data (moved, or re-embedded) from other data under the same file names."""
+        if self.ids is None:
+            self.ids = json.loads(self.ids_file.read_text())
+        return {
+            name: hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]
+            for name, ids in zip(self.names, self.ids, strict=True)
         }
 
     def rows_of(self, names: list[str]) -> torch.Tensor:
@@ -158,8 +171,25 @@ def fill_rows(
         list(pool.map(lambda job: _fill(features, labels, *job), jobs))
 
 
+def warn_empty(names: list[str]) -> None:
+    """Files with no rows are left out of the table, and so of the split: say which."""
+    if names:
+        log.warning(
+            "%d file(s) have no rows and are left out (not in the split either): %s",
+            len(names),
+            ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else ""),
+        )
+
+
 def build_table(files: list[MergedFile], workers: int = 0) -> FeatureTable:
-    """Read every file's rows into one float32 matrix in RAM (the store-less path)."""
+    """Read every file's rows into one float32 matrix in RAM (the store-less path).
+
+    Files without rows are left out, with a warning.
+    """
+    warn_empty([f.source.name for f in files if f.rows == 0])
+    files = [f for f in files if f.rows > 0]
+    if not files:
+        raise UserError("none of the data files has any rows")
     offsets = np.cumsum([0] + [f.rows for f in files]).astype(np.int64)
     features = torch.empty(int(offsets[-1]), files[0].data.shape[1], dtype=torch.float32)
     labels = torch.empty(int(offsets[-1]), dtype=torch.int64)

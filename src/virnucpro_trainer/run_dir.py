@@ -1,0 +1,112 @@
+"""The run directory: claimed before Hydra writes into it, locked while a run uses it, and removed
+again when a run fails before it wrote anything of its own.
+
+Hydra writes `.hydra/` and `train.log` into `hydra.run.dir` before the task function starts, so
+the checks that protect an earlier run's directory live in a Hydra callback (`on_run_start`), which
+runs first. The lock (`flock` on `<run dir>/.lock`) is held until the process exits, so a second
+`resume=` of a running or resumed run is refused instead of writing every epoch twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import IO
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.resume import LAST
+
+LOCK = ".lock"
+RESULTS = ("metrics.csv", "test_metrics.json", str(LAST))
+# What Hydra and the logger write before any work: a directory holding only these is no run.
+SCAFFOLD = {".hydra", "train.log", LOCK}
+
+# run dir -> (its open lock file, whether this process created the directory)
+_claimed: dict[Path, tuple[IO, bool]] = {}
+
+
+def results_in(run_dir: Path, checkpoint_name: str) -> list[str]:
+    """The result files of a run that `run_dir` already holds."""
+    return [n for n in (*RESULTS, checkpoint_name) if (run_dir / n).exists()]
+
+
+def _make(path: Path, key: str) -> bool:
+    """Create `path` (and parents); True when it did not exist. A clear error if it cannot."""
+    existed = path.is_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(
+            f"cannot create the output directory {path} ({key}): {err.strerror or err}; "
+            f"launch from a writable folder or set {key} to a writable location"
+        ) from None
+    return not existed
+
+
+def claim(run_dir: Path, resume: bool, checkpoint_name: str) -> None:
+    """Create and lock `run_dir` for this process, or raise a UserError saying why not."""
+    run_dir = run_dir.absolute()
+    if not resume:
+        used = results_in(run_dir, checkpoint_name)
+        if used:
+            raise UserError(
+                f"{run_dir} already holds another run's results ({', '.join(used)}); nothing "
+                "was written there. Choose another hydra.run.dir, or continue that run with: "
+                f"python train.py {shlex.quote(f'resume={run_dir}')}"
+            )
+    created = _make(run_dir, "hydra.run.dir")
+    handle = (run_dir / LOCK).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise UserError(
+            f"{run_dir} is in use by another train.py process (pid {holder}); nothing was "
+            "written there. Wait for it to finish (or stop it) before resuming this run"
+        ) from None
+    except OSError:  # a file system without locks: go on unguarded rather than not at all
+        pass
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _claimed[run_dir] = (handle, created)
+
+
+def discard_if_empty(run_dir: Path) -> bool:
+    """Remove `run_dir` if this process created it and it holds nothing but Hydra's config and
+    the log; True if it did. A failed run then leaves nothing that looks like a run."""
+    run_dir = run_dir.absolute()
+    handle, created = _claimed.get(run_dir, (None, False))
+    if not created or not {p.name for p in run_dir.iterdir()} <= SCAFFOLD:
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    handle.close()
+    del _claimed[run_dir]
+    return True
+
+
+class RunDirectoryGuard(Callback):
+    """Claims the run (or sweep) directory before Hydra writes anything into it."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        try:
+            claim(Path(config.hydra.run.dir), bool(config.resume), config.checkpoint_name)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(1)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        try:
+            _make(Path(config.hydra.sweep.dir).absolute(), "hydra.sweep.dir")
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(1)
