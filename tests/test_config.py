@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from virnucpro_trainer.config import register_configs, validate
+from virnucpro_trainer.config import register_configs, unknown_keys, validate
 from virnucpro_trainer.errors import UserError
 
 from conftest import ROOT
@@ -50,7 +50,7 @@ def test_synthetic_data_group():
     assert cfg.data.synthetic.enabled
     assert cfg.data.root == "data/synthetic/data_merge"
     assert cfg.data.dna_dim == 768  # inherited from data/merged.yaml
-    assert cfg.split.dir == "data/synthetic/data_merge/../test_set"
+    assert cfg.split.dir == "data/synthetic/data_merge/../test_set/data_merge"
 
 
 @pytest.mark.parametrize("override", ["optimizer.lrr=1", "patiense=3", "data.roots=x"])
@@ -109,7 +109,38 @@ def test_fractions_must_leave_training_files():
 def test_config_is_plain_data():
     cfg = make("data=synthetic")
     plain = OmegaConf.to_container(cfg, resolve=True)
-    assert plain["split"]["dir"] == "data/synthetic/data_merge/../test_set"
+    assert plain["split"]["dir"] == "data/synthetic/data_merge/../test_set/data_merge"
+
+
+def test_each_data_set_has_its_own_split_folder():
+    assert make("data.root=x/data_v1").split.dir == "x/data_v1/../test_set/data_v1"
+    assert make("data.root=x/data_v2/").split.dir == "x/data_v2//../test_set/data_v2"
+
+
+@pytest.mark.parametrize(
+    "preset",
+    [
+        [],
+        ["experiment=esm2_3b"],
+        ["hparams_search=optuna"],
+        ["debug=fast"],
+        ["logger=tensorboard"],
+        ["split=group"],
+    ],
+)
+def test_every_preset_uses_only_known_keys(preset):
+    assert unknown_keys(make(*preset)) == []
+
+
+def test_keys_added_with_plus_must_be_settings():
+    cfg = make("+optimiser.lr=1", "+data.rooot=x", "+optimizer.scheduler.gama=1")
+    assert unknown_keys(cfg) == [
+        "data.rooot is not a setting (did you mean data.root?)",
+        "optimizer.scheduler.gama is not a setting (did you mean optimizer.scheduler.gamma?)",
+        "optimiser is not a setting (did you mean optimizer?)",
+    ]
+    with pytest.raises(UserError, match="optimiser is not a setting"):
+        validate(cfg)
 
 
 def test_record_pattern_must_be_a_regex_with_a_group():

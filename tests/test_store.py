@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from virnucpro_trainer.data.store import open_store
 from virnucpro_trainer.data.table import build_table
 from virnucpro_trainer.errors import UserError
 
+from conftest import TINY, epochs_saved, run_train, start_train, wait_for
 from helpers import VIRAL_DIR, make_dataset, write_merged
 
 WIDTH = 12
@@ -195,3 +197,45 @@ def test_block_rows_apply_without_a_budget(data):
     order = source.order(torch.arange(0, 40), torch.Generator().manual_seed(0))
     blocks = [sorted(order[i : i + 8].tolist()) for i in range(0, 40, 8)]
     assert all(b == list(range(b[0], b[0] + 8)) for b in blocks)
+
+
+def test_an_outdated_store_in_use_is_kept_until_nobody_holds_it(data, caplog):
+    root, cache = data
+    in_use = store(root, cache)  # holds its entry's lock, as a running job does
+    (old,) = entries(cache)
+    path = root / VIRAL_DIR / "output_0_merged.pt"
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    caplog.set_level("INFO")
+    store(root, cache)
+    assert old in entries(cache) and "while a running job uses it" in caplog.text
+    assert torch.equal(in_use.features, in_ram(root).features)
+    in_use.lock.close()  # the job ends
+    store(root, cache)
+    assert old not in entries(cache) and len(entries(cache)) == 1
+
+
+def test_a_running_job_keeps_its_store_while_another_run_rebuilds_it(tmp_path):
+    # The job is paused (SIGSTOP) after its first epoch, so the other run certainly overlaps it.
+    first = start_train(tmp_path, *TINY, "epochs=3", "hydra.run.dir=first")
+    wait_for(lambda: epochs_saved(tmp_path / "first") >= 1, "the first epoch")
+    first.send_signal(signal.SIGSTOP)
+    try:
+        cache = tmp_path / "data/synthetic/feature_cache"
+        (old,) = entries(cache)
+        path = next((tmp_path / "data/synthetic/data_merge").glob("*/*_merged.pt"))
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        other = run_train(tmp_path, *TINY, "debug=fast", "hydra.run.dir=other")
+        assert "while a running job uses it" in other.stdout
+        assert old in entries(cache) and len(entries(cache)) == 2
+    finally:
+        first.send_signal(signal.SIGCONT)
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, out
+    for name in ("test_metrics.json", "test_predictions.tsv", "model_fastesm650.pth"):
+        assert (tmp_path / "first" / name).is_file(), name
+    # the next run, with nobody holding the outdated store, removes it
+    later = run_train(tmp_path, *TINY, "debug=fast", "hydra.run.dir=later")
+    assert f"removing the outdated feature store {old}" in later.stdout
+    assert old not in entries(cache) and len(entries(cache)) == 1

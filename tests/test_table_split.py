@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -187,8 +188,10 @@ def dataset(tmp_path):
 
 
 def split_of(root, split_dir, **changes):
-    files = build_table(read_all(root)).file_summary()
-    return load_or_make_split(files, root, split_dir, **(SETTINGS | changes))
+    table = build_table(read_all(root))
+    return load_or_make_split(
+        table.file_summary(), root, split_dir, ids=table.ids_digests, **(SETTINGS | changes)
+    )
 
 
 def test_first_split_writes_document_and_test_file_links(dataset):
@@ -517,3 +520,24 @@ def test_unmatched_ids_and_mixed_records_are_warned_about(tmp_path, caplog):
     side = next(s for s, names in split.records.items() if "G1_0.1" in names)
     ids = table.row_ids(rows[side])
     assert sum(i.startswith("G1_0.1_") for i in ids) == 5  # all its fragments, both classes
+
+
+def test_same_names_and_rows_with_other_sequence_ids_are_reported(dataset):
+    root, split_dir = dataset
+    split_of(root, split_dir)
+    name = f"{VIRAL_DIR}/output_1_merged.pt"
+    write_merged(root / name, 5, WIDTH, 1, ids=[f"other_{i}" for i in range(5)])
+    message = changed_data_message(root, split_dir)
+    assert "1 file(s) hold other sequence ids" in message and name in message
+
+
+def test_a_split_is_used_for_moved_data_only_when_the_sequences_are_the_same(dataset, caplog):
+    root, split_dir = dataset
+    first = split_of(root, split_dir)
+    moved = root.parent / "moved"
+    shutil.copytree(root, moved)
+    again = split_of(moved, split_dir)
+    assert again.hash == first.hash and "has the same files, rows and sequence ids" in caplog.text
+    write_merged(moved / f"{HOST_DIR}/output_0_merged.pt", 5, WIDTH, 0, ids=list("abcde"))
+    with pytest.raises(UserError, match=f"belongs to the data at {root}, not to {moved}"):
+        split_of(moved, split_dir)
