@@ -3,6 +3,7 @@
 import logging
 import math
 import shlex
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -36,22 +37,23 @@ def main(cfg: DictConfig) -> float:
         if searching and not math.isfinite(value):
             raise UserError(f"{cfg.optimized_metric} is {value}: this trial has no score")
         return value
-    except TrainingInterrupted as err:
+    except (TrainingInterrupted, KeyboardInterrupt) as err:  # the latter: Ctrl-C before training
+        signum = getattr(err, "signum", signal.SIGINT)
         if (run_dir / LAST).exists():
             where = f"the state after the last finished epoch is in {run_dir / LAST}"
             hint = f"continue with: python train.py {shlex.quote(f'resume={run_dir}')}"
         else:
             where, hint = "no epoch had finished", "nothing to resume: start the run again"
-        log.error("stopped by %s; %s; %s", err, where, hint)
-        say_if_discarded(run_dir)
-        sys.exit(128 + err.signum)
+        log.error("stopped by %s; %s; %s", signal.Signals(signum).name, where, hint)
+        say_if_discarded(run_dir, cfg.checkpoint_name)
+        sys.exit(128 + signum)
     except Exception as err:
         if isinstance(err, UserError) and not cfg.verbose:
             log.error("error: %s", err)
         else:
             log.exception("error: %s", err)
         if not multirun:
-            say_if_discarded(run_dir)
+            say_if_discarded(run_dir, cfg.checkpoint_name)
             if isinstance(err, UserError):
                 sys.exit(1)
             raise
@@ -62,9 +64,9 @@ def main(cfg: DictConfig) -> float:
         return math.nan
 
 
-def say_if_discarded(run_dir: Path) -> None:
+def say_if_discarded(run_dir: Path, checkpoint_name: str) -> None:
     """A run that failed before writing any result leaves no directory that looks like a run."""
-    if discard_if_empty(run_dir):
+    if discard_if_empty(run_dir, checkpoint_name):
         print(f"(removed {run_dir}: this run wrote no results)", file=sys.stderr)
 
 

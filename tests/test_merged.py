@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import sys
+import warnings
 
 import pytest
 import torch
@@ -26,6 +28,13 @@ class CarriesCode:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.path}",))
+
+
+def nested_rows(n: int) -> torch.Tensor:
+    """A 2-D nested tensor of n rows (torch warns that nested tensors are a prototype)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.nested.nested_tensor([torch.zeros(WIDTH)] * n)
 
 
 def source(path, label=1):
@@ -95,6 +104,107 @@ def test_find_files_uses_the_configured_substring(tmp_path):
     assert labels == {f"{HOST_DIR}/output_0_merged.pt": 1, f"{VIRAL_DIR}/output_0_merged.pt": 0}
 
 
+def _skip_warnings(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "skipped" in r.getMessage()
+    ]
+
+
+def _found_after_one_skip_warning(tmp_path, caplog, *phrases) -> None:
+    """find_files on tmp_path: the two valid files are found and exactly one skip warning is
+    logged, containing every phrase."""
+    with caplog.at_level(logging.WARNING, logger="virnucpro_trainer.data.merged"):
+        names = [f.name for f in find_files(tmp_path, GLOB, "viral")]
+    assert names == [f"{HOST_DIR}/output_0_merged.pt", f"{VIRAL_DIR}/output_0_merged.pt"]
+    messages = _skip_warnings(caplog)
+    assert len(messages) == 1, messages
+    for phrase in (str(tmp_path), f"only files at <data root>/<class dir>/{GLOB} are read"):
+        assert phrase in messages[0]
+    for phrase in phrases:
+        assert phrase in messages[0]
+
+
+def test_find_files_valid_layout_gives_no_skip_warning(tmp_path, caplog):
+    make_dataset(tmp_path, files_per_class=1, rows=3, width=WIDTH)
+    (tmp_path / VIRAL_DIR / "notes.txt").write_text("not matching the glob")
+    with caplog.at_level(logging.WARNING, logger="virnucpro_trainer.data.merged"):
+        find_files(tmp_path, GLOB, "viral")
+    assert _skip_warnings(caplog) == []
+
+
+def test_find_files_broken_symlinks_warned_once(tmp_path, caplog):
+    make_dataset(tmp_path, files_per_class=1, rows=3, width=WIDTH)
+    for i in range(4):
+        (tmp_path / VIRAL_DIR / f"gone_{i}_merged.pt").symlink_to(tmp_path / f"missing_{i}.pt")
+    _found_after_one_skip_warning(
+        tmp_path,
+        caplog,
+        "skipped 4 broken symbolic links",
+        f"e.g. {VIRAL_DIR}/gone_0_merged.pt -> {tmp_path / 'missing_0.pt'}",
+        f"{VIRAL_DIR}/gone_2_merged.pt",
+        "does not exist",
+    )
+    assert "gone_3" not in _skip_warnings(caplog)[0]  # three examples at most
+
+
+def test_find_files_directories_named_like_data_files_warned_once(tmp_path, caplog):
+    make_dataset(tmp_path, files_per_class=1, rows=3, width=WIDTH)
+    (tmp_path / VIRAL_DIR / "x_merged.pt").mkdir()
+    _found_after_one_skip_warning(
+        tmp_path,
+        caplog,
+        f"skipped 1 directory or other non-file matching {GLOB}",
+        f"({VIRAL_DIR}/x_merged.pt/)",
+        "only regular files can be read",
+    )
+
+
+def test_find_files_nested_files_warned_once(tmp_path, caplog):
+    make_dataset(tmp_path, files_per_class=1, rows=3, width=WIDTH)
+    write_merged(tmp_path / VIRAL_DIR / "sub" / "x_merged.pt", 3, WIDTH, 1)
+    write_merged(tmp_path / HOST_DIR / "a" / "b" / "y_merged.pt", 3, WIDTH, 0)
+    _found_after_one_skip_warning(
+        tmp_path,
+        caplog,
+        f"skipped 2 files matching {GLOB} in sub-directories of class directories",
+        f"({HOST_DIR}/a/b/y_merged.pt, {VIRAL_DIR}/sub/x_merged.pt)",
+        "not searched recursively",
+    )
+
+
+def test_find_files_files_in_the_root_warned_once(tmp_path, caplog):
+    make_dataset(tmp_path, files_per_class=1, rows=3, width=WIDTH)
+    write_merged(tmp_path / "x_merged.pt", 3, WIDTH, 1)
+    _found_after_one_skip_warning(
+        tmp_path,
+        caplog,
+        f"skipped 1 file matching {GLOB} directly in the data root (x_merged.pt)",
+        "class comes from the directory",
+    )
+
+
+def test_find_files_each_kind_of_skip_warned_once_before_no_files_error(tmp_path, caplog):
+    (tmp_path / VIRAL_DIR / "dir_merged.pt").mkdir(parents=True)
+    (tmp_path / VIRAL_DIR / "link_merged.pt").symlink_to(tmp_path / "nowhere")
+    write_merged(tmp_path / VIRAL_DIR / "sub" / "x_merged.pt", 3, WIDTH, 1)
+    write_merged(tmp_path / "loose_merged.pt", 3, WIDTH, 1)
+    with (
+        caplog.at_level(logging.WARNING, logger="virnucpro_trainer.data.merged"),
+        pytest.raises(UserError, match="no files matching"),
+    ):
+        find_files(tmp_path, GLOB, "viral")
+    messages = _skip_warnings(caplog)
+    assert len(messages) == 4
+    for phrase, warning in zip(
+        ["broken symbolic link", "directory or other", "sub-director", "directly in the data root"],
+        messages,
+        strict=True,
+    ):
+        assert phrase in warning
+
+
 # read_merged: valid files
 
 
@@ -142,7 +252,145 @@ def test_read_merged_more_ids_than_rows_warns_and_drops_ids(tmp_path, caplog):
     assert path.read_bytes() == before
 
 
+def test_read_merged_tuple_ids_accepted_as_a_list(tmp_path):
+    path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
+    write_merged(path, 3, WIDTH, 1, ids=("a", "", "c"))
+    merged = read_merged(source(path), WIDTH)
+    assert merged.ids == ["a", "", "c"]
+
+
+@pytest.mark.parametrize(
+    ("ids", "found"),
+    [
+        (MISSING, "ids of type NoneType"),
+        (None, "ids of type NoneType"),
+        ("abc", "ids of type str"),
+        (("a", "b"), "2 ids"),
+        ([], "0 ids"),
+    ],
+)
+def test_read_merged_unusable_ids_warn_and_name_rows_by_position(tmp_path, caplog, ids, found):
+    path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
+    saved = write_merged(path, 3, WIDTH, 1, ids=ids)
+    if ids is MISSING:
+        del saved["ids"]
+        torch.save(saved, path)
+    with caplog.at_level(logging.WARNING, logger="virnucpro_trainer.data.merged"):
+        merged = read_merged(source(path), WIDTH)
+    assert merged.ids is None
+    assert f"{path}: {found} for 3 rows" in caplog.text
+    assert "<file>#<row>" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("data", "width"),
+    [
+        (torch.zeros(0, WIDTH), WIDTH),
+        (torch.arange(4 * WIDTH, dtype=torch.float64).reshape(WIDTH, 4).t(), WIDTH),
+        (torch.randn(9, WIDTH + 2)[1::2, 1 : WIDTH + 1], WIDTH),
+        (torch.randn(5, WIDTH, dtype=torch.float16), WIDTH),
+        (torch.randn(5, WIDTH, dtype=torch.bfloat16), WIDTH),
+        (torch.randn(5, WIDTH, requires_grad=True), WIDTH),
+        (torch.nn.Parameter(torch.randn(5, WIDTH)), WIDTH),
+    ],
+    ids=["0-rows", "transposed", "sliced", "float16", "bfloat16", "requires-grad", "parameter"],
+)
+def test_read_merged_unusual_but_valid_data(tmp_path, data, width):
+    path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
+    n = data.shape[0]
+    write_merged(path, n, width, 1, data=data)
+    merged = read_merged(source(path), width)
+    assert type(merged.data) is torch.Tensor
+    assert not merged.data.requires_grad
+    assert merged.data.dtype == data.dtype
+    assert torch.equal(merged.data, data.detach())
+    assert merged.ids == [f"output_0_merged_{i}" for i in range(n)]
+
+
 # read_merged: bad files
+
+
+@pytest.mark.parametrize(
+    ("ids", "found"),
+    [
+        (["a", "b", "c", 3, "e"], "found int at position 3 (3)"),
+        ([b"a", "b", "c"], "found bytes at position 0 (b'a')"),
+        (("a", None, "c"), "found NoneType at position 1 (None)"),
+        (["a", "b", ["c"]], "found list at position 2 (['c'])"),
+        (["a", torch.tensor(1.5)], "found Tensor at position 1 (tensor(1.5000))"),
+        ([1, 2], "found int at position 0 (1)"),  # refused even though the length is wrong
+    ],
+)
+def test_read_merged_ids_that_are_not_strings(tmp_path, ids, found):
+    path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
+    write_merged(path, len(ids) if len(ids) != 2 else 3, WIDTH, 1, ids=ids)
+    message = read_error(path)
+    assert message == f"{path}: 'ids' must be a list of strings, {found}"
+
+
+def test_read_merged_messages_stay_short_for_huge_or_deep_values(tmp_path):
+    deep = [1]
+    for _ in range(2000):  # deeper than repr() can go
+        deep = [deep]
+    path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
+    for overrides in (
+        {"labels": deep},
+        {"labels": list(range(100_000))},
+        {"labels": "x" * 100_000},
+        {"ids": ["a", "b", deep]},
+        {"ids": ["a", "b", "c" * 10_000, b"x" * 100_000]},
+    ):
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(10_000)  # for torch.save only: loading does not recurse
+        try:
+            write_merged(path, 3, WIDTH, 1, **overrides)
+        finally:
+            sys.setrecursionlimit(limit)
+        message = read_error(path)
+        assert message.startswith(f"{path}: '")
+        assert len(message) < len(str(path)) + 200
+
+
+@pytest.mark.parametrize("rows", [2, 10**12])
+def test_read_merged_rows_that_repeat_in_memory(tmp_path, rows):
+    """An expanded tensor saves one row's numbers however many rows it claims."""
+    path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
+    write_merged(path, 3, WIDTH, 1, data=torch.zeros(1, WIDTH).expand(rows, WIDTH))
+    assert path.stat().st_size < 5000
+    message = read_error(path)
+    assert message == (
+        f"{path}: 'data' has {rows} rows of {WIDTH} numbers but the file holds only {WIDTH} "
+        "numbers: its rows repeat one another in memory (saved from .expand()?); re-save it with "
+        "data.contiguous()"
+    )
+
+
+def test_read_merged_dict_without_data_with_odd_keys(tmp_path):
+    path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
+    path.parent.mkdir(parents=True)
+    torch.save({1: "a", (2, (3,)): "b", "ids": [], **{f"k{i}": i for i in range(20)}}, path)
+    message = read_error(path)
+    expected = f"{path}: expected a dict with keys 'ids', 'data' (and 'labels'), found ["
+    assert message.startswith(expected)
+    assert "and 13 more keys" in message
+
+
+@pytest.mark.parametrize(
+    ("data", "found"),
+    [
+        (torch.zeros(3, WIDTH, dtype=torch.complex64), "2-D torch.complex64 tensor"),
+        (torch.zeros(3, WIDTH, dtype=torch.float8_e4m3fn), "2-D torch.float8_e4m3fn tensor"),
+        (torch.zeros(3, WIDTH).to_sparse(), "tensor with layout torch.sparse_coo"),
+        (torch.empty(3, WIDTH, device="meta"), "tensor on device meta"),
+        (nested_rows(3), "nested 2-D torch.float32"),
+    ],
+)
+def test_read_merged_tensors_the_table_cannot_hold(tmp_path, data, found):
+    path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
+    write_merged(path, 3, WIDTH, 1, data=data)
+    message = read_error(path)
+    assert message.startswith(f"{path}: 'data' must be a 2-D floating-point tensor")
+    assert found in message
 
 
 def test_read_merged_wrong_width_names_file_and_both_widths(tmp_path):
@@ -162,13 +410,20 @@ def test_read_merged_not_a_dict(tmp_path):
     assert "list" in message
 
 
-@pytest.mark.parametrize("key", ["data", "labels"])
-def test_read_merged_missing_key(tmp_path, key):
+def test_read_merged_missing_data(tmp_path):
     path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
-    write_merged(path, 3, WIDTH, 1, **{key: MISSING})
+    write_merged(path, 3, WIDTH, 1, data=MISSING)
     message = read_error(path)
     assert str(path) in message
-    assert f"'{key}'" in message
+    assert "'data'" in message
+
+
+def test_read_merged_without_labels_takes_the_class_of_its_directory(tmp_path):
+    # files made for the prediction step have only ids and data
+    path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
+    saved = write_merged(path, 3, WIDTH, 1, labels=MISSING)
+    merged = read_merged(SourceFile(path, f"{VIRAL_DIR}/output_0_merged.pt", 1), WIDTH)
+    assert torch.equal(merged.data, saved["data"]) and merged.ids == saved["ids"]
 
 
 @pytest.mark.parametrize(
@@ -188,7 +443,10 @@ def test_read_merged_data_not_a_2d_float_tensor(tmp_path, data, found):
     assert found in message
 
 
-@pytest.mark.parametrize("labels", [[0, 1], [], [2], "viral"])
+@pytest.mark.parametrize(
+    "labels",
+    [[0, 1], [], [2], "viral", "1", None, [0.5], [float("inf")], [float("nan")], [1 + 0j], {1: 1}],
+)
 def test_read_merged_bad_labels(tmp_path, labels):
     path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
     write_merged(path, 3, WIDTH, 1, labels=labels)
@@ -211,6 +469,7 @@ def test_read_merged_truncated_file(tmp_path, keep):
     path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
     write_merged(path, 20, WIDTH, 1)
     content = path.read_bytes()
+    assert len(content) > 1000
     path.write_bytes(content[: int(len(content) * keep)])
     message = read_error(path)
     assert str(path) in message
@@ -221,7 +480,17 @@ def test_read_merged_garbage_file(tmp_path):
     path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"this is not a torch file at all\n" * 10)
-    assert str(path) in read_error(path)
+    assert read_error(path).startswith(f"{path}: cannot be read as a torch file")
+
+
+def test_read_merged_corrupt_legacy_pickle_is_not_called_code(tmp_path):
+    path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(bytes(range(256)))
+    message = read_error(path)
+    assert message.startswith(f"{path}: cannot be read as a torch file (truncated or corrupt?): ")
+    assert "Unsupported operand" in message
+    assert len(message) < len(str(path)) + 200
 
 
 def test_read_merged_refuses_torch_file_carrying_code(tmp_path):

@@ -120,3 +120,15 @@ def test_help_shows_the_projects_own_summary(tmp_path):
     assert "optimizer:\n  name: sgd\n  lr: 0.0002" in out  # the settings with their defaults
     assert "--hydra-help" in out and "powered by Hydra" not in out
     assert not (tmp_path / "outputs").exists()
+
+
+def test_a_run_stopped_before_its_first_epoch_ends_leaves_no_directory(tmp_path):
+    proc = start_train(tmp_path, *TINY, "epochs=1", "hydra.run.dir=runs/v")
+    log = tmp_path / "runs/v/train.log"
+    wait_for(lambda: log.exists() and "run directory:" in log.read_text(), "the run to start")
+    proc.send_signal(signal.SIGINT)  # while it makes the demo data, or in its first epoch
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGINT
+    assert "stopped by SIGINT; no epoch had finished" in out
+    assert "this run wrote no results" in out and "Traceback" not in out
+    assert not (tmp_path / "runs/v").exists()

@@ -541,3 +541,12 @@ def test_a_split_is_used_for_moved_data_only_when_the_sequences_are_the_same(dat
     write_merged(moved / f"{HOST_DIR}/output_0_merged.pt", 5, WIDTH, 0, ids=list("abcde"))
     with pytest.raises(UserError, match=f"belongs to the data at {root}, not to {moved}"):
         split_of(moved, split_dir)
+
+
+def test_data_too_large_for_memory_points_at_the_feature_store(tmp_path):
+    from virnucpro_trainer.data.merged import MergedFile, SourceFile
+
+    huge = torch.zeros(1, 2048).expand(10**9, 2048)  # 8 TB as float32, and no memory at all
+    files = [MergedFile(SourceFile(tmp_path / "f.pt", "v/f.pt", 1), huge, None)]
+    with pytest.raises(UserError, match="8192.0 GB as float32\\) does not fit in memory"):
+        build_table(files)

@@ -10,6 +10,7 @@ runs first. The lock (`flock` on `<run dir>/.lock`) is held until the process ex
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import shlex
 import shutil
@@ -24,17 +25,23 @@ from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.resume import LAST
 
 LOCK = ".lock"
-RESULTS = ("metrics.csv", "test_metrics.json", str(LAST))
-# What Hydra and the logger write before any work: a directory holding only these is no run.
-SCAFFOLD = {".hydra", "train.log", LOCK}
+RESULTS = ("test_metrics.json", str(LAST))
 
 # run dir -> (its open lock file, whether this process created the directory)
 _claimed: dict[Path, tuple[IO, bool]] = {}
 
 
 def results_in(run_dir: Path, checkpoint_name: str) -> list[str]:
-    """The result files of a run that `run_dir` already holds."""
-    return [n for n in (*RESULTS, checkpoint_name) if (run_dir / n).exists()]
+    """The result files of a run that `run_dir` already holds: metrics.csv counts once it has an
+    epoch's row (a run stopped in its first epoch has only the header)."""
+    used = [n for n in (*RESULTS, checkpoint_name) if (run_dir / n).exists()]
+    try:
+        with (run_dir / "metrics.csv").open() as f:
+            if len(list(itertools.islice(f, 2))) == 2:  # a header and a row
+                used.insert(0, "metrics.csv")
+    except OSError:
+        pass
+    return used
 
 
 def _make(path: Path, key: str) -> bool:
@@ -81,12 +88,13 @@ def claim(run_dir: Path, resume: bool, checkpoint_name: str) -> None:
     _claimed[run_dir] = (handle, created)
 
 
-def discard_if_empty(run_dir: Path) -> bool:
-    """Remove `run_dir` if this process created it and it holds nothing but Hydra's config and
-    the log; True if it did. A failed run then leaves nothing that looks like a run."""
+def discard_if_empty(run_dir: Path, checkpoint_name: str) -> bool:
+    """Remove `run_dir` if this process created it and it holds no results (only Hydra's config,
+    the log, a metrics.csv header); True if it did. A failed run then leaves nothing that looks
+    like a run."""
     run_dir = run_dir.absolute()
     handle, created = _claimed.get(run_dir, (None, False))
-    if not created or not {p.name for p in run_dir.iterdir()} <= SCAFFOLD:
+    if not created or results_in(run_dir, checkpoint_name):
         return False
     shutil.rmtree(run_dir, ignore_errors=True)
     handle.close()

@@ -191,7 +191,15 @@ def build_table(files: list[MergedFile], workers: int = 0) -> FeatureTable:
     if not files:
         raise UserError("none of the data files has any rows")
     offsets = np.cumsum([0] + [f.rows for f in files]).astype(np.int64)
-    features = torch.empty(int(offsets[-1]), files[0].data.shape[1], dtype=torch.float32)
+    shape = (int(offsets[-1]), files[0].data.shape[1])
+    try:
+        features = torch.empty(shape, dtype=torch.float32)
+    except RuntimeError:  # the allocator's "can't allocate memory"
+        raise UserError(
+            f"the data ({shape[0]} rows x {shape[1]} numbers, {4 * shape[0] * shape[1] / 1e9:.1f} "
+            "GB as float32) does not fit in memory: use the feature store (data.cache_dir, on by "
+            "default) with data.memory_budget_gb, or data.storage_dtype=float16"
+        ) from None
     labels = torch.empty(int(offsets[-1]), dtype=torch.int64)
     fill_rows(files, features, labels, workers)
     return FeatureTable(
