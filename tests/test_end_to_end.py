@@ -65,7 +65,7 @@ def test_demo_run_writes_the_whole_run_directory(tmp_path):
     assert "epoch   3" in log and "test at threshold 0.5" in log
 
     split = json.loads((run_dir / "split.json").read_text())
-    shared = tmp_path / "data/synthetic/test_set/file-test0.1-val0.1-seed42"
+    shared = tmp_path / "data/synthetic/test_set/data_merge/file-test0.1-val0.1-seed42"
     assert split == json.loads((shared / "split.json").read_text())
     linked = sorted(p.name for p in (shared / "viral").iterdir())
     assert linked and all((shared / "viral" / n).resolve().is_file() for n in linked)

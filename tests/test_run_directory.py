@@ -12,7 +12,7 @@ from virnucpro_trainer.resume import hydra_quote
 
 from conftest import TINY, TRAIN_PY, epochs_saved, run_dirs, run_train, start_train, wait_for
 
-LONG = [*TINY, "epochs=30", "patience=50"]
+LONG = [*TINY, "epochs=12", "patience=50"]
 
 
 def interrupted(cwd, run_dir: str, *args) -> str:
