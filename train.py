@@ -16,9 +16,11 @@ from omegaconf import DictConfig
 from virnucpro_trainer.config import register_configs
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.pipeline import run
-from virnucpro_trainer.resume import LAST, TrainingInterrupted, check_resume, resume_arguments
+from virnucpro_trainer.resume import check_resume, resume_arguments
 from virnucpro_trainer.run_dir import discard_if_empty
+from virnucpro_trainer.signals import TrainingInterrupted
 from virnucpro_trainer.sweep_summary import is_search
+from virnucpro_trainer.training_state import LAST
 
 register_configs()
 log = logging.getLogger("train")
@@ -71,6 +73,10 @@ def say_if_discarded(run_dir: Path, checkpoint_name: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.argv = resume_arguments(sys.argv)
-    check_resume(sys.argv, Path(__file__).parent / "conf")
+    try:
+        sys.argv = resume_arguments(sys.argv)
+        check_resume(sys.argv, Path(__file__).parent / "conf")
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
     main()

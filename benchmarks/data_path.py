@@ -156,7 +156,7 @@ def new_design(spec: dict, model, optimizer) -> dict:
     from virnucpro_trainer.data.merged import find_files
     from virnucpro_trainer.data.split import SIDES
     from virnucpro_trainer.data.store import open_store
-    from virnucpro_trainer.training import predict, train_epoch
+    from virnucpro_trainer.loop import predict, train_epoch
 
     cfg = TrainConfig()
     root = Path(spec["root"])
@@ -304,7 +304,7 @@ def budget_train(spec: dict, model, optimizer) -> dict:
     from virnucpro_trainer.data.batches import BatchSource
     from virnucpro_trainer.data.merged import find_files
     from virnucpro_trainer.data.store import open_store
-    from virnucpro_trainer.training import train_epoch
+    from virnucpro_trainer.loop import train_epoch
 
     root, cfg = Path(spec["root"]), TrainConfig()
     start = time.perf_counter()
@@ -349,7 +349,7 @@ def child_main(spec: dict) -> None:
         import virnucpro_trainer.data.batches  # noqa: F401
         import virnucpro_trainer.data.split  # noqa: F401
         import virnucpro_trainer.data.store  # noqa: F401
-        import virnucpro_trainer.training  # noqa: F401
+        import virnucpro_trainer.loop  # noqa: F401
 
         model, optimizer = make_model()
         baseline = proc_status_mb("VmRSS")

@@ -19,9 +19,8 @@ import torch
 
 from virnucpro_trainer.config import OptimizerConfig
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.model import VirNucProMLP
-from virnucpro_trainer.trainer import build_optimizer
-from virnucpro_trainer.training import train_epoch
+from virnucpro_trainer.loop import train_epoch
+from virnucpro_trainer.model import VirNucProMLP, build_optimizer
 
 SETTINGS = {
     "defaults (batch 32)": {"batch_size": 32},

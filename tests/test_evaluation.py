@@ -12,11 +12,10 @@ import torch
 from sklearn import metrics as skm
 from torch import nn
 
-from virnucpro_trainer.config import TrainConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.table import FeatureTable
+from virnucpro_trainer.evaluation import evaluate
 from virnucpro_trainer.metrics import choose_threshold, classification_metrics
-from virnucpro_trainer.pipeline import evaluate
 
 from conftest import run_dirs, run_train
 from helpers import genomes_across_files
@@ -81,7 +80,8 @@ def test_threshold_comes_from_validation_and_never_from_test(tmp_path):
     rows = {"val": torch.arange(6), "test": torch.arange(6, 12)}
     source = BatchSource(features, labels, torch.device("cpu"))
 
-    test, _, _ = evaluate(TrainConfig(), FirstTwoColumns(), source, rows, tmp_path, table)
+    predictions = tmp_path / "test_predictions.tsv"
+    test, _, _ = evaluate(FirstTwoColumns(), source, rows, table, predictions)
 
     cut = test["chosen_threshold"]["threshold"]
     assert cut == pytest.approx(choose_threshold(val_y, val_p))

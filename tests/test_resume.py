@@ -11,7 +11,8 @@ import pytest
 import torch
 from test_end_to_end import results
 
-from virnucpro_trainer.resume import LAST, hydra_quote, resume_arguments
+from virnucpro_trainer.resume import hydra_quote, resume_arguments
+from virnucpro_trainer.training_state import LAST
 
 from conftest import TINY, TRAIN_PY, run_dirs, run_train
 

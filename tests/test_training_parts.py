@@ -16,12 +16,11 @@ from virnucpro_trainer.checkpoint import checkpoint_metadata, load_checkpoint, s
 from virnucpro_trainer.config import OptimizerConfig, SchedulerConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.early_stopping import EarlyStopping
+from virnucpro_trainer.epoch_log import EPOCH_COLUMNS, EpochLog
 from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.loop import FitSettings, fit, predict, train_epoch
 from virnucpro_trainer.metrics import classification_metrics
-from virnucpro_trainer.model import VirNucProMLP
-from virnucpro_trainer.reporting import EPOCH_COLUMNS, EpochReport
-from virnucpro_trainer.trainer import build_optimizer, fit
-from virnucpro_trainer.training import predict, train_epoch
+from virnucpro_trainer.model import VirNucProMLP, build_optimizer
 
 from helpers import PredictionStepMLP
 
@@ -102,7 +101,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-class SnapshotReport(EpochReport):
+class SnapshotReport(EpochLog):
     """Writes metrics.csv as usual and also keeps a copy of the model's weights at each epoch."""
 
     def __init__(self, path, model):
@@ -140,13 +139,8 @@ def test_fit_restores_the_best_epoch_weights(tmp_path, one_thread, patience, epo
         source,
         train_rows,
         val_rows,
-        epochs=epochs,
-        batch_size=16,
-        eval_batch_size=32,
-        patience=patience,
-        min_delta=0.0,
-        seed=0,
-        report=report,
+        FitSettings(epochs=epochs, batch_size=16, eval_batch_size=32, patience=patience),
+        report,
     )
 
     assert result.best_epoch < result.epochs_run
@@ -179,7 +173,7 @@ def fit_overfitting_problem(tmp_path, optimizer_cfg, **options):
     torch.manual_seed(0)
     model = VirNucProMLP(features.shape[1], hidden_dim=16)
     optimizer, scheduler = build_optimizer(model, optimizer_cfg)
-    options = {"epochs": 5, "patience": 5} | options
+    settings = {"epochs": 5, "patience": 5} | options
     result = fit(
         model,
         optimizer,
@@ -187,12 +181,8 @@ def fit_overfitting_problem(tmp_path, optimizer_cfg, **options):
         BatchSource(features, labels, CPU),
         train_rows,
         val_rows,
-        batch_size=16,
-        eval_batch_size=32,
-        min_delta=0.0,
-        seed=0,
-        report=EpochReport(tmp_path / "metrics.csv"),
-        **options,
+        FitSettings(batch_size=16, eval_batch_size=32, **settings),
+        EpochLog(tmp_path / "metrics.csv"),
     )
     return model, result
 

@@ -1,26 +1,22 @@
-"""The best-model checkpoint (a contract with the prediction step) and atomic file writing."""
+"""The best-model checkpoint (a contract with the prediction step), the training state file and
+JSON results, each written atomically."""
 
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from virnucpro_trainer.atomic import atomic_path
+
 CHECKPOINT_VERSION = "2.0.0"
 
 
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call `write(tmp_path)`, then rename over `path`, so readers never see a partial file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def write_json(path: Path, obj: dict) -> None:
-    atomic_write_bytes(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 def checkpoint_metadata(
@@ -65,13 +61,15 @@ def save_checkpoint(
         "metadata": metadata,
         **extra,
     }
-    atomic_write_bytes(path, lambda tmp: torch.save(obj, tmp))
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_state(path: Path, state: dict) -> None:
-    """Write a resumable training state (see resume.py), atomically."""
+    """Write a resumable training state (see training_state.py), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, lambda tmp: torch.save(state, tmp))
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -258,6 +258,11 @@ def validate(cfg: DictConfig) -> None:
         raise UserError("invalid configuration:\n  " + "\n  ".join(problems))
 
 
+def as_dict(cfg: DictConfig) -> dict:
+    """The resolved config as plain types (for checkpoints: weights_only-loadable)."""
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
 def resolve_paths(cfg: DictConfig) -> None:
     """Make data and split paths absolute against the launch directory (in place)."""
     cfg.data.root = str(Path(to_absolute_path(cfg.data.root)).resolve())

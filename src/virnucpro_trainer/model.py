@@ -1,7 +1,9 @@
-"""The VirNucPro MLP, with the layer names the prediction step loads strictly."""
+"""The VirNucPro MLP, with the layer names the prediction step loads strictly, and the optimizer
+and schedule that train it."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -27,3 +29,15 @@ class VirNucProMLP(nn.Module):
 
     def forward(self, x):
         return self.output_layer(self.dropout(self.relu(self.bn1(self.hidden_layer(x)))))
+
+
+def build_optimizer(model: nn.Module, cfg) -> tuple[torch.optim.Optimizer, object]:
+    """SGD (with momentum) or AdamW, each with a StepLR schedule stepped once per epoch."""
+    if cfg.name == "sgd":
+        opt = torch.optim.SGD(
+            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.scheduler.step_size, cfg.scheduler.gamma)
+    return opt, sched

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.data.leakage import leakage_report, log_leakage
 from virnucpro_trainer.data.merged import CLASS_NAMES
 from virnucpro_trainer.errors import UserError
@@ -210,22 +209,20 @@ def _differences(
 
 
 def _write_folder(folder: Path, doc: dict, data_root: Path) -> None:
-    """Write split.json (and, for a file split, the test-file symlinks) into a temporary folder,
-    then rename it."""
+    """Write split.json (and, for a file split, the test-file symlinks), atomically."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    (tmp / "split.json").write_text(json.dumps(doc, indent=2) + "\n")
-    if doc["unit"] == "file":  # a group split's test side is part of files, not whole ones
-        for name, label in zip(doc["test_files"], doc["test_labels"], strict=True):
-            link_dir = tmp / CLASS_NAMES[label]
-            link_dir.mkdir(exist_ok=True)
-            (link_dir / name.replace("/", "__")).symlink_to(data_root / name)
     try:
-        tmp.rename(folder)
-    except OSError:  # another run made the same split first; theirs is identical
-        shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_path(folder, folder=True) as tmp:
+            (tmp / "split.json").write_text(json.dumps(doc, indent=2) + "\n")
+            if doc["unit"] == "file":  # a group split's test side is part of files, not whole
+                for name, label in zip(doc["test_files"], doc["test_labels"], strict=True):
+                    link_dir = tmp / CLASS_NAMES[label]
+                    link_dir.mkdir(exist_ok=True)
+                    (link_dir / name.replace("/", "__")).symlink_to(data_root / name)
+    except OSError:
+        if not (folder / "split.json").is_file():
+            raise
+        # another run made the same split first; theirs is identical
 
 
 def _read_document(path: Path, settings: dict) -> dict:

@@ -31,6 +31,7 @@ from typing import IO
 import numpy as np
 import torch
 
+from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.data.merged import MergedFile, SourceFile, read_merged
 from virnucpro_trainer.data.table import FeatureTable, check_finite, warn_empty
 from virnucpro_trainer.errors import UserError
@@ -109,61 +110,62 @@ def _stored_block(
     return f, block
 
 
+def _write_rows(path: Path, sources: list[SourceFile], width: int, dtype, workers: int) -> dict:
+    """Append every file's rows to `path`, a few files at a time; the index of what went where.
+
+    Files without rows are left out (and listed, for a warning on every open).
+    """
+    files, ids, labels, empty, rows = [], [], [], [], 0
+    step = max(1, workers)
+    with path.open("wb") as out, ThreadPoolExecutor(step) as pool:
+        for i in range(0, len(sources), step):
+            for f, block in pool.map(
+                lambda s: _stored_block(s, width, dtype), sources[i : i + step]
+            ):
+                if f.rows == 0:
+                    empty.append(f.source.name)
+                    continue
+                out.write(memoryview(block.numpy()).cast("B"))
+                files.append(
+                    {
+                        "name": f.source.name,
+                        "label": f.source.label,
+                        "start": rows,
+                        "stop": rows + f.rows,
+                    }
+                )
+                labels.append(np.full(f.rows, f.source.label, dtype=np.int8))
+                ids.append(f.ids)
+                rows += f.rows
+        out.flush()
+        os.fsync(out.fileno())  # the data is on disk before the entry can be seen
+    if not files:
+        raise UserError("none of the data files has any rows")
+    return {"rows": rows, "files": files, "empty_files": empty, "ids": ids, "labels": labels}
+
+
 def _build(
     entry: Path, sources: list[SourceFile], man: dict, data_root: Path, workers: int
 ) -> None:
     """Write the store file by file, so memory holds only a few input files at a time."""
     width, dtype = man["width"], getattr(torch, man["dtype"])
     start = time.perf_counter()
-    tmp = entry.with_name(f".{entry.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    files, ids, labels, empty, rows = [], [], [], [], 0
-    step = max(1, workers)
-    try:
-        with (tmp / "features.bin").open("wb") as out, ThreadPoolExecutor(step) as pool:
-            for i in range(0, len(sources), step):
-                chunk = sources[i : i + step]
-                for f, block in pool.map(lambda s: _stored_block(s, width, dtype), chunk):
-                    if f.rows == 0:
-                        empty.append(f.source.name)
-                        continue
-                    out.write(memoryview(block.numpy()).cast("B"))
-                    files.append(
-                        {
-                            "name": f.source.name,
-                            "label": f.source.label,
-                            "start": rows,
-                            "stop": rows + f.rows,
-                        }
-                    )
-                    labels.append(np.full(f.rows, f.source.label, dtype=np.int8))
-                    ids.append(f.ids)
-                    rows += f.rows
-            out.flush()
-            os.fsync(out.fileno())  # the data is on disk before the entry can be seen
-        if not files:
-            raise UserError("none of the data files has any rows")
-        np.concatenate(labels).tofile(tmp / "labels.bin")
-        (tmp / "ids.json").write_text(json.dumps(ids))
+    with atomic_path(entry, folder=True) as tmp:
+        done = _write_rows(tmp / "features.bin", sources, width, dtype, workers)
+        np.concatenate(done.pop("labels")).tofile(tmp / "labels.bin")
+        (tmp / "ids.json").write_text(json.dumps(done.pop("ids")))
         index = {
-            "rows": rows,
+            **done,
             "width": width,
             "dtype": man["dtype"],
-            "files": files,
-            "empty_files": empty,
             "data_root": str(data_root),
             "manifest": man,
         }
         (tmp / "index.json").write_text(json.dumps(index))
-        tmp.rename(entry)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info(
         "feature store built in %.1fs: %d rows x %d %s, %.2f GB at %s",
         time.perf_counter() - start,
-        rows,
+        index["rows"],
         width,
         man["dtype"],
         (entry / "features.bin").stat().st_size / 1e9,

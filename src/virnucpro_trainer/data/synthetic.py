@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.config import SyntheticConfig
 from virnucpro_trainer.errors import UserError
 
@@ -64,18 +63,15 @@ def ensure_synthetic(root: Path, cfg: SyntheticConfig, width: int) -> None:
     gen = torch.Generator().manual_seed(cfg.seed)
     direction = torch.randn(width, generator=gen)
     direction /= direction.norm()
-    tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for label, class_dir in CLASS_DIRS.items():
-        (tmp / class_dir).mkdir(parents=True)
-        for i, content in enumerate(_class_files(label, cfg, width, direction, gen)):
-            torch.save(content, tmp / class_dir / f"output_{i}_merged.pt")
-    (tmp / MARKER).write_text(json.dumps(settings, indent=2) + "\n")
+    if root.exists():
+        root.rmdir()  # empty when checked above; a folder cannot be renamed over it
     try:
-        if root.exists():
-            root.rmdir()  # empty when checked above, unless a concurrent run has filled it
-        tmp.rename(root)
+        with atomic_path(root, folder=True) as tmp:
+            for label, class_dir in CLASS_DIRS.items():
+                (tmp / class_dir).mkdir()
+                for i, content in enumerate(_class_files(label, cfg, width, direction, gen)):
+                    torch.save(content, tmp / class_dir / f"output_{i}_merged.pt")
+            (tmp / MARKER).write_text(json.dumps(settings, indent=2) + "\n")
     except OSError:  # a concurrent run generated it first; its data is identical
-        shutil.rmtree(tmp, ignore_errors=True)
         if not marker.exists():
             raise

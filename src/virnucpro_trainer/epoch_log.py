@@ -1,4 +1,4 @@
-"""Per-epoch reporting: a log line and a metrics.csv row per epoch (and TensorBoard scalars)."""
+"""The per-epoch log: a log line and a metrics.csv row per epoch (and TensorBoard scalars)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,19 @@ from virnucpro_trainer.errors import UserError
 
 log = logging.getLogger(__name__)
 
+VAL_METRICS = ("accuracy", "precision", "recall", "f1", "auroc")  # validated every epoch
 EPOCH_COLUMNS = (
     "epoch",
     "train_loss",
     "val_loss",
-    "val_accuracy",
-    "val_precision",
-    "val_recall",
-    "val_f1",
-    "val_auroc",
+    *(f"val_{m}" for m in VAL_METRICS),
     "lr",
     "epoch_seconds",
     "total_seconds",
 )
 
 
-class EpochReport:
+class EpochLog:
     """Appends epoch records to `metrics.csv` (flushed every epoch) and logs them."""
 
     def __init__(self, path: Path, tensorboard_dir: Path | None = None):

@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 import matplotlib
+from omegaconf import DictConfig
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -176,3 +177,19 @@ def _side_summary(d: dict) -> str:
             f"(in {d['viral_files']} + {d['non_viral_files']} files)"
         )
     return f"{units}, {d['sequences']} rows, viral ratio {d['viral_ratio']}"
+
+
+def main_settings(cfg: DictConfig) -> dict:
+    """The settings a reader of a report wants to see first."""
+    opt = cfg.optimizer
+    return {
+        "data": f"{cfg.data.root} ({cfg.data.dna_dim} + {cfg.data.protein_dim} wide, "
+        f"{cfg.data.protein_model})",
+        "model": f"MLP hidden {cfg.model.hidden_dim}, dropout {cfg.model.dropout}",
+        "optimizer": f"{opt.name} lr {opt.lr} momentum {opt.momentum} weight decay "
+        f"{opt.weight_decay}; StepLR {opt.scheduler.step_size}/{opt.scheduler.gamma}",
+        "training": f"batch {cfg.batch_size}, up to {cfg.epochs} epochs, patience {cfg.patience}, "
+        f"seed {cfg.seed}",
+        "split": f"{cfg.split.unit}, test {cfg.split.test_fraction}, validation "
+        f"{cfg.split.val_fraction}, seed {cfg.split.seed}",
+    }

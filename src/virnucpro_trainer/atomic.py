@@ -1,0 +1,37 @@
+"""Writing results atomically: readers see the old file or folder, or the whole new one, never a
+part. Everything a run, the store or the split writes for others to read goes through here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_path(path: Path, folder: bool = False) -> Iterator[Path]:
+    """A temporary path beside `path` (an empty folder if `folder`) to write into; renamed over
+    `path` when the block ends, removed if it raises.
+
+    A folder cannot replace a non-empty one: the rename then raises OSError, for the caller to
+    decide (another process may have written the same thing first).
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    _remove(tmp)
+    if folder:
+        tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise

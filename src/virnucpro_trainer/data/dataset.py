@@ -1,0 +1,51 @@
+"""The data a run trains on, as its config says: the feature table (mapped from the feature store,
+or read into RAM) and the batch source that gathers batches from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from virnucpro_trainer.config import SyntheticConfig
+from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.data.merged import find_files, read_merged
+from virnucpro_trainer.data.store import open_store
+from virnucpro_trainer.data.synthetic import ensure_synthetic
+from virnucpro_trainer.data.table import FeatureTable, build_table
+
+
+def load_table(cfg: DictConfig, width: int) -> FeatureTable:
+    """The feature table: from the feature store (built on first use), or read into RAM."""
+    data_root = Path(cfg.data.root)
+    if cfg.data.synthetic.enabled:
+        ensure_synthetic(data_root, SyntheticConfig(**cfg.data.synthetic), width)
+    sources = find_files(data_root, cfg.data.file_glob, cfg.data.viral_dir_substring)
+    if cfg.data.cache_dir is not None:
+        return open_store(
+            sources,
+            data_root,
+            Path(cfg.data.cache_dir),
+            width,
+            cfg.data.storage_dtype,
+            cfg.num_workers,
+        )
+    table = build_table([read_merged(s, width) for s in sources], cfg.num_workers)
+    if cfg.data.storage_dtype == "float16":
+        table.features = table.features.half()
+    return table
+
+
+def make_batch_source(cfg: DictConfig, table: FeatureTable, device: torch.device) -> BatchSource:
+    budget = cfg.data.memory_budget_gb
+    return BatchSource(
+        table.features,
+        table.labels,
+        device,
+        mapping=table.mapping,
+        on_gpu=cfg.features_on_gpu,
+        gpu_margin_bytes=int(cfg.gpu_memory_margin_gb * 2**30),
+        memory_budget_bytes=None if budget is None else int(budget * 2**30),
+        block_rows=cfg.data.block_rows,
+    )

@@ -1,0 +1,239 @@
+"""The training loop: `fit` (epochs, early stopping, the best weights restored), one training epoch,
+and batched prediction. Batches come from a BatchSource; nothing here reads files or configs."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.early_stopping import EarlyStopping
+from virnucpro_trainer.epoch_log import VAL_METRICS, EpochLog
+from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.metrics import classification_metrics
+from virnucpro_trainer.signals import StopSignals
+from virnucpro_trainer.training_state import restore_training_state, training_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitSettings:
+    """How to train: the loop's part of the config."""
+
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
+    patience: int
+    min_delta: float = 0.0
+    seed: int = 0
+    bf16: bool = False
+    limit_batches: int | None = None  # train on at most this many batches per epoch
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_loss: float
+    best_optimizer_state: dict
+    best_val_metrics: dict
+    epochs_run: int
+    stopped_early: bool
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class _Training:
+    """What one fit works on."""
+
+    model: nn.Module
+    net: nn.Module  # the model, or its torch.compile; runs the batches
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    source: BatchSource
+    shuffle: torch.Generator
+    settings: FitSettings
+    stop: StopSignals | None
+
+
+def fit(
+    model: nn.Module,
+    optimizer,
+    scheduler,
+    source: BatchSource,
+    train_rows: torch.Tensor,
+    val_rows: torch.Tensor,
+    settings: FitSettings,
+    epoch_log: EpochLog,
+    *,
+    compiled: nn.Module | None = None,
+    save_state: Callable[[dict], None] | None = None,
+    resume_from: dict | None = None,
+    stop: StopSignals | None = None,
+) -> FitResult:
+    """Train until `settings.epochs` or early stopping, then load the best epoch's weights.
+
+    `compiled` (a torch.compile of `model`, sharing its parameters) runs the batches if given;
+    weights are always taken from `model`, so they carry no `_orig_mod.` prefix. After every
+    epoch `save_state` gets the whole training state; `resume_from` (such a state) continues
+    after its epoch. `stop` is checked between batches.
+    """
+    shuffle = torch.Generator().manual_seed(settings.seed)
+    net = model if compiled is None else compiled
+    t = _Training(model, net, optimizer, scheduler, source, shuffle, settings, stop)
+    stopper = EarlyStopping(settings.patience, settings.min_delta)
+    first, best_metrics, history = 1, {}, []
+    if resume_from is not None:
+        first, best_metrics, history = restore_training_state(
+            resume_from, model, optimizer, scheduler, stopper, shuffle
+        )
+        log.info("resuming after epoch %d", first - 1)
+        if stopper.should_stop:
+            first = settings.epochs + 1  # it had stopped early: only the final steps are left
+    epoch_log.start(history)
+    start = time.perf_counter() - (history[-1]["total_seconds"] if history else 0.0)
+    stopped_early = False
+    for epoch in range(first, settings.epochs + 1):
+        record, metrics = run_epoch(t, epoch, train_rows, val_rows, start)
+        if record is None:  # diverged
+            _check_divergence_can_stop(epoch, metrics, stopper)
+            stopped_early = True
+            break
+        history.append(record)
+        epoch_log.write(record)
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+        if stopper.step(record["val_loss"], epoch, state):
+            best_metrics = {"loss": record["val_loss"], **metrics}
+        if save_state is not None:
+            save_state(
+                training_state(
+                    epoch, model, optimizer, scheduler, stopper, shuffle, best_metrics, history
+                )
+            )
+        if stopper.should_stop:
+            log.info(
+                "early stopping: validation loss has not improved for %d epochs", settings.patience
+            )
+            break
+    model.load_state_dict(stopper.best_state["model"])
+    log.info(
+        "restored the best weights: epoch %d, validation loss %.4f",
+        stopper.best_epoch,
+        stopper.best_loss,
+    )
+    stopped_early = stopped_early or stopper.should_stop
+    best = stopper.best_state["optimizer"]
+    return FitResult(stopper.best_epoch, stopper.best_loss, best, best_metrics, len(history),
+                     stopped_early, history)  # fmt: skip
+
+
+def run_epoch(
+    t: _Training, epoch: int, train_rows: torch.Tensor, val_rows: torch.Tensor, start: float
+) -> tuple[dict | None, dict]:
+    """Train one epoch and validate. Returns (the epoch's record, validation metrics), or
+    (None, the losses) when a loss is not finite."""
+    t0 = time.perf_counter()
+    lr = t.optimizer.param_groups[0]["lr"]
+    s = t.settings
+    train_loss = train_epoch(t.net, t.source, train_rows, s.batch_size, t.optimizer, t.shuffle,
+                             bf16=s.bf16, desc=f"epoch {epoch}", stop=t.stop,
+                             limit=s.limit_batches)  # fmt: skip
+    probs, y, val_loss = predict(t.net, t.source, val_rows, s.eval_batch_size, bf16=s.bf16)
+    t.scheduler.step()
+    if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+        return None, {"train_loss": train_loss, "val_loss": val_loss}
+    metrics = classification_metrics(y, probs)
+    now = time.perf_counter()
+    record = {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "val_loss": val_loss,
+        **{f"val_{k}": metrics[k] for k in VAL_METRICS},
+        "lr": lr,
+        "epoch_seconds": now - t0,
+        "total_seconds": now - start,
+    }
+    return record, metrics
+
+
+def _check_divergence_can_stop(epoch: int, losses: dict, stopper: EarlyStopping) -> None:
+    """A diverged epoch ends the run with the best epoch so far; with none, it is an error."""
+    diverged = (
+        f"training diverged in epoch {epoch} (train loss {losses['train_loss']}, "
+        f"validation loss {losses['val_loss']})"
+    )
+    if stopper.best_state is None:
+        raise UserError(f"{diverged}: try a lower optimizer.lr")
+    log.warning("%s; stopping with the best epoch, %d", diverged, stopper.best_epoch)
+
+
+def train_epoch(
+    model: nn.Module,
+    source: BatchSource,
+    rows: torch.Tensor,
+    batch_size: int,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    *,
+    bf16: bool = False,
+    desc: str = "",
+    stop: StopSignals | None = None,
+    limit: int | None = None,
+) -> float:
+    """Train for one shuffled pass over `rows`; returns the mean training loss.
+
+    `stop` is checked before every batch and raises TrainingInterrupted after SIGINT or SIGTERM.
+    `limit` stops the pass after that many batches (a quick check, `limit_batches`).
+    """
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+    total = torch.zeros((), device=source.device)
+    seen = 0
+    n_batches = math.ceil(len(rows) / batch_size)
+    if limit is not None:
+        n_batches = min(n_batches, limit)
+    batches = itertools.islice(source.train_batches(rows, batch_size, generator), n_batches)
+    for x, y in tqdm(batches, desc=desc, total=n_batches, leave=False, disable=None):
+        if stop is not None:
+            stop.check()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(source.device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(y)
+        seen += len(y)
+    return float(total) / seen
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    source: BatchSource,
+    rows: torch.Tensor,
+    batch_size: int,
+    *,
+    bf16: bool = False,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Viral probabilities, true labels and mean cross-entropy loss for `rows`, in order."""
+    model.eval()
+    probs, labels = [], []
+    total = torch.zeros((), device=source.device)
+    for x, y in source.eval_batches(rows, batch_size):
+        with torch.autocast(source.device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x).float()
+        total += nn.functional.cross_entropy(logits, y, reduction="sum")
+        probs.append(torch.softmax(logits, dim=1)[:, 1].cpu())
+        labels.append(y.cpu())
+    if not probs:
+        return np.empty(0), np.empty(0, np.int64), math.nan
+    return torch.cat(probs).numpy(), torch.cat(labels).numpy(), float(total) / len(rows)
