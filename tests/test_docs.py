@@ -11,9 +11,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from virnucpro_trainer.config import register_configs, validate
+from virnucpro_trainer.config import register_configs
+from virnucpro_trainer.config_checks import validate
 
-from conftest import ROOT
+from helpers import ROOT
 
 register_configs()
 

@@ -18,7 +18,8 @@ from virnucpro_trainer.checkpoint import (
     save_state,
     write_json,
 )
-from virnucpro_trainer.config import as_dict, resolve_paths, validate
+from virnucpro_trainer.config import as_dict, resolve_paths
+from virnucpro_trainer.config_checks import validate
 from virnucpro_trainer.data.dataset import load_table, make_batch_source
 from virnucpro_trainer.data.split import SIDES, Split, load_or_make_split
 from virnucpro_trainer.data.table import FeatureTable
