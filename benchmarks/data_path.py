@@ -153,7 +153,7 @@ def new_design(spec: dict, model, optimizer) -> dict:
 
     from virnucpro_trainer.config import TrainConfig
     from virnucpro_trainer.data.batches import BatchSource
-    from virnucpro_trainer.data.merged import find_files
+    from virnucpro_trainer.data.files import find_files
     from virnucpro_trainer.data.split import SIDES
     from virnucpro_trainer.data.store import open_store
     from virnucpro_trainer.loop import predict, train_epoch
@@ -269,7 +269,7 @@ def probe_old(spec: dict, model, optimizer) -> dict:
 def prepare(spec: dict) -> dict:
     """Generate the data set unless it is there, and make (or load) the default file split."""
     from virnucpro_trainer.config import SyntheticConfig, TrainConfig
-    from virnucpro_trainer.data.merged import find_files
+    from virnucpro_trainer.data.files import find_files
     from virnucpro_trainer.data.synthetic import ensure_synthetic
 
     root, cfg = Path(spec["root"]), TrainConfig()
@@ -302,7 +302,7 @@ def budget_train(spec: dict, model, optimizer) -> dict:
 
     from virnucpro_trainer.config import TrainConfig
     from virnucpro_trainer.data.batches import BatchSource
-    from virnucpro_trainer.data.merged import find_files
+    from virnucpro_trainer.data.files import find_files
     from virnucpro_trainer.data.store import open_store
     from virnucpro_trainer.loop import train_epoch
 

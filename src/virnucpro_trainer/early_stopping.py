@@ -1,9 +1,15 @@
-"""Early stopping on validation loss that keeps a real copy of the best weights."""
+"""Early stopping on validation loss that keeps a real copy of the best weights, and stopping when
+the loss diverges."""
 
 from __future__ import annotations
 
 import copy
+import logging
 import math
+
+from virnucpro_trainer.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 class EarlyStopping:
@@ -33,3 +39,14 @@ class EarlyStopping:
     @property
     def should_stop(self) -> bool:
         return self.bad_epochs >= self.patience
+
+    def diverged(self, epoch: int, losses: dict) -> None:
+        """A loss became NaN or infinite in `epoch`: the run stops with the best epoch so far;
+        before there is one, it is an error."""
+        diverged = (
+            f"training diverged in epoch {epoch} (train loss {losses['train_loss']}, "
+            f"validation loss {losses['val_loss']})"
+        )
+        if self.best_state is None:
+            raise UserError(f"{diverged}: try a lower optimizer.lr")
+        log.warning("%s; stopping with the best epoch, %d", diverged, self.best_epoch)

@@ -8,7 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,7 +18,6 @@ from tqdm import tqdm
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.early_stopping import EarlyStopping
 from virnucpro_trainer.epoch_log import VAL_METRICS, EpochLog
-from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.metrics import classification_metrics
 from virnucpro_trainer.signals import StopSignals
 from virnucpro_trainer.training_state import restore_training_state, training_state
@@ -48,7 +47,7 @@ class FitResult:
     best_val_metrics: dict
     epochs_run: int
     stopped_early: bool
-    history: list[dict] = field(default_factory=list)
+    history: list[dict]
 
 
 @dataclass
@@ -91,21 +90,14 @@ def fit(
     net = model if compiled is None else compiled
     t = _Training(model, net, optimizer, scheduler, source, shuffle, settings, stop)
     stopper = EarlyStopping(settings.patience, settings.min_delta)
-    first, best_metrics, history = 1, {}, []
-    if resume_from is not None:
-        first, best_metrics, history = restore_training_state(
-            resume_from, model, optimizer, scheduler, stopper, shuffle
-        )
-        log.info("resuming after epoch %d", first - 1)
-        if stopper.should_stop:
-            first = settings.epochs + 1  # it had stopped early: only the final steps are left
+    first, best_metrics, history = _resume(t, stopper, resume_from)
     epoch_log.start(history)
     start = time.perf_counter() - (history[-1]["total_seconds"] if history else 0.0)
     stopped_early = False
     for epoch in range(first, settings.epochs + 1):
         record, metrics = run_epoch(t, epoch, train_rows, val_rows, start)
         if record is None:  # diverged
-            _check_divergence_can_stop(epoch, metrics, stopper)
+            stopper.diverged(epoch, metrics)
             stopped_early = True
             break
         history.append(record)
@@ -124,16 +116,39 @@ def fit(
                 "early stopping: validation loss has not improved for %d epochs", settings.patience
             )
             break
+    return _finish(model, stopper, best_metrics, history, stopped_early)
+
+
+def _resume(t: _Training, stopper: EarlyStopping, state: dict | None) -> tuple[int, dict, list]:
+    """(first epoch to run, best validation metrics, history): from `state` when resuming."""
+    if state is None:
+        return 1, {}, []
+    first, best_metrics, history = restore_training_state(
+        state, t.model, t.optimizer, t.scheduler, stopper, t.shuffle
+    )
+    log.info("resuming after epoch %d", first - 1)
+    if stopper.should_stop:
+        first = t.settings.epochs + 1  # it had stopped early: only the final steps are left
+    return first, best_metrics, history
+
+
+def _finish(model, stopper: EarlyStopping, best_metrics, history, stopped_early) -> FitResult:
+    """Load the best epoch's weights into `model`; what the fit found."""
     model.load_state_dict(stopper.best_state["model"])
     log.info(
         "restored the best weights: epoch %d, validation loss %.4f",
         stopper.best_epoch,
         stopper.best_loss,
     )
-    stopped_early = stopped_early or stopper.should_stop
-    best = stopper.best_state["optimizer"]
-    return FitResult(stopper.best_epoch, stopper.best_loss, best, best_metrics, len(history),
-                     stopped_early, history)  # fmt: skip
+    return FitResult(
+        best_epoch=stopper.best_epoch,
+        best_loss=stopper.best_loss,
+        best_optimizer_state=stopper.best_state["optimizer"],
+        best_val_metrics=best_metrics,
+        epochs_run=len(history),
+        stopped_early=stopped_early or stopper.should_stop,
+        history=history,
+    )
 
 
 def run_epoch(
@@ -163,17 +178,6 @@ def run_epoch(
         "total_seconds": now - start,
     }
     return record, metrics
-
-
-def _check_divergence_can_stop(epoch: int, losses: dict, stopper: EarlyStopping) -> None:
-    """A diverged epoch ends the run with the best epoch so far; with none, it is an error."""
-    diverged = (
-        f"training diverged in epoch {epoch} (train loss {losses['train_loss']}, "
-        f"validation loss {losses['val_loss']})"
-    )
-    if stopper.best_state is None:
-        raise UserError(f"{diverged}: try a lower optimizer.lr")
-    log.warning("%s; stopping with the best epoch, %d", diverged, stopper.best_epoch)
 
 
 def train_epoch(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from pathlib import Path
@@ -146,16 +147,8 @@ def split_rows(
 
 
 def fit_settings(cfg: DictConfig) -> FitSettings:
-    return FitSettings(
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        eval_batch_size=cfg.eval_batch_size,
-        patience=cfg.patience,
-        min_delta=cfg.min_delta,
-        seed=cfg.seed,
-        bf16=cfg.bf16,
-        limit_batches=cfg.limit_batches,
-    )
+    """The loop's settings: top-level keys of the same names."""
+    return FitSettings(**{f.name: cfg[f.name] for f in dataclasses.fields(FitSettings)})
 
 
 def tensorboard_dir(cfg: DictConfig, run_dir: Path) -> Path | None:

@@ -10,7 +10,8 @@ from omegaconf import DictConfig
 
 from virnucpro_trainer.config import SyntheticConfig
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.data.merged import find_files, read_merged
+from virnucpro_trainer.data.files import find_files
+from virnucpro_trainer.data.merged import read_merged
 from virnucpro_trainer.data.store import open_store
 from virnucpro_trainer.data.synthetic import ensure_synthetic
 from virnucpro_trainer.data.table import FeatureTable, build_table

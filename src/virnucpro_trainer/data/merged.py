@@ -10,7 +10,6 @@ names the file.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import reprlib
 from dataclasses import dataclass
@@ -18,24 +17,14 @@ from pathlib import Path
 
 import torch
 
+from virnucpro_trainer.data.files import CLASS_NAMES, SourceFile
 from virnucpro_trainer.errors import UserError
 
 log = logging.getLogger(__name__)
 
-CLASS_NAMES = {0: "non_viral", 1: "viral"}
-
 # What `data` may hold: everything else either cannot be copied into the float32 table (packed and
 # sub-byte types) or is surely a mistake (integers, complex numbers, 8-bit floats).
 DATA_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """A merged file: its path, its name relative to the data root, its class from its directory."""
-
-    path: Path
-    name: str
-    label: int
 
 
 @dataclass
@@ -51,119 +40,8 @@ class MergedFile:
         return self.data.shape[0]
 
 
-def find_files(root: Path, file_glob: str, viral_dir_substring: str) -> list[SourceFile]:
-    """All files matching `<root>/<class dir>/<file_glob>`, sorted, with both classes present.
-
-    Paths that look like data files but are not read (broken links, directories, files in
-    sub-directories of a class directory or in the root itself) get one warning per kind.
-    """
-    if not root.is_dir():
-        raise UserError(
-            f"data directory not found: {root}\n"
-            "Point data.root at a folder of merged embedding files, e.g. "
-            "`python train.py data.root=/path/to/data_merge`,\n"
-            "or try the bundled demo data: `python train.py data=synthetic`."
-        )
-    candidates = sorted(root.glob(f"*/{file_glob}"))
-    paths = [p for p in candidates if p.is_file()]
-    _warn_skipped(root, file_glob, candidates, paths)
-    if not paths:
-        raise UserError(
-            f"no files matching '<class dir>/{file_glob}' under {root}: expected "
-            "sub-directories such as viral.1.1_merged/ and vertebrate_mammalian_merged/ "
-            "holding *_merged.pt files (see data.file_glob)"
-        )
-    files = [
-        SourceFile(p, p.relative_to(root).as_posix(), int(viral_dir_substring in p.parent.name))
-        for p in paths
-    ]
-    for label, name in CLASS_NAMES.items():
-        if not any(f.label == label for f in files):
-            dirs = sorted({f.path.parent.name for f in files})
-            raise UserError(
-                f"no {name} files under {root}: a directory whose name contains "
-                f"'{viral_dir_substring}' holds viral files (label 1), any other directory host "
-                f"files (label 0); found only: {', '.join(dirs)}"
-            )
-    return files
-
-
-def _warn_skipped(root: Path, file_glob: str, candidates: list[Path], read: list[Path]) -> None:
-    """One warning for each kind of path that looks like a data file but is not read."""
-    read_set = set(read)
-    broken = [p for p in candidates if p.is_symlink() and not p.exists()]
-    not_files = [p for p in candidates if p.exists() and not p.is_file()]
-    loose, nested = [], []
-    for p in sorted(root.rglob(file_glob)):  # does not descend into symlinked directories
-        depth = len(p.relative_to(root).parts)
-        if p in read_set or not p.is_file() or depth == 2:
-            continue
-        (loose if depth == 1 else nested).append(p)
-
-    g = file_glob
-    kinds = (
-        (
-            broken,
-            "broken symbolic link",
-            "broken symbolic links",
-            "the file a link points to does not exist",
-        ),
-        (
-            not_files,
-            f"directory or other non-file matching {g}",
-            f"directories or other non-files matching {g}",
-            "only regular files can be read as data",
-        ),
-        (
-            nested,
-            f"file matching {g} in a sub-directory of a class directory",
-            f"files matching {g} in sub-directories of class directories",
-            "class directories are not searched recursively",
-        ),
-        (
-            loose,
-            f"file matching {g} directly in the data root",
-            f"files matching {g} directly in the data root",
-            "a file's class comes from the directory it is in",
-        ),
-    )
-    for paths, singular, plural, why in kinds:
-        if not paths:
-            continue
-        examples = []
-        for p in paths[:3]:
-            name = p.relative_to(root).as_posix()
-            if p in broken:
-                name += f" -> {os.readlink(p)}"
-            elif p.is_dir():
-                name += "/"
-            examples.append(name)
-        log.warning(
-            "%s: skipped %d %s (%s%s): %s; only files at <data root>/<class dir>/%s are read",
-            root,
-            len(paths),
-            singular if len(paths) == 1 else plural,
-            "e.g. " if len(paths) > len(examples) else "",
-            ", ".join(examples),
-            why,
-            file_glob,
-        )
-
-
-class _ShortRepr(reprlib.Repr):
-    """reprlib with room for a short message; bounded in length and nesting for any value."""
-
-    def __init__(self):
-        super().__init__()
-        self.maxlevel, self.maxstring, self.maxother = 3, 40, 40
-
-    def repr_bytes(self, x, level):
-        return repr(x[:20]) + ("..." if len(x) > 20 else "")
-
-    repr_bytearray = repr_bytes
-
-
-_SHORT_REPR = _ShortRepr()
+_SHORT_REPR = reprlib.Repr()  # bounded in length and nesting, for any value found in a file
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 3, 40, 40
 
 
 def _short_repr(value: object, limit: int = 80) -> str:
@@ -228,7 +106,21 @@ def read_merged(source: SourceFile, width: int) -> MergedFile:
         raise UserError(
             f"{path}: expected a dict with keys 'ids', 'data' (and 'labels'), found {found}"
         )
-    data = obj["data"]
+    data = _checked_data(path, obj["data"], width)
+    # The class comes from the directory; `labels` (absent from files made for prediction) is a
+    # cross-check where present.
+    label = _file_label(path, obj["labels"]) if "labels" in obj else source.label
+    if label != source.label:
+        raise UserError(
+            f"{path}: its labels say {CLASS_NAMES[label]} ({label}) but its directory "
+            f"'{path.parent.name}' says {CLASS_NAMES[source.label]} ({source.label}) "
+            "(see data.viral_dir_substring)"
+        )
+    return MergedFile(source, data, _checked_ids(path, obj.get("ids"), data.shape[0]))
+
+
+def _checked_data(path: Path, data: object, width: int) -> torch.Tensor:
+    """`data` if it is a dense 2-D float tensor `width` wide (detached); else a UserError."""
     if (
         not isinstance(data, torch.Tensor)
         or data.is_nested
@@ -256,16 +148,12 @@ def read_merged(source: SourceFile, width: int) -> MergedFile:
             f"{path}: rows are {data.shape[1]} numbers wide, expected {width} "
             "(data.dna_dim + data.protein_dim; ESM2-3B data needs data.protein_dim=2560)"
         )
-    # The class comes from the directory; `labels` (absent from files made for prediction) is a
-    # cross-check where present.
-    label = _file_label(path, obj["labels"]) if "labels" in obj else source.label
-    if label != source.label:
-        raise UserError(
-            f"{path}: its labels say {CLASS_NAMES[label]} ({label}) but its directory "
-            f"'{path.parent.name}' says {CLASS_NAMES[source.label]} ({source.label}) "
-            "(see data.viral_dir_substring)"
-        )
-    ids = obj.get("ids")
+    return data
+
+
+def _checked_ids(path: Path, ids: object, rows: int) -> list[str] | None:
+    """The ids, one string per row; None (with a warning) when they cannot be matched to rows.
+    Ids that are not strings are a UserError."""
     if isinstance(ids, tuple):
         ids = list(ids)
     if isinstance(ids, list):
@@ -275,17 +163,16 @@ def read_merged(source: SourceFile, width: int) -> MergedFile:
                 f"{path}: 'ids' must be a list of strings, found {type(ids[bad]).__name__} at "
                 f"position {bad} ({_short_repr(ids[bad])})"
             )
-    if not isinstance(ids, list) or len(ids) != data.shape[0]:
-        found = f"{len(ids)} ids" if isinstance(ids, list) else f"ids of type {type(ids).__name__}"
-        log.warning(
-            "%s: %s for %d rows; ids cannot be matched to rows, so rows are named "
-            "<file>#<row> instead",
-            path,
-            found,
-            data.shape[0],
-        )
-        ids = None
-    return MergedFile(source, data, ids)
+    if isinstance(ids, list) and len(ids) == rows:
+        return ids
+    found = f"{len(ids)} ids" if isinstance(ids, list) else f"ids of type {type(ids).__name__}"
+    log.warning(
+        "%s: %s for %d rows; ids cannot be matched to rows, so rows are named <file>#<row> instead",
+        path,
+        found,
+        rows,
+    )
+    return None
 
 
 def _describe(data: object) -> str:

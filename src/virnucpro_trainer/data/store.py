@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from virnucpro_trainer.atomic import atomic_path
-from virnucpro_trainer.data.merged import MergedFile, SourceFile, read_merged
+from virnucpro_trainer.data.files import SourceFile
+from virnucpro_trainer.data.merged import MergedFile, read_merged
 from virnucpro_trainer.data.table import FeatureTable, check_finite, warn_empty
 from virnucpro_trainer.errors import UserError
 

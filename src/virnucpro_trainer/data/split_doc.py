@@ -1,0 +1,197 @@
+"""split.json, the document that describes a split: made from the assignment, written atomically
+(with, for a file split, symlinks to the test files), read back and checked against the data found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from virnucpro_trainer.atomic import atomic_path
+from virnucpro_trainer.data.files import CLASS_NAMES
+from virnucpro_trainer.errors import UserError
+
+log = logging.getLogger(__name__)
+
+SIDES = ("train", "val", "test")
+# Where the data is and which sequence ids its files hold describe the data, not the split: a
+# split's hash stays the same for the same assignment of the same files.
+UNHASHED = ("data_root", "file_ids")
+
+
+def describe(
+    files: dict[str, tuple[int, int]],
+    rows_by_side: dict[str, dict[str, int]],
+    data_root: Path,
+    settings: dict,
+    side_records: dict[str, list[str]] | None,
+    record_label: dict[str, int] | None,
+) -> dict:
+    """split.json. `rows_by_side`: side -> {file: rows it has on that side}."""
+    label = {name: lab for name, (lab, _) in files.items()}
+    distribution = {}
+    for side, rows in rows_by_side.items():
+        names = sorted(rows)
+        viral = sum(label[n] for n in names)
+        n_rows = sum(rows.values())
+        viral_rows = sum(n for name, n in rows.items() if label[name] == 1)
+        distribution[side] = {
+            "viral_files": viral,
+            "non_viral_files": len(names) - viral,
+            "sequences": n_rows,
+            "viral_ratio": round(viral_rows / n_rows, 6),
+        }
+        if side_records is not None:
+            viral_records = sum(record_label[r] for r in side_records[side])
+            distribution[side]["viral_records"] = viral_records
+            distribution[side]["non_viral_records"] = len(side_records[side]) - viral_records
+    distribution["test_sequences"] = distribution["test"]["sequences"]
+    doc = {
+        "format_version": 1,
+        **settings,
+        "data_root": str(data_root),
+        **{f"{side}_files": sorted(rows) for side, rows in rows_by_side.items()},
+        **{
+            f"{side}_labels": [label[n] for n in sorted(rows)]
+            for side, rows in rows_by_side.items()
+        },
+        "file_rows": {name: n for name, (_, n) in sorted(files.items())},
+        "file_labels": {name: lab for name, (lab, _) in sorted(files.items())},
+        "distribution": distribution,
+    }
+    if side_records is not None:
+        doc.update({f"{side}_records": names for side, names in side_records.items()})
+    digest = json.dumps({k: doc[k] for k in doc if k not in UNHASHED}, sort_keys=True)
+    doc["hash"] = hashlib.sha256(digest.encode()).hexdigest()[:16]
+    doc["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return doc
+
+
+def differences(
+    doc: dict, files: dict[str, tuple[int, int]], ids: Callable[[], dict[str, str]] | None
+) -> list[str]:
+    labels = doc.get("file_labels")
+    if labels is None:  # written before file_labels existed: a file split, labels per side
+        labels = {}
+        for side in SIDES:
+            labels.update(zip(doc[f"{side}_files"], doc[f"{side}_labels"], strict=True))
+    recorded = {name: (label, doc["file_rows"][name]) for name, label in labels.items()}
+    found = {name: tuple(v) for name, v in files.items()}
+    missing = sorted(set(recorded) - set(found))
+    new = sorted(set(found) - set(recorded))
+    changed = sorted(n for n in set(found) & set(recorded) if found[n] != recorded[n])
+
+    def show(names: list[str]) -> str:
+        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+    diffs = []
+    if missing:
+        diffs.append(f"{len(missing)} file(s) in the split are gone: {show(missing)}")
+    if new:
+        diffs.append(f"{len(new)} file(s) found that the split does not know: {show(new)}")
+    for name in changed[:5]:
+        (la, ra), (lb, rb) = recorded[name], found[name]
+        diffs.append(
+            f"{name}: split recorded label {la} and {ra} rows, found label {lb} and {rb} rows"
+        )
+    if not diffs and ids is not None and doc.get("file_ids") is not None:
+        found_ids = ids()
+        other = sorted(n for n in recorded if doc["file_ids"].get(n) != found_ids.get(n))
+        if other:
+            diffs.append(
+                f"{len(other)} file(s) hold other sequence ids than when the split was made "
+                f"(same names and row counts, other sequences): {show(other)}"
+            )
+    return diffs
+
+
+def write_folder(folder: Path, doc: dict, data_root: Path) -> None:
+    """Write split.json (and, for a file split, the test-file symlinks), atomically."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_path(folder, folder=True) as tmp:
+            (tmp / "split.json").write_text(json.dumps(doc, indent=2) + "\n")
+            if doc["unit"] == "file":  # a group split's test side is part of files, not whole
+                for name, label in zip(doc["test_files"], doc["test_labels"], strict=True):
+                    link_dir = tmp / CLASS_NAMES[label]
+                    link_dir.mkdir(exist_ok=True)
+                    (link_dir / name.replace("/", "__")).symlink_to(data_root / name)
+    except OSError:
+        if not (folder / "split.json").is_file():
+            raise
+        # another run made the same split first; theirs is identical
+
+
+def read_document(path: Path, settings: dict) -> dict:
+    """Read split.json, checking that it is complete and was made with `settings`."""
+    try:
+        doc = json.loads(path.read_text())
+        for side in SIDES:
+            names = doc[f"{side}_files"]
+            if len(doc[f"{side}_labels"]) != len(names):
+                raise ValueError(f"{side}_files and {side}_labels differ in length")
+            for name in names:
+                doc["file_rows"][name]  # noqa: B018 (presence check)
+            doc["distribution"][side]["sequences"]  # noqa: B018
+            if doc.get("unit") == "group" and not isinstance(doc[f"{side}_records"], list):
+                raise ValueError(f"{side}_records is not a list")
+        doc["hash"]  # noqa: B018
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(
+            f"split file {path} is unreadable or incomplete ({type(err).__name__}: {err}); "
+            f"delete {path.parent} to make the split again"
+        ) from None
+    recorded = {key: doc.get(key) for key in settings}
+    if recorded != settings:
+        raise UserError(
+            f"split file {path} was made with {recorded}, not the requested {settings}; "
+            f"delete {path.parent} or choose another split.dir"
+        )
+    return doc
+
+
+def check_data_root(
+    doc: dict,
+    data_root: Path,
+    files: dict[str, tuple[int, int]],
+    ids: Callable[[], dict[str, str]] | None,
+    path: Path,
+) -> None:
+    """A split belongs to the data it was made from. Under another data root it is used only for
+    the same sequences (the data moved, or re-embedded): same files, rows and sequence ids."""
+    made_for = doc["data_root"]
+    if made_for == str(data_root):
+        return
+    same = ids is not None and doc.get("file_ids") is not None and not differences(doc, files, ids)
+    if not same:
+        raise UserError(
+            f"the split in {path} belongs to the data at {made_for}, not to {data_root}. Each "
+            "data set gets its own split by default (split.dir: <data.root>/../test_set/<name "
+            "of data.root>); set split.dir to another folder, or move or delete "
+            f"{path.parent} to split this data afresh"
+        )
+    log.warning(
+        "the split in %s was made for the data at %s; the data at %s has the same files, rows "
+        "and sequence ids, so it is used for it as well",
+        path,
+        made_for,
+        data_root,
+    )
+
+
+def summary(doc: dict) -> str:
+    parts = []
+    for side in SIDES:
+        d = doc["distribution"][side]
+        units = f"{d['viral_files']}+{d['non_viral_files']} files"
+        if "viral_records" in d:
+            units = f"{d['viral_records']}+{d['non_viral_records']} records in {units}"
+        parts.append(
+            f"{side} {units} (viral+host), {d['sequences']} rows, "
+            f"viral ratio {d['viral_ratio']:.3f}"
+        )
+    return "; ".join(parts)
