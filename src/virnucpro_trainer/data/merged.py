@@ -92,8 +92,11 @@ def _file_label(path: Path, labels: object) -> int:
     return int(values[0])
 
 
-def read_merged(source: SourceFile, width: int) -> MergedFile:
-    """Load one merged file and check its structure, width and label against its directory."""
+def read_merged(source: SourceFile, width: int, check_labels: bool = True) -> MergedFile:
+    """Load one merged file and check its structure, width and label against its directory.
+
+    `check_labels=False` (files to predict on, which have no class directory) ignores `labels`.
+    """
     path = source.path
     obj = _torch_load(path)
     if not isinstance(obj, dict) or "data" not in obj:
@@ -109,7 +112,8 @@ def read_merged(source: SourceFile, width: int) -> MergedFile:
     data = _checked_data(path, obj["data"], width)
     # The class comes from the directory; `labels` (absent from files made for prediction) is a
     # cross-check where present.
-    label = _file_label(path, obj["labels"]) if "labels" in obj else source.label
+    has_labels = check_labels and "labels" in obj
+    label = _file_label(path, obj["labels"]) if has_labels else source.label
     if label != source.label:
         raise UserError(
             f"{path}: its labels say {CLASS_NAMES[label]} ({label}) but its directory "

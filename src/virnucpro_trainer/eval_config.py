@@ -1,0 +1,90 @@
+"""Typed configuration of `evaluate.py`: the schema conf/evaluate.yaml is composed onto, and the
+range and choice checks run before any work. Every default lives here, once; the `data` group is
+the one training uses (config.DataConfig)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from virnucpro_trainer.config import DataConfig, SplitConfig, register_configs
+from virnucpro_trainer.config_checks import DEVICES, STORAGE_DTYPES, unknown_keys
+from virnucpro_trainer.errors import UserError
+
+SUBSETS = ("all", "test")
+AGGREGATES = ("mean", "max", "vote")
+
+
+@dataclass
+class EvalConfig:
+    """What to score, with which checkpoint, and how to summarise it (docs/evaluate.md)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    # A run directory (its best-model file, `checkpoint_name` from its .hydra/config.yaml) or a
+    # checkpoint file (.pth) in the v2 contract. Required.
+    ckpt: str | None = None
+    # all | test (only that run's test side, from its split.json; needs ckpt=<run dir>).
+    # null: test when ckpt is a run directory trained on this data.root, else all.
+    subset: str | None = None
+    # true: the class comes from the directory, as in training (metrics at every level);
+    # false: any folder of *_merged.pt files, nested or flat (predictions only).
+    labelled: bool = True
+    threshold: float | None = None  # also report metrics at this viral-probability cut-off
+    # How a record (genome, contig) scores from its chunks: vote (the share of its chunks that
+    # the prediction step calls viral) | mean | max of their scores (docs/evaluate.md, why vote)
+    aggregate: str = "vote"
+    record_pattern: str = SplitConfig.record_pattern  # the record of a chunk id (group 1)
+    eval_batch_size: int = 4096  # rows per batch; the same as training's, so results match
+    device: str = "auto"  # auto | cuda | cpu
+    num_workers: int = 4  # threads reading data files at start-up (0: one at a time)
+    cpu_threads: int | None = None  # torch CPU threads (null: torch's default)
+    features_on_gpu: bool = True  # copy the features to the GPU once when they fit
+    gpu_memory_margin_gb: float = 2.0
+    bf16: bool = False  # bf16 autocast while scoring
+    verbose: bool = False  # show the traceback behind an error message
+
+
+def register_eval_configs() -> None:
+    register_configs()  # the resolvers the data group's interpolations use
+    ConfigStore.instance().store(name="eval_schema", node=EvalConfig)
+
+
+def _is_pattern_with_group(value: object) -> bool:
+    try:
+        return isinstance(value, str) and re.compile(value).groups >= 1
+    except re.error:
+        return False
+
+
+CHECKS = {
+    "ckpt": (lambda v: bool(v), "a run directory or a .pth file (ckpt=outputs/<date>/<time>)"),
+    "subset": (lambda v: v is None or v in SUBSETS, f"one of {SUBSETS} or null"),
+    "threshold": (lambda v: v is None or 0 <= v <= 1, "in [0, 1] or null"),
+    "aggregate": (lambda v: v in AGGREGATES, f"one of {AGGREGATES}"),
+    "record_pattern": (_is_pattern_with_group, "a regular expression with a group"),
+    "eval_batch_size": (lambda v: v >= 1, ">= 1"),
+    "device": (lambda v: v in DEVICES, f"one of {DEVICES}"),
+    "num_workers": (lambda v: v >= 0, ">= 0"),
+    "cpu_threads": (lambda v: v is None or v >= 1, ">= 1 or null"),
+    "gpu_memory_margin_gb": (lambda v: v >= 0, ">= 0"),
+    "data.storage_dtype": (lambda v: v in STORAGE_DTYPES, f"one of {STORAGE_DTYPES}"),
+    "data.file_glob": (bool, "a non-empty pattern"),
+    "data.viral_dir_substring": (bool, "a non-empty string"),
+    "data.memory_budget_gb": (lambda v: v is None or v > 0, "> 0 or null"),
+}
+
+
+def validate_eval(cfg: DictConfig) -> None:
+    """Raise a UserError listing every unknown key and bad value in `cfg`."""
+    problems = unknown_keys(cfg, OmegaConf.structured(EvalConfig))
+    for key, (ok, expected) in CHECKS.items():
+        value = OmegaConf.select(cfg, key)
+        if not ok(value):
+            problems.append(f"{key} must be {expected}, got {value!r}")
+    if cfg.subset == "test" and not cfg.labelled:
+        problems.append("subset=test needs labelled=true (a run's test side is labelled data)")
+    if problems:
+        raise UserError("invalid configuration:\n  " + "\n  ".join(problems))

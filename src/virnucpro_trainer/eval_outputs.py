@@ -1,0 +1,103 @@
+"""What evaluate.py writes: metrics per level (metrics.json), one predictions table per level, and
+the prediction step's own two files for drop-in use (formats in /DESIGN.md and docs/evaluate.md).
+Every file goes through atomic_path."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from virnucpro_trainer.atomic import atomic_path
+from virnucpro_trainer.levels import Level
+from virnucpro_trainer.metrics import classification_metrics
+
+THRESHOLD_FREE = ("auroc", "auprc", "brier")
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(line + "\n" for line in lines))
+
+
+def _json_safe(obj):
+    """NaN and infinities as null: JSON has no such numbers."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_metrics(path: Path, metrics: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_json_safe(metrics), indent=2) + "\n")
+
+
+def level_metrics(level: Level, thresholds: dict[str, float]) -> dict:
+    """The level's own prediction (`predicted`) and its score cut at each threshold, with counts.
+
+    `predicted` takes its threshold-free metrics (AUROC, AUPRC, Brier) from the score."""
+    y = level.labels
+    out: dict = {
+        "units": len(level.ids),
+        "viral_units": int(y.sum()),
+        "mixed_label_units": level.mixed,
+    }
+    if not len(y):
+        return out
+    own = classification_metrics(y, level.viral.astype(np.float64), 0.5)
+    free = classification_metrics(y, level.score)
+    out["predicted"] = {**own, **{k: free[k] for k in THRESHOLD_FREE}}
+    for name, threshold in thresholds.items():
+        out[name] = {"threshold": threshold, **classification_metrics(y, level.score, threshold)}
+    return out
+
+
+def _label(level: Level, i: int) -> list[str]:
+    return [] if level.labels is None else [str(int(level.labels[i]))]
+
+
+def write_level_table(path: Path, level: Level, unit: str, size_name: str) -> None:
+    """One line per unit: id, size, label (labelled data only), score, own prediction (1/0)."""
+    header = [unit, size_name] + ([] if level.labels is None else ["label"]) + ["score", "viral"]
+    lines = ["\t".join(header)]
+    for i, name in enumerate(level.ids):
+        cells = [name, str(int(level.size[i]))] + _label(level, i)
+        cells += [f"{level.score[i]:.6f}", str(int(level.viral[i]))]
+        lines.append("\t".join(cells))
+    _write_lines(path, lines)
+
+
+def write_row_table(
+    path: Path, ids: list[str], files: list[str], labels: np.ndarray | None, prob_viral: np.ndarray
+) -> None:
+    """predictions_rows.tsv: id, file, label (labelled data only), viral probability, 1/0 at 0.5."""
+    lines = ["id\tfile" + ("" if labels is None else "\tlabel") + "\tprob_viral\tviral"]
+    for i, (name, file, p) in enumerate(zip(ids, files, prob_viral.tolist(), strict=True)):
+        label = "" if labels is None else f"\t{int(labels[i])}"
+        lines.append(f"{name}\t{file}{label}\t{p:.6f}\t{int(p >= 0.5)}")
+    _write_lines(path, lines)
+
+
+def write_prediction_results(
+    path: Path, ids: list[str], prob_host: np.ndarray, prob_viral: np.ndarray
+) -> None:
+    """prediction_results.txt as the prediction step writes it: one line per row, `virus` when
+    the viral probability is at least the non-viral one, probabilities as Python prints them."""
+    lines = ["Sequence_ID\tPrediction\tscore1\tscore2"]
+    for name, s1, s2 in zip(ids, prob_host.tolist(), prob_viral.tolist(), strict=True):
+        lines.append(f"{name}\t{'virus' if s2 >= s1 else 'others'}\t{s1}\t{s2}")
+    _write_lines(path, lines)
+
+
+def write_highest_score(path: Path, chunks: Level) -> None:
+    """prediction_results_highestscore.csv (tab-separated despite the name): one line per chunk,
+    sorted by id, `True` when its highest viral probability is at least its highest non-viral."""
+    lines = ["Modified_ID\tIs_Virus"]
+    lines += [f"{name}\t{bool(v)}" for name, v in zip(chunks.ids, chunks.viral, strict=True)]
+    _write_lines(path, lines)

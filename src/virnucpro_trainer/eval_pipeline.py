@@ -1,0 +1,179 @@
+"""One evaluation from a composed evaluate config: checkpoint -> data -> scores -> levels ->
+metrics and predictions, written into the evaluation's own directory (docs/evaluate.md)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig
+
+from virnucpro_trainer.data.dataset import make_batch_source
+from virnucpro_trainer.eval_config import validate_eval
+from virnucpro_trainer.eval_outputs import (
+    level_metrics,
+    write_highest_score,
+    write_level_table,
+    write_metrics,
+    write_prediction_results,
+    write_row_table,
+)
+from virnucpro_trainer.levels import Level, chunk_level, record_level
+from virnucpro_trainer.loop import predict
+from virnucpro_trainer.runtime import select_device
+from virnucpro_trainer.scoring_checkpoint import ScoringModel, check_width, load_scoring_model
+from virnucpro_trainer.scoring_data import (
+    check_unique_ids,
+    choose_subset,
+    labelled_sources,
+    load_scored_table,
+    stored_width,
+    test_rows,
+    unlabelled_sources,
+)
+
+log = logging.getLogger(__name__)
+
+
+def absolute(path: str) -> str:
+    return str(Path(to_absolute_path(path)).resolve())
+
+
+def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
+    """Score the data `cfg` names with its checkpoint; write everything into `out_dir`.
+
+    Returns metrics.json's content."""
+    validate_eval(cfg)
+    cfg.data.root, cfg.ckpt = absolute(cfg.data.root), absolute(cfg.ckpt)
+    if cfg.data.cache_dir is not None:
+        cfg.data.cache_dir = absolute(cfg.data.cache_dir)
+    if cfg.cpu_threads is not None:
+        torch.set_num_threads(cfg.cpu_threads)
+    device = select_device(cfg.device)
+    log.info("evaluation directory: %s", out_dir)
+    scoring = load_scoring_model(Path(cfg.ckpt))
+    root = Path(cfg.data.root)
+    subset = choose_subset(cfg.subset, scoring.run_dir, root, cfg.labelled)
+    width = scoring.input_dim
+    if cfg.labelled:
+        sources = labelled_sources(cfg, width)
+    else:
+        sources = unlabelled_sources(root, cfg.data.file_glob)
+    found = stored_width(sources[0].path)
+    if found is not None:
+        check_width(scoring, found, sources[0].path)
+    table = load_scored_table(cfg, sources, width)
+    rows = (
+        test_rows(table, scoring.run_dir) if subset == "test" else torch.arange(len(table.labels))
+    )
+    log.info(
+        "scoring %d rows of %d files under %s (subset=%s)",
+        len(rows),
+        len(table.names),
+        root,
+        subset,
+    )
+    source = make_batch_source(cfg, table, device)
+    model = scoring.model.to(device)
+    prob_viral, y, loss = predict(model, source, rows, cfg.eval_batch_size, bf16=cfg.bf16)
+    prob_viral = prob_viral.astype(np.float32)
+    prob_host = np.float32(1.0) - prob_viral  # two classes: the softmax sums to one
+    ids, files = table.row_ids(rows), table.row_files(rows)
+    check_unique_ids(ids, files)
+    labels = y if cfg.labelled else None
+    return write_all(cfg, out_dir, scoring, subset, ids, files, labels, prob_host, prob_viral, loss)
+
+
+def write_all(
+    cfg: DictConfig,
+    out_dir: Path,
+    scoring: ScoringModel,
+    subset: str,
+    ids: list[str],
+    files: list[str],
+    labels: np.ndarray | None,
+    prob_host: np.ndarray,
+    prob_viral: np.ndarray,
+    loss: float,
+) -> dict:
+    """Levels, metrics.json and the five prediction files."""
+    rows = Level(
+        ids,
+        prob_viral,  # float32, as training scores it
+        prob_viral >= prob_host,
+        np.ones(len(ids), np.int64),
+        labels,
+    )
+    chunks, unparsed_rows = chunk_level(ids, prob_viral, labels, prob_host)
+    records, unparsed_chunks = record_level(chunks, cfg.record_pattern, cfg.aggregate)
+    counts = {
+        "rows": len(ids),
+        "chunks": len(chunks.ids),
+        "records": len(records.ids),
+        "rows_without_frame_suffix": unparsed_rows,
+        "chunks_without_record": unparsed_chunks,
+    }
+    if unparsed_rows or unparsed_chunks:
+        log.warning(
+            "%d rows have no reading-frame suffix ([FR][1-3]) and are in no chunk; %d chunks do "
+            "not match record_pattern %r and are in no record",
+            unparsed_rows,
+            unparsed_chunks,
+            cfg.record_pattern,
+        )
+    metrics = {
+        "checkpoint": str(scoring.path),
+        "huggingface_model_id": scoring.model_id,
+        "data_root": cfg.data.root,
+        "subset": subset,
+        "labelled": cfg.labelled,
+        "aggregate": cfg.aggregate,
+        "record_pattern": cfg.record_pattern,
+        "counts": counts,
+    }
+    if labels is not None:
+        levels = {"rows": rows, "chunks": chunks, "records": records}
+        metrics.update(labelled_metrics(levels, scoring.stored_threshold, cfg.threshold))
+        metrics["rows"]["loss"] = loss
+        log_summary(metrics)
+    write_metrics(out_dir / "metrics.json", metrics)
+    write_row_table(out_dir / "predictions_rows.tsv", ids, files, labels, prob_viral)
+    write_level_table(out_dir / "predictions_chunks.tsv", chunks, "chunk", "frames")
+    write_level_table(out_dir / "predictions_records.tsv", records, "record", "chunks")
+    write_prediction_results(out_dir / "prediction_results.txt", ids, prob_host, prob_viral)
+    write_highest_score(out_dir / "prediction_results_highestscore.csv", chunks)
+    log.info("%d rows, %d chunks, %d records; results in %s", *list(counts.values())[:3], out_dir)
+    return metrics
+
+
+def labelled_metrics(
+    levels: dict[str, Level], stored: float | None, threshold: float | None
+) -> dict:
+    """Each level's metrics at 0.5, at the checkpoint's stored threshold and at `threshold=`."""
+    thresholds = {"at_0.5": 0.5}
+    if stored is not None:
+        thresholds["at_stored_threshold"] = stored
+    if threshold is not None:
+        thresholds["at_threshold"] = float(threshold)
+    return {name: level_metrics(level, thresholds) for name, level in levels.items()}
+
+
+def log_summary(metrics: dict) -> None:
+    for level in ("rows", "chunks", "records"):
+        m = metrics[level].get("predicted")
+        if m is None:
+            continue
+        log.info(
+            "%-7s (%d): acc %.4f  prec %.4f  rec %.4f  f1 %.4f  mcc %.4f  auroc %.4f",
+            level,
+            metrics[level]["units"],
+            m["accuracy"],
+            m["precision"],
+            m["recall"],
+            m["f1"],
+            m["mcc"],
+            m["auroc"],
+        )
