@@ -1,81 +1,99 @@
-"""Shared fixtures: running train.py as a real subprocess and finding its run directories."""
+"""Fixtures only; what tests share lives in helpers.py.
+
+Tests that start a process (train.py through `run_train` or `start_train`, or any other
+subprocess) carry the `e2e` marker. `pytest -m "not e2e"` is the fast loop: a test there whose
+own code starts a process fails at once, naming itself.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import torch
+from hypothesis import settings
 
-ROOT = Path(__file__).resolve().parents[1]
-TRAIN_PY = ROOT / "train.py"
+from virnucpro_trainer.config import SyntheticConfig
+from virnucpro_trainer.data.synthetic import ensure_synthetic
 
-# A small demo data set and a short run, so an end-to-end run takes a few seconds.
-TINY = [
-    "data=synthetic",
-    "data.synthetic.files_per_class=4",
-    "data.synthetic.rows_per_file=240",
-    "data.synthetic.chunks_per_genome=5",
-    "epochs=3",
-    "device=cpu",
-]
+from helpers import TINY, compose_train
 
+TESTS = Path(__file__).resolve().parent
 
-def run_train(cwd: Path, *args: str, expect_ok: bool = True) -> subprocess.CompletedProcess:
-    """Run `python train.py ARGS` in `cwd`; by default fail the test if it exits non-zero."""
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    proc = subprocess.run(
-        [sys.executable, str(TRAIN_PY), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    if expect_ok:
-        assert proc.returncode == 0, f"train.py failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
+# Hypothesis profiles: "ci" runs each fuzz test's full count of examples, thousands of files in
+# all; "fast" a fifth of them (test_reader_fuzz.py scales its counts by max_examples / 100).
+settings.register_profile("ci", max_examples=100)
+settings.register_profile("fast", max_examples=20)
 
 
-def start_train(cwd: Path, *args: str) -> subprocess.Popen:
-    """Start `python train.py ARGS` in `cwd` without waiting; stdout and stderr in one pipe."""
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    return subprocess.Popen(
-        [sys.executable, str(TRAIN_PY), *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+def pytest_configure(config):
+    """Hypothesis: profile "ci", or "fast" when the run leaves out the e2e tests (the fast loop);
+    HYPOTHESIS_PROFILE=<name> or --hypothesis-profile=<name> decides instead.
+
+    SIGINT: a shell starts a background job (`pytest ... &`) with SIGINT ignored, and every
+    train.py a test starts would inherit that and run on through the SIGINT a test sends it."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if config.getoption("hypothesis_profile", None):
+        return
+    fast_loop = re.search(r"\bnot\s+e2e\b", config.getoption("markexpr", "") or "")
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast" if fast_loop else "ci"))
 
 
-def wait_for(condition, what: str, timeout: float = 300) -> None:
-    """Poll `condition()` until it is true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+@pytest.fixture(autouse=True)
+def no_process_outside_e2e(request, monkeypatch):
+    """A test without the `e2e` marker may not start a process from the tests' code (helpers.py
+    included). Libraries may still run a helper program of their own, e.g. matplotlib's fc-list
+    when it builds its font cache."""
+    if request.node.get_closest_marker("e2e") is not None:
+        return
+    test = request.node.nodeid
+
+    class Guarded(subprocess.Popen):
+        def __init__(self, args, *more, **options):
+            caller = sys._getframe(1)
+            while caller.f_code.co_filename == subprocess.__file__:  # subprocess.run, ...
+                caller = caller.f_back
+            if Path(caller.f_code.co_filename).resolve().is_relative_to(TESTS):
+                raise AssertionError(
+                    f"{test} starts a process ({args!r}): mark it @pytest.mark.e2e, "
+                    "or call helpers.train_in_process instead of run_train"
+                )
+            super().__init__(args, *more, **options)
+
+    monkeypatch.setattr(subprocess, "Popen", Guarded)
 
 
-def epochs_saved(run_dir: Path) -> int:
-    """The last finished epoch in `run_dir/checkpoints/last.pt` (0 before the first)."""
-    last = run_dir / "checkpoints/last.pt"
-    try:
-        return torch.load(last, weights_only=True)["epoch"]
-    except (FileNotFoundError, RuntimeError, EOFError):  # not there yet, or being replaced
-        return 0
-
-
-def run_dirs(cwd: Path) -> list[Path]:
-    """Single-run directories under cwd/outputs/<date>/<time>/, sorted."""
-    return sorted(p for p in (cwd / "outputs").glob("*/*") if p.parent.name != "multirun")
+@pytest.fixture(scope="session")
+def tiny_data_once(tmp_path_factory) -> Path:
+    """TINY's demo data set, generated once per session as a TINY run would generate it."""
+    cfg = compose_train(*TINY)
+    root = tmp_path_factory.mktemp("tiny") / "data_merge"
+    width = cfg.data.dna_dim + cfg.data.protein_dim
+    ensure_synthetic(root, SyntheticConfig(**cfg.data.synthetic), width)
+    return root
 
 
 @pytest.fixture
-def tiny_args() -> list[str]:
-    return list(TINY)
+def tiny_data(tmp_path, tiny_data_once) -> Path:
+    """TINY's demo data already in place under tmp_path (a TINY run there reuses it instead of
+    generating it: about a second saved per test); returns its root."""
+    root = tmp_path / compose_train(*TINY).data.root
+    shutil.copytree(tiny_data_once, root)
+    return root
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """Matplotlib lays out and saves no figure (Figure.tight_layout and savefig do nothing): the
+    run report's four PNGs take about half of a tiny run's time. For tests that do not look at
+    them; the demo run's test (test_end_to_end.py) and every e2e run draw them."""
+    from matplotlib.figure import Figure
+
+    monkeypatch.setattr(Figure, "tight_layout", lambda self, *args, **kwargs: None)
+    monkeypatch.setattr(Figure, "savefig", lambda self, *args, **kwargs: None)

@@ -11,7 +11,7 @@ from virnucpro_trainer.config import register_configs
 from virnucpro_trainer.config_checks import unknown_keys, validate
 from virnucpro_trainer.errors import UserError
 
-from conftest import ROOT
+from helpers import ROOT
 
 register_configs()
 

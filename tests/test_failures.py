@@ -2,7 +2,36 @@
 
 from __future__ import annotations
 
-from conftest import TINY, run_train
+import time
+
+import pytest
+
+from helpers import TINY, run_train
+
+pytestmark = pytest.mark.e2e
+
+
+def test_missing_data_points_at_the_fix(tmp_path):
+    proc = run_train(tmp_path, "device=cpu", expect_ok=False)
+    assert proc.returncode == 1
+    out = proc.stdout + proc.stderr
+    assert "data.root=" in out and "data=synthetic" in out
+    assert "Traceback" not in out
+
+
+def test_bad_values_stop_before_any_work(tmp_path):
+    start = time.perf_counter()
+    proc = run_train(tmp_path, *TINY, "optimizer.lr=-1", "split.test_fraction=1.5", expect_ok=False)
+    assert proc.returncode == 1
+    out = proc.stdout + proc.stderr
+    assert "optimizer.lr must be > 0, got -1.0" in out
+    assert "split.test_fraction must be in (0, 1), got 1.5" in out
+    assert "Traceback" not in out
+    assert not (tmp_path / "data").exists()  # nothing generated
+    assert time.perf_counter() - start < 60
+
+    proc = run_train(tmp_path, *TINY, "optimizer.lrr=1", expect_ok=False)
+    assert proc.returncode != 0 and "optimizer.lrr" in proc.stdout + proc.stderr
 
 
 def test_a_failing_multirun_job_does_not_stop_the_others(tmp_path):

@@ -20,7 +20,8 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from virnucpro_trainer.data.merged import MergedFile, SourceFile, read_merged
+from virnucpro_trainer.data.files import SourceFile
+from virnucpro_trainer.data.merged import MergedFile, read_merged
 from virnucpro_trainer.data.table import build_table
 from virnucpro_trainer.errors import UserError
 
@@ -55,10 +56,11 @@ OTHER_DTYPES = [d for d in DTYPES if d not in FLOATS]
 
 
 def fuzz_settings(examples: int):
+    """`examples` under the default profile, "ci"; fewer under "fast" (conftest.py)."""
     return settings(
         derandomize=True,
         database=None,
-        max_examples=examples,
+        max_examples=max(10, round(examples * settings.default.max_examples / 100)),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )

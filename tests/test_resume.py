@@ -1,4 +1,5 @@
-"""Resume after SIGKILL or SIGTERM: the same weights and metrics as a run never interrupted."""
+"""Resume after SIGKILL or SIGTERM: the same weights and metrics as a run never interrupted (how
+resume= becomes train.py's arguments: test_resume_arguments.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ import time
 
 import pytest
 import torch
-from test_end_to_end import results
 
-from virnucpro_trainer.resume import hydra_quote, resume_arguments
-from virnucpro_trainer.training_state import LAST
+from helpers import TINY, TRAIN_PY, results, run_dirs, run_train
 
-from conftest import TINY, TRAIN_PY, run_dirs, run_train
+pytestmark = pytest.mark.e2e
 
 LONG = [*TINY, "epochs=25", "patience=50", "seed=3"]
 
@@ -103,34 +102,3 @@ def test_resume_of_a_missing_or_foreign_directory_is_a_clear_error(tmp_path):
     proc = run_train(tmp_path, "resume=empty", expect_ok=False)
     assert proc.returncode == 1 and "not a resumable run" in proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
-
-
-def test_resuming_a_search_trial_continues_that_one_run(tmp_path):
-    trial = tmp_path / "multirun/0"
-    (trial / ".hydra").mkdir(parents=True)
-    (trial / ".hydra/overrides.yaml").write_text(
-        "- optimizer.lr=0.001\n- hparams_search=optuna\n- data=synthetic\n"
-    )
-    (trial / LAST).parent.mkdir()
-    (trial / LAST).write_bytes(b"")
-    argv = resume_arguments(["train.py", f"resume={trial}"])
-    assert argv == [
-        "train.py",
-        "optimizer.lr=0.001",
-        "data=synthetic",
-        f"hydra.run.dir={hydra_quote(str(trial))}",
-        f"resume={hydra_quote(str(trial))}",
-    ]
-
-
-def test_resume_accepts_the_directory_with_or_without_hydras_quotes(tmp_path):
-    run = tmp_path / "josé's run=1"
-    (run / ".hydra").mkdir(parents=True)
-    (run / ".hydra/overrides.yaml").write_text("- data=synthetic\n")
-    (run / LAST).parent.mkdir()
-    (run / LAST).write_bytes(b"")
-    quoted = hydra_quote(str(run))
-    expected = ["train.py", "data=synthetic", f"hydra.run.dir={quoted}", f"resume={quoted}"]
-    assert resume_arguments(["train.py", f"resume={run}"]) == expected
-    assert resume_arguments(["train.py", f"resume={quoted}"]) == expected
-    assert resume_arguments(["train.py", f'resume="{run}"']) == expected

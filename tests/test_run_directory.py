@@ -8,9 +8,13 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from virnucpro_trainer.resume import hydra_quote
 
-from conftest import TINY, TRAIN_PY, epochs_saved, run_dirs, run_train, start_train, wait_for
+from helpers import TINY, TRAIN_PY, epochs_saved, run_dirs, run_train, start_train, wait_for
+
+pytestmark = pytest.mark.e2e
 
 LONG = [*TINY, "epochs=12", "patience=50"]
 

@@ -14,13 +14,22 @@ import pytest
 import torch
 
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.data.merged import find_files, read_merged
+from virnucpro_trainer.data.files import find_files
+from virnucpro_trainer.data.merged import read_merged
 from virnucpro_trainer.data.store import open_store
 from virnucpro_trainer.data.table import build_table
 from virnucpro_trainer.errors import UserError
 
-from conftest import TINY, epochs_saved, run_train, start_train, wait_for
-from helpers import VIRAL_DIR, make_dataset, write_merged
+from helpers import (
+    TINY,
+    VIRAL_DIR,
+    epochs_saved,
+    make_dataset,
+    run_train,
+    start_train,
+    wait_for,
+    write_merged,
+)
 
 WIDTH = 12
 
@@ -127,7 +136,7 @@ BUILDER = textwrap.dedent(
     """
     import sys, json
     from pathlib import Path
-    from virnucpro_trainer.data.merged import find_files
+    from virnucpro_trainer.data.files import find_files
     from virnucpro_trainer.data.store import open_store
     root, cache = Path(sys.argv[1]), Path(sys.argv[2])
     table = open_store(find_files(root, "*_merged.pt", "viral"), root, cache, int(sys.argv[3]),
@@ -137,6 +146,7 @@ BUILDER = textwrap.dedent(
 )
 
 
+@pytest.mark.e2e
 def test_concurrent_builders_make_one_store(tmp_path):
     root, cache = tmp_path / "data_merge", tmp_path / "cache"
     make_dataset(root, files_per_class=6, rows=2000, width=64)
@@ -215,6 +225,7 @@ def test_an_outdated_store_in_use_is_kept_until_nobody_holds_it(data, caplog):
     assert old not in entries(cache) and len(entries(cache)) == 1
 
 
+@pytest.mark.e2e
 def test_a_running_job_keeps_its_store_while_another_run_rebuilds_it(tmp_path):
     # The job is paused (SIGSTOP) after its first epoch, so the other run certainly overlaps it.
     first = start_train(tmp_path, *TINY, "epochs=3", "hydra.run.dir=first")

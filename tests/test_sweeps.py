@@ -1,4 +1,5 @@
-"""Sweeps through Hydra's real launchers and the Optuna sweeper, and the presets, on tiny data."""
+"""Sweeps through Hydra's real launchers and the Optuna sweeper, on tiny data (the presets that
+configure them: test_presets.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
 
-from virnucpro_trainer.config import register_configs, validate
+from helpers import TINY, run_train
 
-from conftest import ROOT, TINY, run_train
-
-register_configs()
+pytestmark = pytest.mark.e2e
 
 # Tiny data, two epochs: each job is a few seconds of training.
 SWEEP = [*TINY, "epochs=2"]
@@ -119,78 +117,3 @@ def test_optuna_search_marks_failed_trials_and_reports_the_best(tmp_path):
     test = json.loads((sweep / best["job"] / "test_metrics.json").read_text())
     assert test["optimized_metric"]["value"] == test["best_val_loss"]  # validation, not test
     assert (tmp_path / "optuna.db").stat().st_size > 0
-
-
-# presets
-
-
-def compose_with(*overrides: str, hydra_config: bool = False):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=list(overrides), return_hydra_config=hydra_config)
-
-
-def test_fastesm650_preset_is_the_defaults():
-    assert compose_with("experiment=fastesm650") == compose_with()
-
-
-def test_esm2_3b_preset():
-    cfg = compose_with("experiment=esm2_3b")
-    assert (cfg.data.dna_dim, cfg.data.protein_dim) == (768, 2560)
-    assert cfg.data.protein_model == "esm2_3b" and cfg.patience == 5
-    assert cfg.checkpoint_name == "model_esm2_3b.pth"
-    assert cfg.optimizer.lr == 2e-4 and cfg.batch_size == 32
-    validate(cfg)
-
-
-def test_gpu_large_batch_preset_scales_the_learning_rate():
-    cfg = compose_with("experiment=gpu_large_batch")
-    assert (cfg.device, cfg.batch_size, cfg.features_on_gpu) == ("cuda", 1024, True)
-    assert cfg.optimizer.lr == pytest.approx(2e-4 * 1024 / 32)
-    validate(cfg)
-
-
-def test_presets_show_in_cfg_job(tmp_path):
-    proc = run_train(tmp_path, "experiment=esm2_3b", "debug=fast", "--cfg", "job")
-    job = yaml.safe_load(proc.stdout)
-    assert job["data"]["protein_dim"] == 2560 and job["patience"] == 5
-    assert (job["epochs"], job["limit_batches"], job["device"]) == (1, 5, "cpu")
-
-
-def test_optuna_preset_searches_the_five_settings_in_the_metric_direction():
-    cfg = compose_with("hparams_search=optuna", hydra_config=True)
-    sweeper = cfg.hydra.sweeper
-    assert "OptunaSweeper" in sweeper._target_
-    assert set(sweeper.params) == {
-        "optimizer.lr",
-        "batch_size",
-        "model.hidden_dim",
-        "model.dropout",
-        "patience",
-    }
-    assert sweeper.params["optimizer.lr"].startswith("tag(log")
-    assert (cfg.optimized_metric, sweeper.direction) == ("val_loss", "minimize")
-    cfg = compose_with("hparams_search=optuna", "optimized_metric=val_mcc", hydra_config=True)
-    assert cfg.hydra.sweeper.direction == "maximize"
-    with pytest.raises(Exception, match="optimized_metric must be a validation metric"):
-        validate(compose_with("optimized_metric=test_f1"))
-
-
-def test_slurm_gpu_launcher_settings():
-    cfg = compose_with("hydra/launcher=slurm_gpu", hydra_config=True)
-    launcher = cfg.hydra.launcher
-    assert "SlurmLauncher" in launcher._target_
-    assert (launcher.gpus_per_node, launcher.tasks_per_node, launcher.timeout_min) == (1, 1, 720)
-    assert launcher.partition is None and launcher.account is None
-    assert list(launcher.setup) == ["export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK"]
-    assert launcher.submitit_folder == f"{cfg.hydra.sweep.dir}/.submitit/%j"  # in the sweep
-
-
-def test_debug_fast_checks_a_data_set_in_one_short_epoch(tmp_path):
-    run_train(tmp_path, *(a for a in TINY if not a.startswith("epochs=")), "debug=fast")
-    assert [p.name for p in (tmp_path / "outputs").iterdir()] == ["debug"]
-    (run_dir,) = (tmp_path / "outputs/debug").glob("*/*")
-    with (run_dir / "metrics.csv").open() as f:
-        assert [r["epoch"] for r in csv.DictReader(f)] == ["1"]
-    log = (run_dir / "train.log").read_text()
-    assert "limit_batches=5: a quick check" in log
-    assert (run_dir / "test_metrics.json").is_file() and (run_dir / "report.md").is_file()

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from virnucpro_trainer.config import SyntheticConfig
-from virnucpro_trainer.data.merged import find_files, read_merged
+from virnucpro_trainer.data.files import find_files
+from virnucpro_trainer.data.merged import read_merged
 from virnucpro_trainer.data.synthetic import ensure_synthetic
 from virnucpro_trainer.errors import UserError
 

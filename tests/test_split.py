@@ -1,128 +1,22 @@
-"""The feature table (rows, labels, ids) and the file-level train/validation/test split."""
+"""The train/validation/test split: by whole files or by source record (group), saved once and
+reused, refused when the data changed, and the leakage report."""
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from virnucpro_trainer.data.merged import find_files, read_merged
 from virnucpro_trainer.data.split import assign_units, load_or_make_split, split_folder
 from virnucpro_trainer.data.table import build_table
 from virnucpro_trainer.errors import UserError
 
-from helpers import HOST_DIR, VIRAL_DIR, genomes_across_files, make_dataset, write_merged
+from helpers import HOST_DIR, VIRAL_DIR, genomes_across_files, make_dataset, read_all, write_merged
 
 WIDTH = 4
-GLOB = "*_merged.pt"
-
-
-def read_all(root, width=WIDTH):
-    return [read_merged(s, width) for s in find_files(root, GLOB, "viral")]
-
-
-# build_table
-
-
-@pytest.fixture
-def three_files(tmp_path):
-    """Files of 5, 3 and 4 rows; in sorted order: host/0 (5), viral/0 (3), viral/1 (4)."""
-    saved = {
-        f"{HOST_DIR}/output_0_merged.pt": write_merged(
-            tmp_path / HOST_DIR / "output_0_merged.pt", 5, WIDTH, 0, seed=1
-        ),
-        f"{VIRAL_DIR}/output_0_merged.pt": write_merged(
-            tmp_path / VIRAL_DIR / "output_0_merged.pt", 3, WIDTH, 1, seed=2
-        ),
-        f"{VIRAL_DIR}/output_1_merged.pt": write_merged(
-            tmp_path / VIRAL_DIR / "output_1_merged.pt",
-            4,
-            WIDTH,
-            1,
-            seed=3,
-            ids=["too", "many", "ids", "for", "four", "rows"],
-        ),
-    }
-    return tmp_path, saved
-
-
-@pytest.mark.parametrize("workers", [0, 3])
-def test_build_table_rows_are_the_files_in_order(three_files, workers):
-    root, saved = three_files
-    table = build_table(read_all(root), workers=workers)
-
-    assert table.names == list(saved)
-    assert table.offsets.tolist() == [0, 5, 8, 12]
-    assert table.features.dtype == torch.float32
-    assert table.features.is_contiguous()
-    expected = torch.cat([s["data"] for s in saved.values()])
-    assert torch.equal(table.features, expected)
-    assert table.labels.dtype == torch.int64
-    assert table.labels.tolist() == [0] * 5 + [1] * 7
-
-
-def test_build_table_converts_float64_to_float32(tmp_path):
-    path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
-    data = torch.randn(3, WIDTH, dtype=torch.float64)
-    write_merged(path, 3, WIDTH, 1, data=data)
-    write_merged(tmp_path / HOST_DIR / "output_0_merged.pt", 2, WIDTH, 0)
-    table = build_table(read_all(tmp_path))
-    assert table.features.dtype == torch.float32
-    assert torch.equal(table.features[2:], data.float())
-
-
-def test_rows_of_gives_exactly_the_files_rows_in_table_order(three_files):
-    root, saved = three_files
-    table = build_table(read_all(root))
-    names = [f"{VIRAL_DIR}/output_1_merged.pt", f"{HOST_DIR}/output_0_merged.pt"]
-
-    rows = table.rows_of(names)
-
-    assert rows.dtype == torch.int64
-    assert rows.tolist() == [0, 1, 2, 3, 4, 8, 9, 10, 11]
-    expected = torch.cat([saved[names[1]]["data"], saved[names[0]]["data"]])
-    assert torch.equal(table.features[rows], expected)
-    assert table.rows_of([]).tolist() == []
-
-
-def test_row_ids_use_file_ids_or_file_and_row(three_files):
-    root, saved = three_files
-    table = build_table(read_all(root))
-    host_ids = saved[f"{HOST_DIR}/output_0_merged.pt"]["ids"]
-    viral_ids = saved[f"{VIRAL_DIR}/output_0_merged.pt"]["ids"]
-
-    ids = table.row_ids(torch.arange(12))
-
-    assert ids[:8] == host_ids + viral_ids
-    assert ids[8:] == [f"{VIRAL_DIR}/output_1_merged.pt#{i}" for i in range(4)]
-    assert table.row_ids(torch.tensor([10, 0, 5])) == [
-        f"{VIRAL_DIR}/output_1_merged.pt#2",
-        host_ids[0],
-        viral_ids[0],
-    ]
-
-
-@pytest.mark.parametrize("workers", [0, 2])
-def test_build_table_rejects_nan_and_inf_with_count(tmp_path, workers):
-    data = torch.randn(6, WIDTH)
-    data[1, 0] = math.nan
-    data[1, 2] = math.inf
-    data[4, 3] = -math.inf
-    bad = tmp_path / VIRAL_DIR / "output_0_merged.pt"
-    write_merged(bad, 6, WIDTH, 1, data=data)
-    write_merged(tmp_path / HOST_DIR / "output_0_merged.pt", 2, WIDTH, 0)
-
-    with pytest.raises(UserError) as err:
-        build_table(read_all(tmp_path), workers=workers)
-
-    message = str(err.value)
-    assert str(bad) in message
-    assert "3 NaN or infinite values in 2 of 6 rows" in message
-    assert "[1, 4]" in message
 
 
 # assign_units
@@ -188,7 +82,7 @@ def dataset(tmp_path):
 
 
 def split_of(root, split_dir, **changes):
-    table = build_table(read_all(root))
+    table = build_table(read_all(root, WIDTH))
     return load_or_make_split(
         table.file_summary(), root, split_dir, ids=table.ids_digests, **(SETTINGS | changes)
     )
@@ -352,7 +246,7 @@ def test_leakage_report_on_a_split_built_to_leak(tmp_path):
     for i in range(4):
         ids = [f"NC_000001.1_chunk_{i}F{k + 1}" for k in range(5)]
         write_merged(root / HOST_DIR / f"output_{i}_merged.pt", 5, WIDTH, 0, ids=ids, seed=i)
-    table = build_table(read_all(root))
+    table = build_table(read_all(root, WIDTH))
     split = load_or_make_split(
         table.file_summary(),
         root,
@@ -376,7 +270,7 @@ def test_no_leakage_when_records_stay_in_their_files(tmp_path, caplog):
         for i in range(4):
             ids = [f"G{label}{i}.1_chunk_{k}F1" for k in range(5)]  # one genome per file
             write_merged(root / class_dir / f"output_{i}_merged.pt", 5, WIDTH, label, ids=ids)
-    table = build_table(read_all(root))
+    table = build_table(read_all(root, WIDTH))
     caplog.set_level("INFO")
     split = load_or_make_split(
         table.file_summary(),
@@ -398,7 +292,7 @@ GROUP = {"unit": "group", "test_fraction": 0.2, "val_fraction": 0.25, "seed": 3}
 
 
 def group_split(root, split_dir, table=None, **changes):
-    table = table or build_table(read_all(root))
+    table = table or build_table(read_all(root, WIDTH))
     settings = GROUP | {"record_pattern": PATTERN} | changes
     split = load_or_make_split(
         table.file_summary(),
@@ -441,7 +335,7 @@ def test_group_split_keeps_every_record_on_one_side(tmp_path):
 def test_file_split_of_the_same_data_leaks_and_says_so(tmp_path, caplog):
     root = tmp_path / "data_merge"
     genomes_across_files(root, WIDTH)
-    table = build_table(read_all(root))
+    table = build_table(read_all(root, WIDTH))
     split = load_or_make_split(
         table.file_summary(),
         root,
@@ -495,7 +389,7 @@ def test_changed_ids_under_a_group_split_are_reported(tmp_path):
     saved = torch.load(root / name)
     saved["ids"] = [i.replace("G1_", "X1_") for i in saved["ids"]]  # same rows, new records
     torch.save(saved, root / name)
-    table = build_table(read_all(root))
+    table = build_table(read_all(root, WIDTH))
     with pytest.raises(UserError) as err:
         table.rows_of_records(split.records, PATTERN)
     assert "source records that the split does not know" in str(err.value)
@@ -541,12 +435,3 @@ def test_a_split_is_used_for_moved_data_only_when_the_sequences_are_the_same(dat
     write_merged(moved / f"{HOST_DIR}/output_0_merged.pt", 5, WIDTH, 0, ids=list("abcde"))
     with pytest.raises(UserError, match=f"belongs to the data at {root}, not to {moved}"):
         split_of(moved, split_dir)
-
-
-def test_data_too_large_for_memory_points_at_the_feature_store(tmp_path):
-    from virnucpro_trainer.data.merged import MergedFile, SourceFile
-
-    huge = torch.zeros(1, 2048).expand(10**9, 2048)  # 8 TB as float32, and no memory at all
-    files = [MergedFile(SourceFile(tmp_path / "f.pt", "v/f.pt", 1), huge, None)]
-    with pytest.raises(UserError, match="8192.0 GB as float32\\) does not fit in memory"):
-        build_table(files)
