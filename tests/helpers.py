@@ -60,6 +60,17 @@ def compose_train(*overrides: str, hydra_config: bool = False) -> DictConfig:
         return compose("train", overrides=list(overrides), return_hydra_config=hydra_config)
 
 
+@contextlib.contextmanager
+def working_directory(path: Path):
+    """contextlib.chdir, which Python 3.10 (supported) does not have."""
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def train_in_process(cwd: Path, *overrides: str) -> Path:
     """Run training as `python train.py OVERRIDES` in `cwd` would, in this process; returns the
     run directory, a new `cwd/outputs/in_process/<n>` (which `run_dirs` lists in run order).
@@ -73,7 +84,7 @@ def train_in_process(cwd: Path, *overrides: str) -> Path:
     # many times more on a busy machine. Restored after: it is this process's setting.
     torch.set_num_threads(1)
     try:
-        with contextlib.chdir(cwd):
+        with working_directory(cwd):
             run(compose_train(*overrides), run_dir)
     finally:
         torch.set_num_threads(threads)
