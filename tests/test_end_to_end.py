@@ -53,6 +53,12 @@ def test_demo_run_writes_the_whole_run_directory(tmp_path, caplog):
     meta = ckpt["metadata"]
     assert meta["checkpoint_version"] == "2.0.0" and meta["merged_dim"] == 2048
     assert meta["model_type"] == "fastesm650"
+    chosen = test["chosen_threshold"]
+    assert ckpt["decision_threshold"] == {
+        "threshold": chosen["threshold"],
+        "chosen_on": "validation",
+        "maximising": "f1",
+    }
     assert meta["huggingface_model_id"] == "Synthyra/FastESM2_650"
     PredictionStepMLP().load_state_dict(ckpt["model_state_dict"], strict=True)
     assert ckpt["config"]["data"]["root"] == str(tmp_path / "data/synthetic/data_merge")

@@ -126,3 +126,12 @@ def test_unlabelled_files_are_found_at_any_depth_and_their_labels_ignored(tmp_pa
     assert [read_unlabelled(s, 4).rows for s in sources] == [1, 1]
     with pytest.raises(UserError, match="no files matching"):
         unlabelled_sources(tmp_path / "deep/er/..", "*.nothing")
+
+
+def test_the_stored_threshold_is_the_explicit_key_then_the_old_place():
+    from virnucpro_trainer.scoring_checkpoint import stored_threshold
+
+    old = {"test_metrics": {"chosen_threshold": {"threshold": 0.3}}}
+    assert stored_threshold(old) == 0.3
+    assert stored_threshold({**old, "decision_threshold": {"threshold": 0.4}}) == 0.4
+    assert stored_threshold({}) is None

@@ -213,6 +213,10 @@ def save_best_model(
         split_hash=split_hash,
         val_metrics=result.best_val_metrics,
         test_metrics=test,
+        # The cut-off chosen on validation, for evaluate.py and other readers (plain extra key).
+        decision_threshold={
+            k: test["chosen_threshold"][k] for k in ("threshold", "chosen_on", "maximising")
+        },
         trainer_version=__version__,
     )
 

@@ -117,8 +117,11 @@ def check_metadata(path: Path, metadata: object) -> dict:
 
 
 def stored_threshold(obj: dict) -> float | None:
-    """The validation-chosen threshold a training run stored (test_metrics.chosen_threshold)."""
-    chosen = (obj.get("test_metrics") or {}).get("chosen_threshold") or {}
+    """The validation-chosen threshold a training run stored: `decision_threshold`, or in
+    checkpoints written before that key, `test_metrics.chosen_threshold`."""
+    chosen = obj.get("decision_threshold")
+    if not isinstance(chosen, dict):
+        chosen = (obj.get("test_metrics") or {}).get("chosen_threshold") or {}
     value = chosen.get("threshold") if isinstance(chosen, dict) else None
     return float(value) if isinstance(value, (int, float)) else None
 
