@@ -10,11 +10,12 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from virnucpro_trainer.checkpoint import checkpoint_metadata
+from virnucpro_trainer.data.merged import read_merged
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.eval_config import register_eval_configs, validate_eval
 from virnucpro_trainer.model import VirNucProMLP
 from virnucpro_trainer.scoring_checkpoint import check_width, load_scoring_model
-from virnucpro_trainer.scoring_data import read_unlabelled, unlabelled_sources
+from virnucpro_trainer.scoring_data import unlabelled_sources
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -123,7 +124,7 @@ def test_unlabelled_files_are_found_at_any_depth_and_their_labels_ignored(tmp_pa
     torch.save(rows, tmp_path / "y_merged.pt")
     sources = unlabelled_sources(tmp_path, "*_merged.pt")
     assert [s.name for s in sources] == ["deep/er/x_merged.pt", "y_merged.pt"]
-    assert [read_unlabelled(s, 4).rows for s in sources] == [1, 1]
+    assert [read_merged(s, 4, check_labels=False).rows for s in sources] == [1, 1]
     with pytest.raises(UserError, match="no files matching"):
         unlabelled_sources(tmp_path / "deep/er/..", "*.nothing")
 

@@ -78,13 +78,19 @@ CHECKS = {
 }
 
 
-def _problems(cfg: DictConfig) -> list[str]:
-    """Every range or choice violation in `cfg`, as `key must be <expected>, got <value>`."""
+def failed_checks(cfg: DictConfig, checks: dict) -> list[str]:
+    """`key must be <expected>, got <value>` for every key of `checks` whose value fails."""
     problems = []
-    for key, (ok, expected) in CHECKS.items():
+    for key, (ok, expected) in checks.items():
         value = OmegaConf.select(cfg, key)
         if not ok(value):
             problems.append(f"{key} must be {expected}, got {value!r}")
+    return problems
+
+
+def _problems(cfg: DictConfig) -> list[str]:
+    """Every range or choice violation in `cfg`, as `key must be <expected>, got <value>`."""
+    problems = failed_checks(cfg, CHECKS)
     if cfg.data.dna_dim + cfg.data.protein_dim < 1:
         problems.append("data.dna_dim + data.protein_dim must be >= 1")
     if cfg.data.memory_budget_gb is not None and cfg.data.cache_dir is None:

@@ -4,14 +4,14 @@ the one training uses (config.DataConfig)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from virnucpro_trainer.config import DataConfig, SplitConfig, register_configs
-from virnucpro_trainer.config_checks import DEVICES, STORAGE_DTYPES, unknown_keys
+from virnucpro_trainer.config_checks import CHECKS as TRAIN_CHECKS
+from virnucpro_trainer.config_checks import failed_checks, unknown_keys
 from virnucpro_trainer.errors import UserError
 
 SUBSETS = ("all", "test")
@@ -52,38 +52,33 @@ def register_eval_configs() -> None:
     ConfigStore.instance().store(name="eval_schema", node=EvalConfig)
 
 
-def _is_pattern_with_group(value: object) -> bool:
-    try:
-        return isinstance(value, str) and re.compile(value).groups >= 1
-    except re.error:
-        return False
-
-
 CHECKS = {
     "ckpt": (lambda v: bool(v), "a run directory or a .pth file (ckpt=outputs/<date>/<time>)"),
     "subset": (lambda v: v is None or v in SUBSETS, f"one of {SUBSETS} or null"),
     "threshold": (lambda v: v is None or 0 <= v <= 1, "in [0, 1] or null"),
     "aggregate": (lambda v: v in AGGREGATES, f"one of {AGGREGATES}"),
-    "record_pattern": (_is_pattern_with_group, "a regular expression with a group"),
-    "eval_batch_size": (lambda v: v >= 1, ">= 1"),
-    "device": (lambda v: v in DEVICES, f"one of {DEVICES}"),
-    "num_workers": (lambda v: v >= 0, ">= 0"),
-    "cpu_threads": (lambda v: v is None or v >= 1, ">= 1 or null"),
-    "gpu_memory_margin_gb": (lambda v: v >= 0, ">= 0"),
-    "data.storage_dtype": (lambda v: v in STORAGE_DTYPES, f"one of {STORAGE_DTYPES}"),
-    "data.file_glob": (bool, "a non-empty pattern"),
-    "data.viral_dir_substring": (bool, "a non-empty string"),
-    "data.memory_budget_gb": (lambda v: v is None or v > 0, "> 0 or null"),
+    "record_pattern": TRAIN_CHECKS["split.record_pattern"],
+    # the settings evaluate.py shares with training, checked the same way
+    **{
+        key: TRAIN_CHECKS[key]
+        for key in (
+            "eval_batch_size",
+            "device",
+            "num_workers",
+            "cpu_threads",
+            "gpu_memory_margin_gb",
+            "data.storage_dtype",
+            "data.file_glob",
+            "data.viral_dir_substring",
+            "data.memory_budget_gb",
+        )
+    },
 }
 
 
 def validate_eval(cfg: DictConfig) -> None:
     """Raise a UserError listing every unknown key and bad value in `cfg`."""
-    problems = unknown_keys(cfg, OmegaConf.structured(EvalConfig))
-    for key, (ok, expected) in CHECKS.items():
-        value = OmegaConf.select(cfg, key)
-        if not ok(value):
-            problems.append(f"{key} must be {expected}, got {value!r}")
+    problems = unknown_keys(cfg, OmegaConf.structured(EvalConfig)) + failed_checks(cfg, CHECKS)
     if cfg.subset == "test" and not cfg.labelled:
         problems.append("subset=test needs labelled=true (a run's test side is labelled data)")
     if problems:

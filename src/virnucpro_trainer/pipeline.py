@@ -21,7 +21,7 @@ from virnucpro_trainer.checkpoint import (
 )
 from virnucpro_trainer.config import as_dict, resolve_paths
 from virnucpro_trainer.config_checks import validate
-from virnucpro_trainer.data.dataset import load_table, make_batch_source
+from virnucpro_trainer.data.dataset import data_sources, load_table, make_batch_source
 from virnucpro_trainer.data.split import SIDES, Split, load_or_make_split
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.epoch_log import EpochLog
@@ -53,7 +53,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
     optimizer, scheduler = build_optimizer(model, cfg.optimizer)
     compiled = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else None
 
-    table = load_table(cfg, width)
+    table = load_table(cfg, data_sources(cfg, width), width)
     log.info(
         "data: %d files, %d rows of width %d under %s",
         len(table.names),

@@ -8,20 +8,27 @@ Any checkpoint in the v2 contract loads, the old training script's minimal form 
 from __future__ import annotations
 
 import logging
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import yaml
 
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.model import VirNucProMLP
+from virnucpro_trainer.torch_files import load_weights_only
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT_NAME = "model_fastesm650.pth"
 REQUIRED_KEYS = ("model_state_dict", "metadata")
+# What a checkpoint holding other objects is, and what would load.
+REFUSED = (
+    "it is a pickled Python object (a whole model saved with torch.save(model), as the original "
+    "VirNucPro did), not a state dict. It is loaded only with weights_only=True, because "
+    "unpickling arbitrary objects runs code. What would load: a dict in the v2 checkpoint "
+    "contract (model_state_dict plus metadata with checkpoint_version, input_dim, hidden_dim, "
+    "num_class; docs/checkpoint.md)."
+)
 REQUIRED_METADATA = ("checkpoint_version", "input_dim", "hidden_dim", "num_class")
 
 
@@ -70,26 +77,7 @@ def resolve_checkpoint(ckpt: Path) -> tuple[Path, Path | None]:
 
 def read_checkpoint(path: Path) -> dict:
     """The checkpoint dict, loaded with weights_only=True; a UserError for anything else."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "GLOBAL" not in str(err):
-            raise UserError(
-                f"{path}: cannot be read as a torch file (truncated or corrupt?)"
-            ) from None
-        culprit = next((line.strip() for line in str(err).splitlines() if "GLOBAL" in line), "")
-        raise UserError(
-            f"{path}: refused to load: it is a pickled Python object (a whole model saved with "
-            "torch.save(model), as the original VirNucPro did), not a state dict. It is loaded "
-            "only with weights_only=True, because unpickling arbitrary objects runs code. What "
-            "would load: a dict in the v2 checkpoint contract (model_state_dict plus metadata "
-            "with checkpoint_version, input_dim, hidden_dim, num_class; docs/checkpoint.md). "
-            f"{culprit}".strip()
-        ) from None
-    except Exception as err:  # zip, EOF and I/O errors all mean the same to the user
-        raise UserError(
-            f"{path}: cannot be read as a torch file (truncated or corrupt?): {err}"
-        ) from None
+    obj = load_weights_only(path, REFUSED)
     if not isinstance(obj, dict) or any(k not in obj for k in REQUIRED_KEYS):
         found = sorted(map(str, obj))[:10] if isinstance(obj, dict) else type(obj).__name__
         raise UserError(

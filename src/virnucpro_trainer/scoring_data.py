@@ -11,13 +11,11 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from virnucpro_trainer.config import SyntheticConfig
-from virnucpro_trainer.data.dataset import load_table
-from virnucpro_trainer.data.files import SourceFile, find_files
-from virnucpro_trainer.data.merged import MergedFile, read_merged
+from virnucpro_trainer.data.dataset import data_sources, load_table, read_into_ram
+from virnucpro_trainer.data.files import SourceFile
 from virnucpro_trainer.data.split_doc import SIDES
-from virnucpro_trainer.data.synthetic import MARKER, ensure_synthetic
-from virnucpro_trainer.data.table import FeatureTable, build_table
+from virnucpro_trainer.data.synthetic import MARKER
+from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -43,8 +41,7 @@ def labelled_sources(cfg: DictConfig, width: int) -> list[SourceFile]:
                 f"the demo data in {root} is {made_width} numbers wide but the checkpoint takes "
                 f"{width}: choose another data.root for demo data of that width"
             )
-        ensure_synthetic(root, SyntheticConfig(**cfg.data.synthetic), width)
-    return find_files(root, cfg.data.file_glob, cfg.data.viral_dir_substring)
+    return data_sources(cfg, width)
 
 
 def unlabelled_sources(root: Path, file_glob: str) -> list[SourceFile]:
@@ -58,19 +55,11 @@ def unlabelled_sources(root: Path, file_glob: str) -> list[SourceFile]:
 
 
 def load_scored_table(cfg: DictConfig, sources: list[SourceFile], width: int) -> FeatureTable:
-    """Labelled: the training path (feature store or RAM). Unlabelled: each file read into RAM."""
+    """Labelled: the training path (feature store or RAM). Unlabelled: each file read into RAM;
+    there is no class directory, so a file's own `labels`, if it has them, are ignored."""
     if cfg.labelled:
-        return load_table(cfg, width)
-    table = build_table([read_unlabelled(s, width) for s in sources], cfg.num_workers)
-    if cfg.data.storage_dtype == "float16":
-        table.features = table.features.half()
-    return table
-
-
-def read_unlabelled(source: SourceFile, width: int) -> MergedFile:
-    """read_merged for prediction: there is no class directory, so a file's own `labels`, if it
-    has them, are ignored."""
-    return read_merged(source, width, check_labels=False)
+        return load_table(cfg, sources, width)
+    return read_into_ram(cfg, sources, width, check_labels=False)
 
 
 def read_split(run_dir: Path) -> dict:

@@ -10,29 +10,42 @@ from omegaconf import DictConfig
 
 from virnucpro_trainer.config import SyntheticConfig
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.data.files import find_files
+from virnucpro_trainer.data.files import SourceFile, find_files
 from virnucpro_trainer.data.merged import read_merged
 from virnucpro_trainer.data.store import open_store
 from virnucpro_trainer.data.synthetic import ensure_synthetic
 from virnucpro_trainer.data.table import FeatureTable, build_table
 
 
-def load_table(cfg: DictConfig, width: int) -> FeatureTable:
-    """The feature table: from the feature store (built on first use), or read into RAM."""
+def data_sources(cfg: DictConfig, width: int) -> list[SourceFile]:
+    """The files under data.root (the demo data generated first, when the config asks for it)."""
     data_root = Path(cfg.data.root)
     if cfg.data.synthetic.enabled:
         ensure_synthetic(data_root, SyntheticConfig(**cfg.data.synthetic), width)
-    sources = find_files(data_root, cfg.data.file_glob, cfg.data.viral_dir_substring)
+    return find_files(data_root, cfg.data.file_glob, cfg.data.viral_dir_substring)
+
+
+def load_table(cfg: DictConfig, sources: list[SourceFile], width: int) -> FeatureTable:
+    """The feature table of `sources`: from the feature store (built on first use), or read into
+    RAM."""
     if cfg.data.cache_dir is not None:
         return open_store(
             sources,
-            data_root,
+            Path(cfg.data.root),
             Path(cfg.data.cache_dir),
             width,
             cfg.data.storage_dtype,
             cfg.num_workers,
         )
-    table = build_table([read_merged(s, width) for s in sources], cfg.num_workers)
+    return read_into_ram(cfg, sources, width)
+
+
+def read_into_ram(
+    cfg: DictConfig, sources: list[SourceFile], width: int, check_labels: bool = True
+) -> FeatureTable:
+    """Every file's rows in one matrix in RAM, stored as data.storage_dtype."""
+    files = [read_merged(s, width, check_labels) for s in sources]
+    table = build_table(files, cfg.num_workers)
     if cfg.data.storage_dtype == "float16":
         table.features = table.features.half()
     return table

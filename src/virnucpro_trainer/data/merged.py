@@ -10,7 +10,6 @@ names the file.
 from __future__ import annotations
 
 import logging
-import pickle
 import reprlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 
 from virnucpro_trainer.data.files import CLASS_NAMES, SourceFile
 from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.torch_files import load_weights_only
 
 log = logging.getLogger(__name__)
 
@@ -53,33 +53,12 @@ def _short_repr(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _torch_load(path: Path) -> object:
-    try:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as err:
-            if "mmap" not in str(err):
-                raise
-            return torch.load(path, map_location="cpu", weights_only=True)  # legacy format
-    except pickle.UnpicklingError as err:
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        culprit = next((line for line in lines if "GLOBAL" in line), "")
-        if not culprit:  # not an object that was refused: a pickle stream that is broken
-            marker = next((i for i, x in enumerate(lines) if x.endswith("Unpickler error:")), -1)
-            detail = (lines[marker + 1 :] or lines or [type(err).__name__])[0]
-            raise UserError(
-                f"{path}: cannot be read as a torch file (truncated or corrupt?): {detail:.200}"
-            ) from None
-        raise UserError(
-            f"{path}: refused to load: it holds Python objects other than tensors and plain "
-            "types, and unpickling those could run code (torch.load with weights_only=True). "
-            "Ask whoever made it to save only tensors, lists, dicts and strings. "
-            f"{culprit}".strip()
-        ) from None
-    except Exception as err:  # zip, EOF and I/O errors all mean the same to the user
-        raise UserError(
-            f"{path}: cannot be read as a torch file (truncated or corrupt?): {err}"
-        ) from None
+# What a merged file holding other objects is, and what would load.
+REFUSED = (
+    "it holds Python objects other than tensors and plain types, and unpickling those could run "
+    "code (torch.load with weights_only=True). Ask whoever made it to save only tensors, lists, "
+    "dicts and strings."
+)
 
 
 def _file_label(path: Path, labels: object) -> int:
@@ -98,7 +77,7 @@ def read_merged(source: SourceFile, width: int, check_labels: bool = True) -> Me
     `check_labels=False` (files to predict on, which have no class directory) ignores `labels`.
     """
     path = source.path
-    obj = _torch_load(path)
+    obj = load_weights_only(path, REFUSED)
     if not isinstance(obj, dict) or "data" not in obj:
         if isinstance(obj, dict):
             keys = sorted(_short_repr(k, 40) for k in obj)
