@@ -13,10 +13,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from virnucpro_trainer.config import register_configs
 from virnucpro_trainer.config_checks import validate
+from virnucpro_trainer.eval_config import register_eval_configs, validate_eval
 
 from helpers import ROOT
 
 register_configs()
+register_eval_configs()
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -25,24 +27,29 @@ def page_name(page: Path) -> str:
     return page.relative_to(ROOT).as_posix()
 
 
+SCRIPTS = ("python train.py", "python evaluate.py")
+
+
 def examples(text: str) -> list[str]:
-    """Every `python train.py ...` command in the text's shell blocks, continuation lines joined,
-    comments dropped."""
+    """Every `python train.py ...` and `python evaluate.py ...` command in the text's shell
+    blocks, continuation lines joined, comments dropped."""
     blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
     joined = "\n".join(blocks).replace("\\\n", " ")
     return [
         line.split(" #")[0].strip()
         for line in joined.splitlines()
-        if line.strip().startswith("python train.py")
+        if line.strip().startswith(SCRIPTS)
     ]
 
 
 def help_examples() -> list[str]:
-    text = (ROOT / "conf/hydra/help/train_help.yaml").read_text()
+    text = "".join(
+        (ROOT / f"conf/hydra/help/{name}.yaml").read_text() for name in ("train_help", "eval_help")
+    )
     return [
         line.strip().split("  ")[0]
         for line in text.splitlines()
-        if line.strip().startswith("python train.py") and "[" not in line  # not the usage line
+        if line.strip().startswith(SCRIPTS) and "[" not in line  # not the usage line
     ]
 
 
@@ -87,9 +94,10 @@ def test_every_example_composes_and_names_its_data(command):
     if re.search(r"<[^<>]+>", command):
         pytest.skip("placeholder in the command")
     overrides = first_of_each_sweep([a for a in args if not a.startswith("-") and a != "job"])
+    script = shlex.split(command)[1]
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    validate(cfg)
+        cfg = compose(script.removesuffix(".py"), overrides=overrides)
+    (validate if script == "train.py" else validate_eval)(cfg)
     # on a fresh checkout only the demo data exists: an example names it, or the user's own
     assert cfg.data.synthetic.enabled or any(a.startswith("data.root=") for a in args), command
 

@@ -124,7 +124,7 @@ def test_unlabelled_files_are_found_at_any_depth_and_their_labels_ignored(tmp_pa
     torch.save(rows, tmp_path / "y_merged.pt")
     sources = unlabelled_sources(tmp_path, "*_merged.pt")
     assert [s.name for s in sources] == ["deep/er/x_merged.pt", "y_merged.pt"]
-    assert [read_merged(s, 4, check_labels=False).rows for s in sources] == [1, 1]
+    assert [read_merged(s, 4).rows for s in sources] == [1, 1]
     with pytest.raises(UserError, match="no files matching"):
         unlabelled_sources(tmp_path / "deep/er/..", "*.nothing")
 

@@ -1,9 +1,11 @@
 """evaluate.py as a real process, on one tiny training run: re-scoring the run's test side
 reproduces its test_metrics.json; an old-script checkpoint scores unlabelled files, nested and
-flat, into the prediction step's two files; a whole-module pickle is refused."""
+flat, into the prediction step's two files; a whole-module pickle is refused; files without
+`labels` train and evaluate; a multirun over checkpoints compares them."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -72,6 +74,11 @@ def test_rescoring_a_runs_test_side_reproduces_its_test_metrics(trained):
     assert metrics["records"]["units"] == metrics["counts"]["records"] > 0
     assert (out / "eval.log").read_text().count("rows    (") == 1
 
+    before = (out / "metrics.json").read_bytes()
+    again = run("evaluate.py", trained, "ckpt=run", "hydra.run.dir=eval_test", *DATA, *CPU)
+    assert again.returncode == 1 and "already holds an evaluation's results" in again.stderr
+    assert (out / "metrics.json").read_bytes() == before
+
 
 def unlabelled_copy(trained: Path) -> list[str]:
     """Two demo files without `labels`, one flat and one nested; returns their ids in order."""
@@ -132,4 +139,61 @@ def test_a_whole_module_pickle_is_refused(trained):
         "refused to load" in done.stdout and "unpickling arbitrary objects runs code" in done.stdout
     )
     assert "Traceback" not in done.stdout + done.stderr
-    assert not (trained / "eval_pickle/metrics.json").exists()
+    assert "this evaluation wrote no results" in done.stderr
+    assert not (trained / "eval_pickle").exists()  # a failed evaluation leaves no directory
+
+
+def test_merged_files_without_labels_train_and_evaluate(trained):
+    """The upstream prediction pipeline writes only `ids` and `data`: the class comes from the
+    directory, in training and in labelled evaluation."""
+    for source in (trained / "data/synthetic/data_merge").glob("*/*_merged.pt"):
+        content = torch.load(source, weights_only=True)
+        target = trained / "bare/data_merge" / source.parent.name / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"ids": content["ids"], "data": content["data"]}, target)
+    done = run(
+        "train.py", trained, "data.root=bare/data_merge", *CPU, "epochs=1", "hydra.run.dir=bare_run"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = evaluate(trained, "eval_bare", "ckpt=bare_run", "data.root=bare/data_merge")
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = json.loads((trained / "bare_run/test_metrics.json").read_text())
+    assert metrics["subset"] == "test" and metrics["rows"]["units"] == test["sequences"]
+    assert metrics["rows"]["at_0.5"]["f1"] == pytest.approx(test["f1"], abs=1e-9)
+
+
+def test_two_checkpoints_compared_on_the_same_sequences(trained):
+    """--multirun over checkpoints: one summary row per checkpoint, each job's own numbers; a
+    checkpoint that cannot be read fails its job, named, and the sweep exits 1."""
+    done = run(
+        "evaluate.py",
+        trained,
+        "--multirun",
+        "ckpt=run,run/model_fastesm650.pth,missing.pth",
+        "subset=all",
+        "hydra.sweep.dir=compare",
+        *DATA,
+        *CPU,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    with (trained / "compare/summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["ok", "ok", "failed"]
+    assert "checkpoint not found" in rows[2]["error"] and "missing.pth" in rows[2]["error"]
+    for job in rows[:2]:
+        metrics = json.loads((trained / "compare" / job["job"] / "metrics.json").read_text())
+        assert float(job["rows_auroc"]) == pytest.approx(metrics["rows"]["predicted"]["auroc"])
+        assert float(job["records_mcc"]) == pytest.approx(metrics["records"]["predicted"]["mcc"])
+        assert int(job["rows"]) == metrics["counts"]["rows"] == 8 * 240
+    assert rows[0]["sequences_sha256"] == rows[1]["sequences_sha256"]
+    summary = (trained / "compare/summary.md").read_text()
+    assert "All 2 finished jobs scored the same sequences (1920 rows)" in summary
+    assert "## records" in summary and "**Not finished: jobs 2**" in summary
+
+
+def test_help_shows_the_evaluation_settings(tmp_path):
+    done = run("evaluate.py", tmp_path, "--help")
+    out = done.stdout
+    assert done.returncode == 0 and "Score a trained VirNucPro checkpoint" in out
+    assert "aggregate: vote" in out and "labelled: true" in out and "--multirun ckpt=" in out
+    assert "powered by Hydra" not in out and not (tmp_path / "outputs").exists()

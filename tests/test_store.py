@@ -14,11 +14,12 @@ import pytest
 import torch
 
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.data.files import find_files
+from virnucpro_trainer.data.files import UNLABELLED, find_files
 from virnucpro_trainer.data.merged import read_merged
 from virnucpro_trainer.data.store import open_store
 from virnucpro_trainer.data.table import build_table
 from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.scoring_data import unlabelled_sources
 
 from helpers import (
     TINY,
@@ -102,6 +103,21 @@ def test_touched_input_file_invalidates_the_store(data):
     assert entries(cache) != [old]
 
 
+def test_files_to_predict_on_get_their_own_store_beside_the_labelled_one(data):
+    """evaluate.py labelled=false: every file at any depth, labelled -1, its `labels` ignored
+    (here they disagree with no class directory at all); both stores of the root are kept."""
+    root, cache = data
+    labelled = store(root, cache)
+    write_merged(root / "loose/deeper/extra_merged.pt", 3, WIDTH, 1, labels=[0, 1, 1])
+    sources = unlabelled_sources(root, "*_merged.pt")
+    table = open_store(sources, root, cache, WIDTH, "float32")
+    assert len(entries(cache)) == 2 and table.names[0] == "loose/deeper/extra_merged.pt"
+    assert set(table.labels.tolist()) == {UNLABELLED} and len(table.labels) == 6 * 7 + 3
+    assert torch.equal(table.features[3:], labelled.features)
+    store(root, cache)  # reopening the labelled one keeps the other
+    assert len(entries(cache)) == 2
+
+
 def test_float16_storage_halves_the_matrix(data):
     root, cache = data
     table32, table16 = store(root, cache), store(root, cache, "float16")
@@ -136,7 +152,7 @@ BUILDER = textwrap.dedent(
     """
     import sys, json
     from pathlib import Path
-    from virnucpro_trainer.data.files import find_files
+    from virnucpro_trainer.data.files import UNLABELLED, find_files
     from virnucpro_trainer.data.store import open_store
     root, cache = Path(sys.argv[1]), Path(sys.argv[2])
     table = open_store(find_files(root, "*_merged.pt", "viral"), root, cache, int(sys.argv[3]),

@@ -3,6 +3,7 @@ metrics and predictions, written into the evaluation's own directory (docs/evalu
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
-from virnucpro_trainer.data.dataset import make_batch_source
+from virnucpro_trainer.data.dataset import load_table, make_batch_source
 from virnucpro_trainer.eval_config import validate_eval
 from virnucpro_trainer.eval_outputs import (
     level_metrics,
@@ -21,7 +22,8 @@ from virnucpro_trainer.eval_outputs import (
     write_prediction_results,
     write_row_table,
 )
-from virnucpro_trainer.levels import Level, chunk_level, record_level
+from virnucpro_trainer.eval_report import write_eval_report
+from virnucpro_trainer.levels import LEVELS, Level, chunk_level, record_level
 from virnucpro_trainer.loop import predict
 from virnucpro_trainer.runtime import select_device
 from virnucpro_trainer.scoring_checkpoint import ScoringModel, check_width, load_scoring_model
@@ -29,7 +31,6 @@ from virnucpro_trainer.scoring_data import (
     check_unique_ids,
     choose_subset,
     labelled_sources,
-    load_scored_table,
     stored_width,
     test_rows,
     unlabelled_sources,
@@ -65,7 +66,7 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
     found = stored_width(sources[0].path)
     if found is not None:
         check_width(scoring, found, sources[0].path)
-    table = load_scored_table(cfg, sources, width)
+    table = load_table(cfg, sources, width)  # the feature store, or RAM, as in training
     rows = (
         test_rows(table, scoring.run_dir) if subset == "test" else torch.arange(len(table.labels))
     )
@@ -133,6 +134,7 @@ def write_all(
         "aggregate": cfg.aggregate,
         "record_pattern": cfg.record_pattern,
         "counts": counts,
+        "sequences_sha256": sequences_digest(ids),
     }
     if labels is not None:
         levels = {"rows": rows, "chunks": chunks, "records": records}
@@ -140,6 +142,8 @@ def write_all(
         metrics["rows"]["loss"] = loss
         log_summary(metrics)
     write_metrics(out_dir / "metrics.json", metrics)
+    if labels is not None:
+        write_eval_report(out_dir, metrics, {"rows": rows, "chunks": chunks, "records": records})
     write_row_table(out_dir / "predictions_rows.tsv", ids, files, labels, prob_viral)
     write_level_table(out_dir / "predictions_chunks.tsv", chunks, "chunk", "frames")
     write_level_table(out_dir / "predictions_records.tsv", records, "record", "chunks")
@@ -147,6 +151,12 @@ def write_all(
     write_highest_score(out_dir / "prediction_results_highestscore.csv", chunks)
     log.info("%d rows, %d chunks, %d records; results in %s", *list(counts.values())[:3], out_dir)
     return metrics
+
+
+def sequences_digest(ids: list[str]) -> str:
+    """Which sequences were scored, whatever their order: evaluations with the same digest
+    compare models on the same sequences (the multirun summary checks it)."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
 
 
 def labelled_metrics(
@@ -162,7 +172,7 @@ def labelled_metrics(
 
 
 def log_summary(metrics: dict) -> None:
-    for level in ("rows", "chunks", "records"):
+    for level in LEVELS:
         m = metrics[level].get("predicted")
         if m is None:
             continue

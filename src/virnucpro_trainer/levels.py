@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 FRAME = re.compile(r"[FR][1-3]$")
+LEVELS = ("rows", "chunks", "records")  # the levels' names in metrics.json and the reports
 
 
 @dataclass

@@ -228,14 +228,16 @@ def predict(
     *,
     bf16: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Viral probabilities, true labels and mean cross-entropy loss for `rows`, in order."""
+    """Viral probabilities, true labels and mean cross-entropy loss for `rows`, in order.
+
+    Rows labelled -1 (unlabelled data, scored for predictions) add nothing to the loss."""
     model.eval()
     probs, labels = [], []
     total = torch.zeros((), device=source.device)
     for x, y in source.eval_batches(rows, batch_size):
         with torch.autocast(source.device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x).float()
-        total += nn.functional.cross_entropy(logits, y, reduction="sum")
+        total += nn.functional.cross_entropy(logits, y, reduction="sum", ignore_index=-1)
         probs.append(torch.softmax(logits, dim=1)[:, 1].cpu())
         labels.append(y.cpu())
     if not probs:

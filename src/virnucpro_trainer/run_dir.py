@@ -26,6 +26,7 @@ from virnucpro_trainer.training_state import LAST
 
 LOCK = ".lock"
 RESULTS = ("test_metrics.json", str(LAST))
+EVAL_RESULT = "metrics.json"  # what makes an evaluation directory hold results
 
 # run dir -> (its open lock file, whether this process created the directory)
 _claimed: dict[Path, tuple[IO, bool]] = {}
@@ -57,16 +58,25 @@ def _make(path: Path, key: str) -> bool:
     return not existed
 
 
-def claim(run_dir: Path, resume: bool, checkpoint_name: str) -> None:
-    """Create and lock `run_dir` for this process, or raise a UserError saying why not."""
+def claim(run_dir: Path, resume: bool, checkpoint_name: str, evaluation: bool = False) -> None:
+    """Create and lock `run_dir` for this process, or raise a UserError saying why not.
+
+    `evaluation`: for evaluate.py, whose result is metrics.json (`checkpoint_name`) and which
+    cannot be resumed."""
     run_dir = run_dir.absolute()
     if not resume:
         used = results_in(run_dir, checkpoint_name)
         if used:
+            hint = (
+                ""
+                if evaluation
+                else f", or continue that run with: python train.py "
+                f"{shlex.quote(f'resume={run_dir}')}"
+            )
             raise UserError(
-                f"{run_dir} already holds another run's results ({', '.join(used)}); nothing "
-                "was written there. Choose another hydra.run.dir, or continue that run with: "
-                f"python train.py {shlex.quote(f'resume={run_dir}')}"
+                f"{run_dir} already holds {'an evaluation' if evaluation else 'another run'}'s "
+                f"results ({', '.join(used)}); nothing was written there. Choose another "
+                f"hydra.run.dir{hint}"
             )
     created = _make(run_dir, "hydra.run.dir")
     handle = (run_dir / LOCK).open("a+")
@@ -77,8 +87,9 @@ def claim(run_dir: Path, resume: bool, checkpoint_name: str) -> None:
         holder = handle.read().strip() or "unknown"
         handle.close()
         raise UserError(
-            f"{run_dir} is in use by another train.py process (pid {holder}); nothing was "
-            "written there. Wait for it to finish (or stop it) before resuming this run"
+            f"{run_dir} is in use by another {'evaluate' if evaluation else 'train'}.py process "
+            f"(pid {holder}); nothing was written there. Wait for it to finish (or stop it)"
+            + ("" if evaluation else " before resuming this run")
         ) from None
     except OSError:  # a file system without locks: go on unguarded rather than not at all
         pass
@@ -103,11 +114,19 @@ def discard_if_empty(run_dir: Path, checkpoint_name: str) -> bool:
 
 
 class RunDirectoryGuard(Callback):
-    """Claims the run (or sweep) directory before Hydra writes anything into it."""
+    """Claims the run (or sweep) directory before Hydra writes anything into it; `evaluation`:
+    for evaluate.py (its result is metrics.json)."""
+
+    def __init__(self, evaluation: bool = False):
+        self.evaluation = evaluation
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        run_dir = Path(config.hydra.run.dir)
         try:
-            claim(Path(config.hydra.run.dir), bool(config.resume), config.checkpoint_name)
+            if self.evaluation:
+                claim(run_dir, False, EVAL_RESULT, evaluation=True)
+            else:
+                claim(run_dir, bool(config.resume), config.checkpoint_name)
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(1)

@@ -45,16 +45,24 @@ def _learning_curves(history: list[dict], best_epoch: int, path: Path) -> None:
     plt.close(fig)
 
 
-def _roc_pr(y: np.ndarray, probs: np.ndarray, test: dict, path: Path) -> None:
+def _titled(title: str, label: str | None) -> str:
+    return title if label is None else f"{title} ({label})"
+
+
+def draw_roc_pr(
+    y: np.ndarray, probs: np.ndarray, scores: dict, path: Path, label: str | None = None
+) -> None:
+    """ROC and precision-recall curves; `scores` holds `auroc` and `auprc`, `label` goes into
+    the titles (e.g. an evaluation level). Needs both classes in `y`."""
     fig, (roc, pr) = plt.subplots(1, 2, figsize=(10, 4.5))
     fpr, tpr, _ = skm.roc_curve(y, probs)
-    roc.plot(fpr, tpr, label=f"AUROC {test['auroc']:.4f}")
+    roc.plot(fpr, tpr, label=f"AUROC {scores['auroc']:.4f}")
     roc.plot([0, 1], [0, 1], color="grey", linestyle=":")
-    roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    roc.set(xlabel="false positive rate", ylabel="true positive rate", title=_titled("ROC", label))
     precision, recall, _ = skm.precision_recall_curve(y, probs)
-    pr.plot(recall, precision, label=f"AUPRC {test['auprc']:.4f}")
+    pr.plot(recall, precision, label=f"AUPRC {scores['auprc']:.4f}")
     pr.axhline(y.mean(), color="grey", linestyle=":", label="viral share")
-    pr.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+    pr.set(xlabel="recall", ylabel="precision", title=_titled("Precision-recall", label))
     for ax in (roc, pr):
         ax.legend(loc="lower left" if ax is pr else "lower right")
     fig.tight_layout()
@@ -62,15 +70,18 @@ def _roc_pr(y: np.ndarray, probs: np.ndarray, test: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _calibration(y: np.ndarray, probs: np.ndarray, test: dict, path: Path) -> None:
+def draw_calibration(
+    y: np.ndarray, probs: np.ndarray, scores: dict, path: Path, label: str | None = None
+) -> None:
+    """Reliability diagram; `scores` holds `brier`, `label` goes into the title."""
     observed, predicted = calibration_curve(y, probs, n_bins=10, strategy="uniform")
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
-    ax.plot(predicted, observed, marker="o", label=f"model (Brier {test['brier']:.4f})")
+    ax.plot(predicted, observed, marker="o", label=f"model (Brier {scores['brier']:.4f})")
     ax.set(
         xlabel="predicted viral probability",
         ylabel="observed viral share",
-        title="Reliability diagram",
+        title=_titled("Reliability diagram", label),
     )
     ax.legend()
     fig.tight_layout()
@@ -78,8 +89,9 @@ def _calibration(y: np.ndarray, probs: np.ndarray, test: dict, path: Path) -> No
     plt.close(fig)
 
 
-def _confusion(test: dict, path: Path) -> None:
-    cm = np.array(test["confusion_matrix"])
+def draw_confusion(scores: dict, path: Path, label: str | None = None) -> None:
+    """`scores["confusion_matrix"]` ([[TN, FP], [FN, TP]]) as a picture, titled `label` if set."""
+    cm = np.array(scores["confusion_matrix"])
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.imshow(cm, cmap="Blues")
     for (i, j), value in np.ndenumerate(cm):
@@ -99,6 +111,8 @@ def _confusion(test: dict, path: Path) -> None:
         xlabel="predicted",
         ylabel="true",
     )
+    if label is not None:
+        ax.set_title(label)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -119,9 +133,9 @@ def write_report(
 ) -> None:
     """Draw the pictures and write report.md into `run_dir`."""
     _learning_curves(history, test["best_epoch"], run_dir / "learning_curves.png")
-    _roc_pr(y, probs, test, run_dir / "roc_pr_curves.png")
-    _calibration(y, probs, test, run_dir / "calibration.png")
-    _confusion(test, run_dir / "confusion_matrix.png")
+    draw_roc_pr(y, probs, test, run_dir / "roc_pr_curves.png")
+    draw_calibration(y, probs, test, run_dir / "calibration.png")
+    draw_confusion(test, run_dir / "confusion_matrix.png")
 
     chosen = test["chosen_threshold"]
     names = ("accuracy", "precision", "recall", "specificity", "f1", "balanced_accuracy", "mcc")

@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from virnucpro_trainer.data.dataset import data_sources, load_table, read_into_ram
-from virnucpro_trainer.data.files import SourceFile
+from virnucpro_trainer.data.dataset import data_sources
+from virnucpro_trainer.data.files import UNLABELLED, SourceFile
 from virnucpro_trainer.data.split_doc import SIDES
 from virnucpro_trainer.data.synthetic import MARKER
 from virnucpro_trainer.data.table import FeatureTable
@@ -45,21 +45,13 @@ def labelled_sources(cfg: DictConfig, width: int) -> list[SourceFile]:
 
 
 def unlabelled_sources(root: Path, file_glob: str) -> list[SourceFile]:
-    """Every file matching `file_glob` under `root`, at any depth (label 0: not used)."""
+    """Every file matching `file_glob` under `root`, at any depth, as files to predict on."""
     if not root.is_dir():
         raise UserError(f"data directory not found: {root} (set data.root)")
     paths = sorted(p for p in root.rglob(file_glob) if p.is_file())
     if not paths:
         raise UserError(f"no files matching {file_glob} under {root}, at any depth")
-    return [SourceFile(p, p.relative_to(root).as_posix(), 0) for p in paths]
-
-
-def load_scored_table(cfg: DictConfig, sources: list[SourceFile], width: int) -> FeatureTable:
-    """Labelled: the training path (feature store or RAM). Unlabelled: each file read into RAM;
-    there is no class directory, so a file's own `labels`, if it has them, are ignored."""
-    if cfg.labelled:
-        return load_table(cfg, sources, width)
-    return read_into_ram(cfg, sources, width, check_labels=False)
+    return [SourceFile(p, p.relative_to(root).as_posix(), UNLABELLED) for p in paths]
 
 
 def read_split(run_dir: Path) -> dict:

@@ -31,20 +31,31 @@ def is_search(sweeper: DictConfig) -> bool:
     return "optuna" in str(sweeper.get("_target_", ""))
 
 
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The sweep's job directories (0, 1, ...), in job order."""
+    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    return sorted(jobs, key=lambda p: int(p.name))
+
+
+def job_start(job: Path) -> dict:
+    """A job's number and overrides, and `status=failed` with the last line of its error.txt."""
+    path = job / ".hydra/overrides.yaml"
+    overrides = (yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+    row = {"job": job.name, "overrides": " ".join(overrides)}
+    if (job / "error.txt").is_file():
+        lines = (job / "error.txt").read_text().strip().splitlines()
+        row.update(status="failed", error=lines[-1] if lines else "")
+    return row
+
+
 def job_rows(sweep_dir: Path) -> list[dict]:
     rows = []
-    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
-    for job in sorted(jobs, key=lambda p: int(p.name)):
-        overrides = (
-            yaml.safe_load((job / ".hydra/overrides.yaml").read_text() or "[]")
-            if (job / ".hydra/overrides.yaml").is_file()
-            else []
-        )
-        row = {"job": job.name, "overrides": " ".join(overrides or [])}
-        if (job / "error.txt").is_file():
-            lines = (job / "error.txt").read_text().strip().splitlines()
-            row.update(status="failed", error=lines[-1] if lines else "")
-        elif (job / "test_metrics.json").is_file():
+    for job in job_dirs(sweep_dir):
+        row = job_start(job)
+        rows.append(row)
+        if "status" in row:  # failed
+            continue
+        if (job / "test_metrics.json").is_file():
             test = json.loads((job / "test_metrics.json").read_text())
             optimized = test.get("optimized_metric", {})
             row.update(
@@ -56,7 +67,6 @@ def job_rows(sweep_dir: Path) -> list[dict]:
             )
         else:
             row.update(status="unfinished")
-        rows.append(row)
     return rows
 
 
@@ -126,21 +136,25 @@ def write_summary(sweep_dir: Path) -> list[str]:
     return failed
 
 
+def report_failed(failed: list[str], sweep_dir: Path, search: bool = False) -> None:
+    """Name the jobs that did not finish; exit with status 1 unless this was a search."""
+    if not failed:
+        return
+    (log.warning if search else log.error)(
+        "%d %s of the sweep did not finish: %s (see %s)",
+        len(failed),
+        "trial(s)" if search else "job(s)",
+        ", ".join(failed),
+        sweep_dir / "summary.md",
+    )
+    if not search:
+        sys.exit(1)
+
+
 class SweepSummary(Callback):
     """Writes the summary. A sweep in which any job failed then exits with status 1; a search
     (the Optuna sweeper) does not, as failed trials are part of searching."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        failed = write_summary(sweep_dir)
-        if failed:
-            search = is_search(config.hydra.sweeper)
-            (log.warning if search else log.error)(
-                "%d %s of the sweep did not finish: %s (see %s)",
-                len(failed),
-                "trial(s)" if search else "job(s)",
-                ", ".join(failed),
-                sweep_dir / "summary.md",
-            )
-            if not search:
-                sys.exit(1)
+        report_failed(write_summary(sweep_dir), sweep_dir, is_search(config.hydra.sweeper))

@@ -40,11 +40,9 @@ def load_table(cfg: DictConfig, sources: list[SourceFile], width: int) -> Featur
     return read_into_ram(cfg, sources, width)
 
 
-def read_into_ram(
-    cfg: DictConfig, sources: list[SourceFile], width: int, check_labels: bool = True
-) -> FeatureTable:
+def read_into_ram(cfg: DictConfig, sources: list[SourceFile], width: int) -> FeatureTable:
     """Every file's rows in one matrix in RAM, stored as data.storage_dtype."""
-    files = [read_merged(s, width, check_labels) for s in sources]
+    files = [read_merged(s, width) for s in sources]
     table = build_table(files, cfg.num_workers)
     if cfg.data.storage_dtype == "float16":
         table.features = table.features.half()

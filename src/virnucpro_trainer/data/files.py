@@ -14,11 +14,13 @@ from virnucpro_trainer.errors import UserError
 log = logging.getLogger(__name__)
 
 CLASS_NAMES = {0: "non_viral", 1: "viral"}
+UNLABELLED = -1  # the label of a file to predict on: no class directory, its `labels` ignored
 
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A merged file: its path, its name relative to the data root, its class from its directory."""
+    """A merged file: its path, its name relative to the data root, its class from its directory
+    (UNLABELLED for files to predict on)."""
 
     path: Path
     name: str

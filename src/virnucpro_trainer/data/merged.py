@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from virnucpro_trainer.data.files import CLASS_NAMES, SourceFile
+from virnucpro_trainer.data.files import CLASS_NAMES, UNLABELLED, SourceFile
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.torch_files import load_weights_only
 
@@ -71,10 +71,10 @@ def _file_label(path: Path, labels: object) -> int:
     return int(values[0])
 
 
-def read_merged(source: SourceFile, width: int, check_labels: bool = True) -> MergedFile:
+def read_merged(source: SourceFile, width: int) -> MergedFile:
     """Load one merged file and check its structure, width and label against its directory.
 
-    `check_labels=False` (files to predict on, which have no class directory) ignores `labels`.
+    A file to predict on (label UNLABELLED: no class directory) has its `labels` ignored.
     """
     path = source.path
     obj = load_weights_only(path, REFUSED)
@@ -91,7 +91,7 @@ def read_merged(source: SourceFile, width: int, check_labels: bool = True) -> Me
     data = _checked_data(path, obj["data"], width)
     # The class comes from the directory; `labels` (absent from files made for prediction) is a
     # cross-check where present.
-    has_labels = check_labels and "labels" in obj
+    has_labels = source.label != UNLABELLED and "labels" in obj
     label = _file_label(path, obj["labels"]) if has_labels else source.label
     if label != source.label:
         raise UserError(

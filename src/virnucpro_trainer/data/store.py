@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from virnucpro_trainer.atomic import atomic_path
-from virnucpro_trainer.data.files import SourceFile
+from virnucpro_trainer.data.files import UNLABELLED, SourceFile
 from virnucpro_trainer.data.merged import MergedFile, read_merged
 from virnucpro_trainer.data.table import FeatureTable, check_finite, warn_empty
 from virnucpro_trainer.errors import UserError
@@ -160,6 +160,7 @@ def _build(
             "width": width,
             "dtype": man["dtype"],
             "data_root": str(data_root),
+            "labelled": labelled(sources),
             "manifest": man,
         }
         (tmp / "index.json").write_text(json.dumps(index))
@@ -174,9 +175,14 @@ def _build(
     )
 
 
-def _remove_stale(cache_dir: Path, keep: Path, data_root: Path, dtype: str) -> None:
-    """Delete older entries built from the same data root and dtype (their inputs have changed)
-    that no running job holds; those still in use are left for a later run to remove."""
+def labelled(sources: list[SourceFile]) -> bool:
+    """Whether a store holds classes (training, labelled evaluation) or files to predict on."""
+    return all(s.label != UNLABELLED for s in sources)
+
+
+def _remove_stale(cache_dir: Path, keep: Path, data_root: Path, dtype: str, kind: bool) -> None:
+    """Delete older entries built from the same data root, dtype and kind (labelled or not: their
+    inputs have changed) that no running job holds; those in use are left for a later run."""
     for entry in cache_dir.iterdir():
         index_path = entry / "index.json"
         if entry == keep or not index_path.is_file():
@@ -185,7 +191,8 @@ def _remove_stale(cache_dir: Path, keep: Path, data_root: Path, dtype: str) -> N
             index = json.loads(index_path.read_text())
         except (OSError, ValueError):
             continue
-        if index.get("data_root") != str(data_root) or index.get("dtype") != dtype:
+        same = (index.get("data_root"), index.get("dtype"), index.get("labelled", True))
+        if same != (str(data_root), dtype, kind):
             continue
         with _lock_file(cache_dir, entry.name).open("a") as handle:
             try:
@@ -234,5 +241,5 @@ def open_store(
         if (entry / "index.json").is_file():
             break
         lock.close()
-    _remove_stale(cache_dir, entry, data_root, dtype)
+    _remove_stale(cache_dir, entry, data_root, dtype, labelled(sources))
     return _open(entry, lock)

@@ -1,0 +1,157 @@
+"""Pictures and `report.md` for one labelled evaluation, per level (rows, chunks, records).
+
+Drawn from the levels and the metrics evaluate.py writes to metrics.json, with run_report's
+drawing functions (matplotlib's file-only backend). A level with no units gets no pictures; one
+with a single class gets no curves (ROC, PR and calibration are undefined). The report says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from virnucpro_trainer.atomic import atomic_path
+from virnucpro_trainer.eval_outputs import THRESHOLD_FREE
+from virnucpro_trainer.levels import LEVELS, Level
+from virnucpro_trainer.run_report import draw_calibration, draw_confusion, draw_roc_pr
+
+log = logging.getLogger(__name__)
+
+MEANING = {
+    "rows": "one reading frame of one chunk, scored by the MLP; viral when P(viral) >= "
+    "P(non-viral).",
+    "chunks": "the frames of one chunk; viral when its highest viral probability is at least "
+    "its highest non-viral one; score = its highest viral probability.",
+    "records": "the chunks of one record (genome, contig); score = aggregate of its chunks by "
+    "`aggregate` ({aggregate}), viral when the score is >= 0.5.",
+}
+# the metrics that depend on a cut-off, in report order (the others: eval_outputs.THRESHOLD_FREE)
+CUT_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "balanced_accuracy", "mcc")
+
+
+def fmt(value) -> str:
+    """A metric as the report shows it: four decimals, or `n/a` for NaN / null / infinity."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.4f}"
+
+
+def _columns(block: dict) -> list[tuple[str, str]]:
+    """(key, header) of each metric dict present in one level's block, in report order."""
+    columns = [("predicted", "predicted")]
+    if "at_0.5" in block:
+        columns.append(("at_0.5", "at 0.5"))
+    if "at_stored_threshold" in block:
+        value = fmt(block["at_stored_threshold"]["threshold"])
+        columns.append(("at_stored_threshold", f"at stored threshold {value}"))
+    if "at_threshold" in block:
+        columns.append(("at_threshold", f"at threshold={fmt(block['at_threshold']['threshold'])}"))
+    return columns
+
+
+def level_table(name: str, block: dict) -> list[str]:
+    """One level's metrics as a markdown table: a column per threshold block present."""
+    columns = _columns(block)
+    lines = [
+        "| metric | " + " | ".join(header for _, header in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    empty = " |" * (len(columns) - 1)
+    for m in CUT_METRICS:
+        lines.append(f"| {m} | " + " | ".join(fmt(block[k][m]) for k, _ in columns) + " |")
+    for m in THRESHOLD_FREE:
+        lines.append(f"| {m} | {fmt(block['predicted'][m])} |{empty}")
+    if name == "rows" and "loss" in block:
+        lines.append(f"| loss | {fmt(block['loss'])} |{empty}")
+    cms = " | ".join(str(block[k]["confusion_matrix"]) for k, _ in columns)
+    lines.append(f"| confusion [[TN, FP], [FN, TP]] | {cms} |")
+    return lines
+
+
+def draw_level(out_dir: Path, name: str, level: Level, block: dict) -> tuple[list, str]:
+    """A level's pictures into `out_dir`: (title, file name) each, and a note on what was left
+    out."""
+    if not len(level.ids):
+        return [], "No units at this level: no metrics and no pictures."
+    own = block["predicted"]
+    pictures = []
+    if len(np.unique(level.labels)) == 2:
+        y, score = np.asarray(level.labels), np.asarray(level.score, dtype=np.float64)
+        draw_roc_pr(y, score, own, out_dir / f"roc_pr_{name}.png", label=name)
+        draw_calibration(y, score, own, out_dir / f"calibration_{name}.png", label=name)
+        pictures += [
+            (f"ROC and precision-recall curves ({name})", f"roc_pr_{name}.png"),
+            (f"Calibration ({name})", f"calibration_{name}.png"),
+        ]
+        note = ""
+    else:
+        only = "viral" if int(level.labels[0]) == 1 else "non-viral"
+        note = (
+            f"Only one class ({only}) at this level: ROC, precision-recall and calibration "
+            "curves are undefined and not drawn; AUROC and AUPRC are n/a."
+        )
+    draw_confusion(own, out_dir / f"confusion_{name}.png", label=f"{name}, own prediction")
+    pictures.append((f"Confusion matrix ({name}, own prediction)", f"confusion_{name}.png"))
+    return pictures, note
+
+
+def level_section(out_dir: Path, name: str, level: Level, block: dict) -> list[str]:
+    """One level's heading, table, note and picture links (drawing the pictures)."""
+    lines = [
+        f"## {name.capitalize()}",
+        "",
+        f"{block['units']} units, {block['viral_units']} viral, "
+        f"{block['mixed_label_units']} with mixed labels (labelled by the majority).",
+        "",
+    ]
+    pictures, note = draw_level(out_dir, name, level, block)
+    if "predicted" in block:
+        lines += [*level_table(name, block), ""]
+    if note:
+        lines += [note, ""]
+    for title, picture in pictures:
+        lines += [f"![{title}]({picture})", ""]
+    return lines
+
+
+def header(metrics: dict) -> list[str]:
+    """The title, what was evaluated, the counts and what each level means."""
+    counts = metrics["counts"]
+    lines = [
+        f"# Evaluation report: {Path(metrics['checkpoint']).name}",
+        "",
+        f"- checkpoint: `{metrics['checkpoint']}`",
+        f"- data root: `{metrics['data_root']}`",
+        f"- subset: {metrics['subset']}",
+        f"- aggregate: {metrics['aggregate']} (record pattern `{metrics['record_pattern']}`)",
+        "",
+        "## Counts",
+        "",
+        "| | |",
+        "|---|---|",
+    ]
+    lines += [f"| {key.replace('_', ' ')} | {value} |" for key, value in counts.items()]
+    lines += ["", "## Levels", ""]
+    aggregate = metrics["aggregate"]
+    lines += [f"- **{name}**: {MEANING[name].format(aggregate=aggregate)}" for name in LEVELS]
+    columns = "`predicted` is the level's own prediction; `at ...` cuts its score there."
+    return [*lines, "", columns, ""]
+
+
+def write_eval_report(out_dir: Path, metrics: dict, levels: dict[str, Level]) -> None:
+    """Draw each level's pictures and write report.md into `out_dir` (labelled data only: does
+    nothing when a level has no labels). `metrics` is metrics.json's content, NaN as float or
+    None; `levels` maps rows, chunks and records to their Level."""
+    if any(level.labels is None for level in levels.values()):
+        log.debug("no evaluation report for unlabelled data")
+        return
+    lines = header(metrics)
+    for name in LEVELS:
+        if name in levels:
+            lines += level_section(out_dir, name, levels[name], metrics[name])
+    with atomic_path(out_dir / "report.md") as tmp:
+        tmp.write_text("\n".join(lines))
+    log.info("report: %s", out_dir / "report.md")
