@@ -3,8 +3,9 @@
 python benchmarks/group_split.py [--rows 2000000] [--repeats 3]
 
 Only ids matter to the split, so the table has no features; 100 files, 120 fragments per record.
-Prints the median seconds to make the split, to load it again (split.json only), and to map a
-fresh table's rows to sides (reading the record of every id).
+Prints each class's share of rows on the test and validation sides, and the median seconds to make
+the split, to load it again (split.json only), and to map a fresh table's rows to sides (reading
+the record of every id).
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ def main() -> None:
             times["rows"].append(time.perf_counter() - start)
     sides = {side: len(r) for side, r in rows.items()}
     print(f"{args.rows} rows, {len(s.document['train_records'])} train records; rows {sides}")
+    for class_name, of_class in s.document["row_fractions"].items():
+        shares = ", ".join(
+            f"{side} {of_class[side]['achieved']:.4f} (requested {of_class[side]['requested']})"
+            for side in ("test", "val")
+        )
+        print(f"{class_name} share of rows: {shares}")
     for step, values in times.items():
         each = ", ".join(f"{v:.2f}" for v in values)
         print(f"{step}: median {statistics.median(values):.2f} s ({each})")

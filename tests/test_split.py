@@ -435,3 +435,71 @@ def test_a_split_is_used_for_moved_data_only_when_the_sequences_are_the_same(dat
     write_merged(moved / f"{HOST_DIR}/output_0_merged.pt", 5, WIDTH, 0, ids=list("abcde"))
     with pytest.raises(UserError, match=f"belongs to the data at {root}, not to {moved}"):
         split_of(moved, split_dir)
+
+
+def genomes_of_many_sizes(root, chunks=(60, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12)):
+    """Per class, genomes of `chunks` fragments each, spread over 3 files; one genome holds
+    about half of its class's rows."""
+    for label, class_dir in ((1, VIRAL_DIR), (0, HOST_DIR)):
+        ids = {i: [] for i in range(3)}
+        for g, n in enumerate(chunks):
+            for k in range(n):
+                ids[(g + k) % 3].append(f"G{label}_{g}.1_chunk_{k}F1")
+        for i, file_ids in ids.items():
+            path = root / class_dir / f"output_{i}_merged.pt"
+            write_merged(path, len(file_ids), WIDTH, label, ids=file_ids, seed=10 * label + i)
+
+
+def test_group_split_aims_at_shares_of_rows_and_reports_them(tmp_path, caplog):
+    root = tmp_path / "data_merge"
+    genomes_of_many_sizes(root)
+    caplog.set_level("INFO")
+    split, table = group_split(root, tmp_path / "test_set")
+    doc = json.loads(split.path.read_text())
+    assert doc["group_method"] == "rows"
+    rows = table.rows_of_records(split.records, PATTERN)
+    for class_name, label in (("non_viral", 0), ("viral", 1)):
+        report = doc["row_fractions"][class_name]
+        assert report["rows"] == 127 and report["records"] == 12
+        for side, requested in (("test", 0.2), ("val", 0.2), ("train", 0.6)):
+            on_side = int((table.labels[rows[side]] == label).sum())
+            assert report[side]["rows"] == on_side
+            assert report[side]["requested"] == requested
+            assert report[side]["achieved"] == round(on_side / 127, 6)
+            assert abs(on_side / 127 - requested) <= 0.01  # the 60-row genome stays in train
+        assert report["train"]["largest_record_rows"] == 60
+    assert "group split, viral rows (127 in 12 records): train 59.84% (requested 60.00%" in (
+        caplog.text
+    )
+    assert "WARNING" not in caplog.text
+
+
+def test_group_split_warns_when_a_record_is_larger_than_a_side(tmp_path, caplog):
+    root = tmp_path / "data_merge"
+    genomes_of_many_sizes(root, chunks=(30, 20, 25, 22))  # no genome fits a fifth of the rows
+    caplog.set_level("INFO")
+    split, _ = group_split(root, tmp_path / "test_set")
+    test = split.document["row_fractions"]["viral"]["test"]
+    assert test["records"] == 1 and test["rows"] == 20 and test["achieved"] == 0.206186
+    val = split.document["row_fractions"]["viral"]["val"]
+    assert val["rows"] == 22 and val["achieved"] == 0.226804
+    assert (
+        "group split: the val side holds 22.68% of the viral rows, not the requested 20.00% "
+        "(22 of 97 rows in 1 of 4 records; the largest on this side has 22 rows"
+    ) in caplog.text
+
+
+def test_a_group_split_made_by_record_count_is_loaded_as_it_is(tmp_path, caplog):
+    root = tmp_path / "data_merge"
+    genomes_of_many_sizes(root)
+    split_dir = tmp_path / "test_set"
+    first, _ = group_split(root, split_dir)
+    old = json.loads(first.path.read_text())  # as the record-count split wrote it: no row report
+    del old["group_method"], old["row_fractions"]
+    old["test_records"], old["train_records"] = old["train_records"], old["test_records"]
+    first.path.write_text(json.dumps(old))
+    caplog.set_level("INFO")
+    again, _ = group_split(root, split_dir)
+    assert again.records["test"] == old["test_records"] and again.hash == old["hash"]
+    assert "made before group splits aimed at shares of rows" in caplog.text
+    assert str(first.path.parent) in caplog.text

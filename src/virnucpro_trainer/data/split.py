@@ -1,7 +1,9 @@
 """The train/validation/test split, stratified by class, made once and shared by all runs.
 
 The unit of the split is the file (`split.unit=file`) or the source record (`group`: every
-fragment of a genome on one side, wherever its files are). A split lives in
+fragment of a genome on one side, wherever its files are). A file split takes its fractions of each
+class's files; a group split aims at its fractions of each class's rows (records differ in size by
+orders of magnitude, so a share of their count says little about the rows). A split lives in
 `<split.dir>/<unit>-test<t>-val<v>-seed<s>/` as `split.json`, plus, for a file split, `viral/` and
 `non_viral/` folders of symlinks to its test files. Later runs load it and check it against the
 files found; different settings get different folders, so they never overwrite each other.
@@ -10,7 +12,6 @@ files found; different settings get different folders, so they never overwrite e
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from virnucpro_trainer.data.files import CLASS_NAMES
+from virnucpro_trainer.data.group_split import assign_records, record_labels, record_rows
 from virnucpro_trainer.data.leakage import leakage_report, log_leakage
 from virnucpro_trainer.data.split_doc import (
+    GROUP_METHOD,
     SIDES,
     check_data_root,
     describe,
     differences,
+    log_row_fractions,
     read_document,
     summary,
     write_folder,
@@ -31,8 +35,6 @@ from virnucpro_trainer.data.split_doc import (
 from virnucpro_trainer.errors import UserError
 
 log = logging.getLogger(__name__)
-
-UNIT_WORDS = {"file": "file", "group": "source record"}
 
 
 @dataclass
@@ -55,55 +57,31 @@ def split_folder(
 
 
 def assign_units(
-    labels: dict[str, int], test_fraction: float, val_fraction: float, seed: int, unit="file"
+    labels: dict[str, int], test_fraction: float, val_fraction: float, seed: int
 ) -> dict[str, list[str]]:
-    """Per class: a shuffled test share of its units (files or records), then a validation share
-    of what is left, the rest train.
+    """The file split. Per class: a shuffled test share of its files, then a validation share of
+    what is left, the rest train.
 
-    Each class gets at least one unit on every side, so every side holds both classes.
+    Each class gets at least one file on every side, so every side holds both classes.
     """
     rng = np.random.default_rng(seed)
     sides: dict[str, list[str]] = {side: [] for side in SIDES}
-    word = UNIT_WORDS[unit]
     for label, class_name in CLASS_NAMES.items():
         names = sorted(n for n, lab in labels.items() if lab == label)
         n_test = max(1, round(len(names) * test_fraction))
         n_val = max(1, round((len(names) - n_test) * val_fraction))
         if len(names) - n_test - n_val < 1:
-            more = (
-                "Add files or split the data into more files."
-                if unit == "file"
-                else "Check split.record_pattern against the ids, or add data."
-            )
             raise UserError(
-                f"only {len(names)} {class_name} {word}(s): a split by {word} needs at least 3 "
+                f"only {len(names)} {class_name} file(s): a split by file needs at least 3 "
                 f"per class (train, validation and test each get one; with split.test_fraction="
                 f"{test_fraction} and split.val_fraction={val_fraction} it needs "
-                f"{n_test + n_val + 1}). {more}"
+                f"{n_test + n_val + 1}). Add files or split the data into more files."
             )
         shuffled = [names[i] for i in rng.permutation(len(names))]
         sides["test"] += shuffled[:n_test]
         sides["val"] += shuffled[n_test : n_test + n_val]
         sides["train"] += shuffled[n_test + n_val :]
     return {side: sorted(names) for side, names in sides.items()}
-
-
-def record_labels(records: dict[str, list[str]], labels: dict[str, int]) -> dict[str, int]:
-    """Each source record's class: that of its fragments, or of most of them (with a warning)
-    where a record has fragments of both classes. `records`: file -> record of each row."""
-    counts: dict[str, list[int]] = {}
-    for name, per_row in records.items():
-        for record, n in Counter(per_row).items():
-            counts.setdefault(record, [0, 0])[labels[name]] += n
-    mixed = sorted(r for r, (host, viral) in counts.items() if host and viral)
-    if mixed:
-        log.warning(
-            "%d source records have both viral and host fragments (e.g. %s); each stays on one "
-            "side, stratified as the class of most of its fragments",
-            len(mixed),
-            ", ".join(mixed[:5]),
-        )
-    return {r: int(viral > host) for r, (host, viral) in counts.items()}
 
 
 def side_rows(
@@ -134,18 +112,21 @@ def make_split(
     labels = {name: label for name, (label, _) in files.items()}
     test, val, seed = settings["split_ratio"], settings["val_fraction"], settings["seed"]
     per_row = records() if records else None
-    side_records = record_label = by_side = None
+    side_records = record_label = by_side = group = None
     if settings["unit"] == "file":
         sides = assign_units(labels, test, val, seed)
         rows = {side: {n: files[n][1] for n in names} for side, names in sides.items()}
         if per_row is not None:
             by_side = side_rows("file", sides, per_row)
     else:
-        record_label = record_labels(per_row, labels)
-        side_records = assign_units(record_label, test, val, seed, unit="group")
+        counts = record_rows(per_row, labels)
+        record_label = record_labels(per_row, labels, counts)
+        sizes = {r: host + viral for r, (host, viral) in counts.items()}
+        side_records, fractions = assign_records(record_label, sizes, test, val, seed)
+        group = {"group_method": GROUP_METHOD, "row_fractions": fractions}
         by_side = side_rows("group", side_records, per_row)
         rows = {side: {n: len(r) for n, r in of.items()} for side, of in by_side.items()}
-    doc = describe(files, rows, data_root, settings, side_records, record_label)
+    doc = describe(files, rows, data_root, settings, side_records, record_label, group)
     doc["leakage"] = leakage_report(by_side) if by_side is not None else None
     if ids is not None:
         doc["file_ids"] = ids()
@@ -204,6 +185,8 @@ def load_or_make_split(
             "old split are then not comparable), or use another split.dir or split.seed."
         )
     log.info("split %s (%s): %s", doc["hash"], path, summary(doc))
+    if unit == "group":
+        log_row_fractions(doc, folder)
     log_leakage(doc.get("leakage"))
     side_records = {side: doc[f"{side}_records"] for side in SIDES} if unit == "group" else None
     return Split({side: doc[f"{side}_files"] for side in SIDES}, side_records, doc, path)

@@ -21,6 +21,21 @@ SIDES = ("train", "val", "test")
 # Where the data is and which sequence ids its files hold describe the data, not the split: a
 # split's hash stays the same for the same assignment of the same files.
 UNHASHED = ("data_root", "file_ids")
+# A new group split's split.json says how it was made: "rows", towards each class's requested share
+# of rows per side (and reports them in row_fractions). A group split without it was made before,
+# from shares of each class's record count; it is loaded as it is.
+GROUP_METHOD = "rows"
+# A side of a group split further than this from its requested share of a class's rows is warned of.
+ROW_FRACTION_TOLERANCE = 0.01
+# What row_fractions holds for each class and side.
+ROW_FRACTION_KEYS = (
+    "requested",
+    "achieved",
+    "rows",
+    "records",
+    "largest_record_rows",
+    "smallest_record_rows",
+)
 
 
 def describe(
@@ -30,8 +45,10 @@ def describe(
     settings: dict,
     side_records: dict[str, list[str]] | None,
     record_label: dict[str, int] | None,
+    group: dict | None = None,
 ) -> dict:
-    """split.json. `rows_by_side`: side -> {file: rows it has on that side}."""
+    """split.json. `rows_by_side`: side -> {file: rows it has on that side}; `group`: what a group
+    split adds (group_method, row_fractions)."""
     label = {name: lab for name, (lab, _) in files.items()}
     distribution = {}
     for side, rows in rows_by_side.items():
@@ -65,6 +82,8 @@ def describe(
     }
     if side_records is not None:
         doc.update({f"{side}_records": names for side, names in side_records.items()})
+    if group is not None:
+        doc.update(group)
     digest = json.dumps({k: doc[k] for k in doc if k not in UNHASHED}, sort_keys=True)
     doc["hash"] = hashlib.sha256(digest.encode()).hexdigest()[:16]
     doc["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -139,8 +158,12 @@ def read_document(path: Path, settings: dict) -> dict:
             doc["distribution"][side]["sequences"]  # noqa: B018
             if doc.get("unit") == "group" and not isinstance(doc[f"{side}_records"], list):
                 raise ValueError(f"{side}_records is not a list")
+            if doc.get("group_method") is not None:
+                for of_class in doc["row_fractions"].values():
+                    for key in ROW_FRACTION_KEYS:
+                        float(of_class[side][key])
         doc["hash"]  # noqa: B018
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise UserError(
             f"split file {path} is unreadable or incomplete ({type(err).__name__}: {err}); "
             f"delete {path.parent} to make the split again"
@@ -195,3 +218,55 @@ def summary(doc: dict) -> str:
             f"viral ratio {d['viral_ratio']:.3f}"
         )
     return "; ".join(parts)
+
+
+def log_row_fractions(doc: dict, folder: Path) -> None:
+    """Log a group split's requested and achieved share of each class's rows per side; warn where
+    the test or validation side misses it by more than a percentage point (records too large)."""
+    fractions = doc.get("row_fractions")
+    if doc.get("group_method") is None or fractions is None:
+        d = doc["distribution"]
+        total = sum(d[side]["sequences"] for side in SIDES)
+        test = d["test"]["sequences"] / total if total else 0.0
+        requested = doc["split_ratio"]
+        message = (
+            "this group split was made before group splits aimed at shares of rows: its fractions "
+            "are of each class's record count, and its test side holds %.1f%% of all rows "
+            "(split.test_fraction=%s); move or delete %s to make it afresh with row targets"
+        )
+        emit = log.warning if abs(test - requested) > ROW_FRACTION_TOLERANCE else log.info
+        emit(message, 100 * test, requested, folder)
+        return
+    for class_name, of_class in fractions.items():
+        log.info(
+            "group split, %s rows (%d in %d records): %s",
+            class_name,
+            of_class["rows"],
+            of_class["records"],
+            "; ".join(
+                f"{side} {of_class[side]['achieved']:.2%} (requested "
+                f"{of_class[side]['requested']:.2%}; {of_class[side]['rows']} rows, "
+                f"{of_class[side]['records']} record{'s' * (of_class[side]['records'] != 1)})"
+                for side in SIDES
+            ),
+        )
+        for side in ("test", "val"):
+            got = of_class[side]
+            if abs(got["achieved"] - got["requested"]) > ROW_FRACTION_TOLERANCE + 1e-9:
+                log.warning(
+                    "group split: the %s side holds %.2f%% of the %s rows, not the requested "
+                    "%.2f%% (%d of %d rows in %d of %d records; the largest on this side has %d "
+                    "rows, the smallest on the training side %d): its records are too few or too "
+                    "large to come closer, with every side holding at least one. More or smaller "
+                    "records (split.record_pattern) or other fractions get closer",
+                    side,
+                    100 * got["achieved"],
+                    class_name,
+                    100 * got["requested"],
+                    got["rows"],
+                    of_class["rows"],
+                    got["records"],
+                    of_class["records"],
+                    got["largest_record_rows"],
+                    of_class["train"]["smallest_record_rows"],
+                )
