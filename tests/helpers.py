@@ -20,6 +20,8 @@ from torch import nn
 from virnucpro_trainer.config import register_configs
 from virnucpro_trainer.data.files import find_files
 from virnucpro_trainer.data.merged import read_merged
+from virnucpro_trainer.eval_config import register_eval_configs
+from virnucpro_trainer.eval_pipeline import evaluate_run
 from virnucpro_trainer.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +91,22 @@ def train_in_process(cwd: Path, *overrides: str) -> Path:
     finally:
         torch.set_num_threads(threads)
     return run_dir
+
+
+def evaluate_in_process(cwd: Path, out_dir: Path, *overrides: str) -> dict:
+    """Run `python evaluate.py OVERRIDES` in `cwd` as evaluate.py would, in this process, writing
+    into `out_dir`; returns metrics.json's content. A UserError propagates."""
+    register_eval_configs()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("evaluate", overrides=list(overrides))
+    out_dir.mkdir(parents=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with working_directory(cwd):
+            return evaluate_run(cfg, out_dir)
+    finally:
+        torch.set_num_threads(threads)
 
 
 # train.py as a real process: for what a process is the point of (signals, exit codes, printed

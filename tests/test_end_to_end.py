@@ -15,6 +15,11 @@ from helpers import RUN_FILES, TINY, PredictionStepMLP, results, run_dirs, train
 
 
 @pytest.mark.usefixtures("tiny_data")
+def predicted_ids(run_dir):
+    with (run_dir / "test_predictions.tsv").open() as f:
+        return [line.split("\t")[0] for line in f.readlines()[1:]]
+
+
 def test_demo_run_writes_the_whole_run_directory(tmp_path, caplog):
     caplog.set_level("INFO")
     run_dir = train_in_process(tmp_path, *TINY, "checkpoint_name=model_fastesm650.pth")
@@ -67,7 +72,20 @@ def test_demo_run_writes_the_whole_run_directory(tmp_path, caplog):
     for picture in ("learning_curves", "roc_pr_curves", "calibration", "confusion_matrix"):
         assert (run_dir / f"{picture}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({picture}.png)" in report
-    assert f"| f1 | {test['f1']:.4f} | {test['chosen_threshold']['f1']:.4f} |" in report
+    low, high = test["intervals"]["f1"]
+    chosen_low, chosen_high = chosen["intervals"]["f1"]
+    assert low <= test["f1"] <= high and chosen_low <= chosen["f1"] <= chosen_high
+    assert (
+        f"| f1 | {test['f1']:.4f} ({low:.4f}-{high:.4f}) | {chosen['f1']:.4f} "
+        f"({chosen_low:.4f}-{chosen_high:.4f}) |" in report
+    )
+    assert test["ci"]["records"] == len({i.split("_chunk_")[0] for i in predicted_ids(run_dir)})
+    assert "## Cutoffs for an expected viral fraction" in report
+    fractions = [row["viral_fraction"] for row in test["cutoffs"]["table"]]
+    assert fractions == [0.01, 0.02, 0.05, 0.1, 0.25, 0.5] == [
+        row["viral_fraction"] for row in ckpt["cutoffs"]["table"]
+    ]
+    assert 0 <= test["ece"] <= 1 and ckpt["temperature"] is None
     assert "train/test leakage: 0 source records" in report
 
     with (run_dir / "test_predictions.tsv").open() as f:

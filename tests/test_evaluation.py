@@ -96,7 +96,7 @@ def test_threshold_comes_from_validation_and_never_from_test(tmp_path):
     source = BatchSource(features, labels, torch.device("cpu"))
 
     predictions = tmp_path / "test_predictions.tsv"
-    test, _, _ = evaluate(FirstTwoColumns(), source, rows, table, predictions)
+    test, *_ = evaluate(FirstTwoColumns(), source, rows, table, predictions)
 
     cut = test["chosen_threshold"]["threshold"]
     assert cut == pytest.approx(choose_threshold(val_y, val_p))

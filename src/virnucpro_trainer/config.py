@@ -98,6 +98,26 @@ class LoggerConfig:
 
 
 @dataclass
+class CIConfig:
+    """Confidence intervals of test metrics: a cluster bootstrap over source records
+    (split.record_pattern); fragments of one genome are not independent (docs/statistics.md)."""
+
+    enabled: bool = True
+    n_boot: int = 1000  # resamples
+    level: float = 0.95
+    seed: int = 0  # the resampling seed (intervals are exactly reproducible)
+
+
+@dataclass
+class CutoffConfig:
+    """Thresholds for an expected viral fraction, chosen on validation so that the expected false
+    discovery rate stays at most target_fdr (docs/cutoffs-and-calibration.md)."""
+
+    viral_fractions: list[float] = field(default_factory=lambda: [0.01, 0.02, 0.05, 0.1, 0.25, 0.5])
+    target_fdr: float = 0.05
+
+
+@dataclass
 class TrainConfig:
     """Every setting and its default: the one place defaults are written. The YAML files under
     conf/ choose group options and hold only what an option changes."""
@@ -126,6 +146,10 @@ class TrainConfig:
     min_delta: float = 0.0
     checkpoint_name: str = "model_fastesm650.pth"
     threshold_metric: str = "f1"  # maximised on validation: f1 | mcc | balanced_accuracy
+    ci: CIConfig = field(default_factory=CIConfig)
+    cutoffs: CutoffConfig = field(default_factory=CutoffConfig)
+    # none | temperature: one scalar fitted on validation, applied to every reported probability
+    calibration: str = "none"
     optimized_metric: str = "val_loss"  # returned to a sweeper: a validation metric
     limit_batches: int | None = None  # at most this many batches per epoch (debug=fast)
     resume: str | None = None  # a run directory to continue (docs/troubleshooting.md)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from virnucpro_trainer.config import DataConfig, SplitConfig, register_configs
+from virnucpro_trainer.config import CIConfig, DataConfig, SplitConfig, register_configs
 from virnucpro_trainer.config_checks import CHECKS as TRAIN_CHECKS
 from virnucpro_trainer.config_checks import failed_checks, unknown_keys
 from virnucpro_trainer.errors import UserError
@@ -44,6 +44,8 @@ class EvalConfig:
     features_on_gpu: bool = True  # copy the features to the GPU once when they fit
     gpu_memory_margin_gb: float = 2.0
     bf16: bool = False  # bf16 autocast while scoring
+    # Intervals of every level's metrics, resampling records (record_pattern); as in training
+    ci: CIConfig = field(default_factory=CIConfig)
     verbose: bool = False  # show the traceback behind an error message
 
 
@@ -58,6 +60,8 @@ CHECKS = {
     "threshold": (lambda v: v is None or 0 <= v <= 1, "in [0, 1] or null"),
     "aggregate": (lambda v: v in AGGREGATES, f"one of {AGGREGATES}"),
     "record_pattern": TRAIN_CHECKS["split.record_pattern"],
+    "ci.n_boot": TRAIN_CHECKS["ci.n_boot"],
+    "ci.level": TRAIN_CHECKS["ci.level"],
     # the settings evaluate.py shares with training, checked the same way
     **{
         key: TRAIN_CHECKS[key]

@@ -12,9 +12,12 @@ import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
+from virnucpro_trainer.calibration import apply_temperature
+from virnucpro_trainer.config import CIConfig
 from virnucpro_trainer.data.dataset import load_table, make_batch_source
 from virnucpro_trainer.eval_config import validate_eval
 from virnucpro_trainer.eval_outputs import (
+    THRESHOLD_FREE,
     level_metrics,
     write_highest_score,
     write_level_table,
@@ -35,6 +38,7 @@ from virnucpro_trainer.scoring_data import (
     test_rows,
     unlabelled_sources,
 )
+from virnucpro_trainer.uncertainty import cluster_bootstrap, group_codes
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,9 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
     source = make_batch_source(cfg, table, device)
     model = scoring.model.to(device)
     prob_viral, y, loss = predict(model, source, rows, cfg.eval_batch_size, bf16=cfg.bf16)
+    if scoring.temperature is not None:  # the training run's calibration, fitted on validation
+        log.info("applying the checkpoint's temperature T = %.4f", scoring.temperature)
+        prob_viral = apply_temperature(prob_viral, scoring.temperature)
     prob_viral = prob_viral.astype(np.float32)
     prob_host = np.float32(1.0) - prob_viral  # two classes: the softmax sums to one
     ids, files = table.row_ids(rows), table.row_files(rows)
@@ -133,6 +140,7 @@ def write_all(
         "labelled": cfg.labelled,
         "aggregate": cfg.aggregate,
         "record_pattern": cfg.record_pattern,
+        "temperature": scoring.temperature,
         "counts": counts,
         "sequences_sha256": sequences_digest(ids),
     }
@@ -140,6 +148,8 @@ def write_all(
         levels = {"rows": rows, "chunks": chunks, "records": records}
         metrics.update(labelled_metrics(levels, scoring.stored_threshold, cfg.threshold))
         metrics["rows"]["loss"] = loss
+        if cfg.ci.enabled:
+            add_level_intervals(metrics, levels, cfg.record_pattern, CIConfig(**cfg.ci))
         log_summary(metrics)
     write_metrics(out_dir / "metrics.json", metrics)
     if labels is not None:
@@ -169,6 +179,23 @@ def labelled_metrics(
     if threshold is not None:
         thresholds["at_threshold"] = float(threshold)
     return {name: level_metrics(level, thresholds) for name, level in levels.items()}
+
+
+def add_level_intervals(
+    metrics: dict, levels: dict[str, Level], pattern: str, ci: CIConfig
+) -> None:
+    """`intervals` for each level's own prediction, resampling records: rows and chunks by the
+    record their id names (`pattern`), records one by one."""
+    settings = {"n_boot": ci.n_boot, "level": ci.level, "seed": ci.seed}
+    for name, level in levels.items():
+        block = metrics[name].get("predicted")
+        if block is None:
+            continue
+        groups = np.arange(len(level.ids)) if name == "records" else group_codes(level.ids, pattern)
+        cut = cluster_bootstrap(level.labels, level.viral.astype(np.float64), groups, **settings)
+        free = cluster_bootstrap(level.labels, level.score, groups, **settings)
+        block["intervals"] = {k: free[k] if k in THRESHOLD_FREE else v for k, v in cut.items()}
+    metrics["ci"] = {**settings, "method": "percentile cluster bootstrap", "unit": "record"}
 
 
 def log_summary(metrics: dict) -> None:

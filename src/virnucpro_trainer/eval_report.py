@@ -8,7 +8,6 @@ with a single class gets no curves (ROC, PR and calibration are undefined). The 
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy as np
 from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.eval_outputs import THRESHOLD_FREE
 from virnucpro_trainer.levels import LEVELS, Level
+from virnucpro_trainer.report_tables import CUT_METRICS, fmt
 from virnucpro_trainer.run_report import draw_calibration, draw_confusion, draw_roc_pr
 
 log = logging.getLogger(__name__)
@@ -28,15 +28,6 @@ MEANING = {
     "records": "the chunks of one record (genome, contig); score = aggregate of its chunks by "
     "`aggregate` ({aggregate}), viral when the score is >= 0.5.",
 }
-# the metrics that depend on a cut-off, in report order (the others: eval_outputs.THRESHOLD_FREE)
-CUT_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "balanced_accuracy", "mcc")
-
-
-def fmt(value) -> str:
-    """A metric as the report shows it: four decimals, or `n/a` for NaN / null / infinity."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.4f}"
 
 
 def _columns(block: dict) -> list[tuple[str, str]]:
@@ -60,10 +51,14 @@ def level_table(name: str, block: dict) -> list[str]:
         "|---" * (len(columns) + 1) + "|",
     ]
     empty = " |" * (len(columns) - 1)
+    intervals = block["predicted"].get("intervals", {})  # of the level's own prediction
     for m in CUT_METRICS:
-        lines.append(f"| {m} | " + " | ".join(fmt(block[k][m]) for k, _ in columns) + " |")
+        cells = [
+            fmt(block[k][m], intervals.get(m) if k == "predicted" else None) for k, _ in columns
+        ]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
     for m in THRESHOLD_FREE:
-        lines.append(f"| {m} | {fmt(block['predicted'][m])} |{empty}")
+        lines.append(f"| {m} | {fmt(block['predicted'][m], intervals.get(m))} |{empty}")
     if name == "rows" and "loss" in block:
         lines.append(f"| loss | {fmt(block['loss'])} |{empty}")
     cms = " | ".join(str(block[k]["confusion_matrix"]) for k, _ in columns)

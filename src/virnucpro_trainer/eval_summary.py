@@ -13,12 +13,15 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from virnucpro_trainer.eval_outputs import write_metrics
 from virnucpro_trainer.levels import LEVELS
 from virnucpro_trainer.metrics import SCALAR_METRICS
 from virnucpro_trainer.sweep_summary import job_dirs, job_start, report_failed
+from virnucpro_trainer.uncertainty import group_codes, mcnemar, paired_bootstrap
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +98,87 @@ def write_eval_summary(sweep_dir: Path) -> list[str]:
                 cells += [r.get("error", "").replace("|", "\\|")] + [""] * (len(SHOWN) - 1)
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += paired_lines(sweep_dir, rows)
     (sweep_dir / "summary.md").write_text("\n".join(lines))
     log.info("evaluation summary: %s", sweep_dir / "summary.md")
     return failed
+
+
+def scored_rows(job: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A job's row ids, labels and viral probabilities (full precision, from the drop-in file)."""
+    with (job / "predictions_rows.tsv").open() as f:
+        table = list(csv.DictReader(f, delimiter="\t"))
+    with (job / "prediction_results.txt").open() as f:
+        probs = [float(r["score2"]) for r in csv.DictReader(f, delimiter="\t")]
+    return [r["id"] for r in table], np.array([int(r["label"]) for r in table]), np.array(probs)
+
+
+def compare_pair(sweep_dir: Path, a: dict, b: dict) -> dict:
+    """Job b against job a on the rows both scored, matched by id: paired cluster-bootstrap
+    differences and McNemar's test, each model at its own stored threshold (else 0.5)."""
+    meta = json.loads((sweep_dir / a["job"] / "metrics.json").read_text())
+    ids_a, y, prob_a = scored_rows(sweep_dir / a["job"])
+    ids_b, _, prob_b = scored_rows(sweep_dir / b["job"])
+    prob_b = prob_b[np.argsort(ids_b)][np.argsort(np.argsort(ids_a))]  # b's rows in a's order
+    thresholds = [
+        json.loads((sweep_dir / j["job"] / "metrics.json").read_text())["rows"]
+        .get("at_stored_threshold", {})
+        .get("threshold", 0.5)
+        for j in (a, b)
+    ]
+    ci = meta.get("ci", {})
+    settings = {k: ci[k] for k in ("n_boot", "level", "seed") if k in ci}
+    groups = group_codes(ids_a, meta["record_pattern"])
+    paired = paired_bootstrap(y, prob_a, prob_b, groups, *thresholds, **settings)
+    test = mcnemar(y, prob_a >= thresholds[0], prob_b >= thresholds[1])
+    return {
+        "jobs": [a["job"], b["job"]],
+        "thresholds": thresholds,
+        "level": ci.get("level", 0.95),
+        "metrics": paired,
+        "mcnemar": test,
+    }
+
+
+def paired_lines(sweep_dir: Path, rows: list[dict]) -> list[str]:
+    """Each labelled job against the first, on the same sequences; comparisons.json beside."""
+    done = [r for r in rows if r["status"] == "ok" and r.get("rows_auroc") is not None]
+    if len(done) < 2:
+        return []
+    base = done[0]
+    lines = [f"## Paired comparisons (rows, each job against job {base['job']})", ""]
+    comparisons = []
+    for other in done[1:]:
+        if other["sequences_sha256"] != base["sequences_sha256"]:
+            lines += [
+                f"**Not compared: job {other['job']} scored other sequences than job "
+                f"{base['job']}** (paired statistics need the same rows).",
+                "",
+            ]
+            continue
+        c = compare_pair(sweep_dir, base, other)
+        comparisons.append(c)
+        t = c["mcnemar"]
+        lines += [
+            f"| job {other['job']} minus job {base['job']} | job {base['job']} | job "
+            f"{other['job']} | difference ({100 * c['level']:g}% interval, by record) |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {k} | {m['a']:.4f} | {m['b']:.4f} | {m['difference']:+.4f} "
+            f"({m['low']:+.4f} to {m['high']:+.4f}) |"
+            for k, m in c["metrics"].items()
+        ]
+        lines += [
+            "",
+            f"McNemar at thresholds {c['thresholds'][0]:.4f} and "
+            f"{c['thresholds'][1]:.4f}: {t['b']} rows only job {base['job']} gets right, "
+            f"{t['c']} only job {other['job']}; exact p = {t['p_value']:.3g} (rows taken "
+            "as independent: too small when genomes share fragments).",
+            "",
+        ]
+    write_metrics(sweep_dir / "comparisons.json", {"comparisons": comparisons})
+    return lines
 
 
 class EvalSweepSummary(Callback):

@@ -1,21 +1,44 @@
 """Test evaluation of a trained model: metrics at 0.5 and at a threshold chosen on validation,
-and the per-sequence predictions file."""
+intervals by source record, cutoffs for expected viral fractions, calibration, and the
+per-sequence predictions file."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from virnucpro_trainer.atomic import atomic_path
+from virnucpro_trainer.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+)
+from virnucpro_trainer.config import CIConfig, CutoffConfig, SplitConfig
+from virnucpro_trainer.cutoffs import cutoff_table
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.loop import predict
 from virnucpro_trainer.metrics import choose_threshold, classification_metrics
+from virnucpro_trainer.uncertainty import cluster_bootstrap, group_codes
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class TestSettings:
+    """How the test side is scored and summarised (top-level keys of the training config)."""
+
+    batch_size: int = 4096
+    bf16: bool = False
+    threshold_metric: str = "f1"
+    record_pattern: str = SplitConfig.record_pattern  # the unit the intervals resample
+    ci: CIConfig | None = field(default_factory=CIConfig)  # None: no intervals
+    cutoffs: CutoffConfig = field(default_factory=CutoffConfig)
+    calibration: str = "none"  # none | temperature
 
 
 def evaluate(
@@ -24,22 +47,26 @@ def evaluate(
     rows: dict[str, torch.Tensor],
     table: FeatureTable,
     predictions_path: Path,
-    *,
-    batch_size: int = 4096,
-    bf16: bool = False,
-    threshold_metric: str = "f1",
-) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Test metrics at 0.5 and at a threshold chosen on the validation rows (never on test);
-    returns them with the test labels and probabilities.
+    settings: TestSettings | None = None,
+) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Test metrics at 0.5 and at a threshold chosen on the validation rows (never on test),
+    with intervals by source record, the cutoff table and calibration; returns them with the
+    test labels, the probabilities (calibrated, if asked) and, when calibrated, those before.
 
     Also writes `predictions_path` (test_predictions.tsv): one row per test sequence.
     """
-    val_probs, val_y, _ = predict(model, source, rows["val"], batch_size, bf16=bf16)
-    threshold = choose_threshold(val_y, val_probs, threshold_metric)
-    probs, y, loss = predict(model, source, rows["test"], batch_size, bf16=bf16)
+    s = settings or TestSettings()
+    val_probs, val_y, _ = predict(model, source, rows["val"], s.batch_size, bf16=s.bf16)
+    raw_probs, y, loss = predict(model, source, rows["test"], s.batch_size, bf16=s.bf16)
+    calibrated = calibrate(s.calibration, val_y, val_probs, y, raw_probs)
+    probs = raw_probs
+    if calibrated is not None:
+        val_probs, probs = calibrated.pop("val_probs"), calibrated.pop("test_probs")
+    threshold = choose_threshold(val_y, val_probs, s.threshold_metric)
     test = {
         "loss": loss,
         **classification_metrics(y, probs),
+        "ece": expected_calibration_error(y, probs),
         "threshold": 0.5,
         "sequences": len(y),
         "viral_sequences": int(y.sum()),
@@ -48,9 +75,57 @@ def evaluate(
     test["chosen_threshold"] = {
         "threshold": threshold,
         "chosen_on": "validation",
-        "maximising": threshold_metric,
+        "maximising": s.threshold_metric,
         **chosen,
     }
+    ids = table.row_ids(rows["test"])
+    if s.ci is not None and s.ci.enabled:
+        add_intervals(test, y, probs, group_codes(ids, s.record_pattern), s.ci)
+    test["cutoffs"] = {
+        "target_fdr": s.cutoffs.target_fdr,
+        "chosen_on": "validation",
+        "table": cutoff_table(
+            val_y, val_probs, y, probs, s.cutoffs.viral_fractions, s.cutoffs.target_fdr
+        ),
+    }
+    if calibrated is not None:
+        test["calibration"] = calibrated
+    log_test(test, chosen, threshold)
+    write_predictions(predictions_path, table, rows["test"], y, probs, threshold)
+    return test, y, probs, None if calibrated is None else raw_probs
+
+
+def calibrate(method: str, val_y, val_probs, y, probs) -> dict | None:
+    """Temperature scaling fitted on validation: the temperature, the ECE before and after, and
+    both sides' calibrated probabilities (`val_probs`, `test_probs`); None for `none`."""
+    if method == "none":
+        return None
+    temperature = fit_temperature(val_y, val_probs)
+    after = apply_temperature(probs, temperature)
+    log.info("temperature scaling: T = %.4f (fitted on validation)", temperature)
+    return {
+        "method": "temperature",
+        "temperature": temperature,
+        "fitted_on": "validation",
+        "ece_before": expected_calibration_error(y, probs),
+        "brier_before": float(np.mean((probs - y) ** 2)),
+        "val_probs": apply_temperature(val_probs, temperature),
+        "test_probs": after,
+    }
+
+
+def add_intervals(test: dict, y, probs, groups: np.ndarray, ci: CIConfig) -> None:
+    """`intervals` ([low, high] per metric) at 0.5 and at the chosen threshold, resampling source
+    records; `ci` says how they were made."""
+    common = {"n_boot": ci.n_boot, "level": ci.level, "seed": ci.seed}
+    test["intervals"] = cluster_bootstrap(y, probs, groups, 0.5, **common)
+    chosen = test["chosen_threshold"]
+    chosen["intervals"] = cluster_bootstrap(y, probs, groups, chosen["threshold"], **common)
+    test["ci"] = {**common, "method": "percentile cluster bootstrap", "unit": "source record"}
+    test["ci"]["records"] = int(len(np.unique(groups)))
+
+
+def log_test(test: dict, chosen: dict, threshold: float) -> None:
     for label, m in (("0.5", test), (f"{threshold:.4f} (chosen on validation)", chosen)):
         log.info(
             "test at threshold %s: acc %.4f  prec %.4f  rec %.4f  f1 %.4f  mcc %.4f  "
@@ -65,14 +140,23 @@ def evaluate(
             m["confusion_matrix"],
         )
     log.info(
-        "test: loss %.4f  auroc %.4f  auprc %.4f  brier %.4f",
-        loss,
+        "test: loss %.4f  auroc %.4f  auprc %.4f  brier %.4f  ece %.4f",
+        test["loss"],
         test["auroc"],
         test["auprc"],
         test["brier"],
+        test["ece"],
     )
-    write_predictions(predictions_path, table, rows["test"], y, probs, threshold)
-    return test, y, probs
+    if "intervals" in test:
+        low, high = test["intervals"]["auroc"]
+        log.info(
+            "test auroc %.4f (%.4f-%.4f), %g%% interval by source record (%d records)",
+            test["auroc"],
+            low,
+            high,
+            100 * test["ci"]["level"],
+            test["ci"]["records"],
+        )
 
 
 def write_predictions(

@@ -19,14 +19,14 @@ from virnucpro_trainer.checkpoint import (
     save_state,
     write_json,
 )
-from virnucpro_trainer.config import as_dict, resolve_paths
+from virnucpro_trainer.config import CIConfig, CutoffConfig, as_dict, resolve_paths
 from virnucpro_trainer.config_checks import validate
 from virnucpro_trainer.data.dataset import data_sources, load_table, make_batch_source
 from virnucpro_trainer.data.split import SIDES, Split, load_or_make_split
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.epoch_log import EpochLog
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.evaluation import evaluate
+from virnucpro_trainer.evaluation import TestSettings, evaluate
 from virnucpro_trainer.loop import FitResult, FitSettings, fit
 from virnucpro_trainer.model import VirNucProMLP, build_optimizer
 from virnucpro_trainer.run_dir import results_in
@@ -86,17 +86,10 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
             resume_from=resume_from,
             stop=stop,
         )
-    test, y, probs = evaluate(
-        model,
-        source,
-        rows,
-        table,
-        run_dir / "test_predictions.tsv",
-        batch_size=cfg.eval_batch_size,
-        bf16=cfg.bf16,
-        threshold_metric=cfg.threshold_metric,
+    scored = evaluate(
+        model, source, rows, table, run_dir / "test_predictions.tsv", test_settings(cfg)
     )
-    return write_outputs(cfg, run_dir, model, result, split, test, y, probs)
+    return write_outputs(cfg, run_dir, model, result, split, *scored)
 
 
 def prepare(cfg: DictConfig, run_dir: Path) -> torch.device:
@@ -151,6 +144,20 @@ def fit_settings(cfg: DictConfig) -> FitSettings:
     return FitSettings(**{f.name: cfg[f.name] for f in dataclasses.fields(FitSettings)})
 
 
+def test_settings(cfg: DictConfig) -> TestSettings:
+    return TestSettings(
+        batch_size=cfg.eval_batch_size,
+        bf16=cfg.bf16,
+        threshold_metric=cfg.threshold_metric,
+        record_pattern=cfg.split.record_pattern,
+        ci=CIConfig(**cfg.ci),
+        cutoffs=CutoffConfig(
+            viral_fractions=list(cfg.cutoffs.viral_fractions), target_fdr=cfg.cutoffs.target_fdr
+        ),
+        calibration=cfg.calibration,
+    )
+
+
 def tensorboard_dir(cfg: DictConfig, run_dir: Path) -> Path | None:
     return run_dir / cfg.logger.dir if cfg.logger.name == "tensorboard" else None
 
@@ -164,6 +171,7 @@ def write_outputs(
     test: dict,
     y,
     probs,
+    raw_probs=None,
 ) -> float:
     """test_metrics.json, the report and the best model; returns the sweepers' objective."""
     objective = float(result.best_val_metrics[cfg.optimized_metric.removeprefix("val_")])
@@ -177,7 +185,8 @@ def write_outputs(
         optimized_metric={"name": cfg.optimized_metric, "value": objective},
     )
     write_json(run_dir / "test_metrics.json", test)
-    write_report(run_dir, result.history, y, probs, test, split.document, main_settings(cfg))
+    settings = main_settings(cfg)
+    write_report(run_dir, result.history, y, probs, test, split.document, settings, raw_probs)
     save_best_model(cfg, run_dir / cfg.checkpoint_name, model, result, split.hash, test)
     log.info("saved the best model to %s", run_dir / cfg.checkpoint_name)
     log.info("%s at the best epoch: %.6f", cfg.optimized_metric, objective)
@@ -217,6 +226,9 @@ def save_best_model(
         decision_threshold={
             k: test["chosen_threshold"][k] for k in ("threshold", "chosen_on", "maximising")
         },
+        # Thresholds for expected viral fractions and the temperature, if fitted (plain types).
+        cutoffs=test["cutoffs"],
+        temperature=test.get("calibration", {}).get("temperature"),
         trainer_version=__version__,
     )
 

@@ -18,6 +18,13 @@ import numpy as np  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 
+from virnucpro_trainer.calibration import reliability_plot  # noqa: E402
+from virnucpro_trainer.report_tables import (  # noqa: E402
+    calibration_lines,
+    cutoff_lines,
+    metrics_lines,
+)
+
 log = logging.getLogger(__name__)
 
 PICTURES = {
@@ -130,31 +137,20 @@ def write_report(
     test: dict,
     split: dict,
     settings: dict,
+    raw_probs: np.ndarray | None = None,
 ) -> None:
-    """Draw the pictures and write report.md into `run_dir`."""
+    """Draw the pictures and write report.md into `run_dir`; `raw_probs`: the probabilities
+    before calibration, when `probs` are calibrated."""
     _learning_curves(history, test["best_epoch"], run_dir / "learning_curves.png")
     draw_roc_pr(y, probs, test, run_dir / "roc_pr_curves.png")
-    draw_calibration(y, probs, test, run_dir / "calibration.png")
+    if raw_probs is None:
+        draw_calibration(y, probs, test, run_dir / "calibration.png")
+    else:  # temperature scaling: the diagram before and after
+        reliability_plot(run_dir / "calibration.png", y, raw_probs, probs, "Reliability (test)")
     draw_confusion(test, run_dir / "confusion_matrix.png")
 
-    chosen = test["chosen_threshold"]
-    names = ("accuracy", "precision", "recall", "specificity", "f1", "balanced_accuracy", "mcc")
-    lines = [
-        f"# Run report: {run_dir.name}",
-        "",
-        "## Test metrics",
-        "",
-        f"| metric | threshold 0.5 | threshold {chosen['threshold']:.4f} "
-        f"(max {chosen['maximising']} on validation) |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {m} | {test[m]:.4f} | {chosen[m]:.4f} |" for m in names]
-    lines += [f"| {m} | {test[m]:.4f} | |" for m in ("auroc", "auprc", "brier", "loss")]
-    lines += [
-        f"| confusion [[TN, FP], [FN, TP]] | {test['confusion_matrix']} | "
-        f"{chosen['confusion_matrix']} |",
-        "",
-    ]
+    lines = [f"# Run report: {run_dir.name}", "", "## Test metrics", "", *metrics_lines(test)]
+    lines += cutoff_lines(test) + calibration_lines(test)
     lines += [f"## {title}\n\n![{title}]({name})\n" for name, title in PICTURES.items()]
     d = split["distribution"]
     lines += ["## Data and split", ""]

@@ -41,6 +41,7 @@ class ScoringModel:
     metadata: dict
     run_dir: Path | None  # the training run it came from, when ckpt named a run directory
     stored_threshold: float | None  # chosen on validation by the training run, if it says
+    temperature: float | None = None  # fitted on validation (calibration=temperature), if any
 
     @property
     def input_dim(self) -> int:
@@ -138,7 +139,10 @@ def load_scoring_model(ckpt: Path) -> ScoringModel:
         meta["hidden_dim"],
         obj.get("epoch", "?"),
     )
-    return ScoringModel(model, path, meta, run_dir, stored_threshold(obj))
+    temperature = obj.get("temperature")
+    if not isinstance(temperature, (int, float)) or not temperature > 0:
+        temperature = None
+    return ScoringModel(model, path, meta, run_dir, stored_threshold(obj), temperature)
 
 
 def check_width(scoring: ScoringModel, data_width: int, where: Path) -> None:

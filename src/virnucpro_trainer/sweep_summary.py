@@ -11,7 +11,6 @@ import csv
 import json
 import logging
 import math
-import statistics
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from virnucpro_trainer.metrics import SCALAR_METRICS
+from virnucpro_trainer.uncertainty import mean_interval
 
 log = logging.getLogger(__name__)
 
@@ -65,28 +65,46 @@ def job_rows(sweep_dir: Path) -> list[dict]:
                 optimized_value=optimized.get("value", ""),
                 **{m: test.get(m, math.nan) for m in METRICS},
             )
+            for m, (low, high) in test.get("intervals", {}).items():  # None in JSON: NaN
+                row[f"{m}_low"], row[f"{m}_high"] = low, high
         else:
             row.update(status="unfinished")
     return rows
 
 
 def statistics_rows(rows: list[dict]) -> list[dict]:
-    """Mean, standard deviation (n-1), min and max of each test metric over the finished jobs."""
+    """Mean, standard deviation (n-1), the t interval of the mean (95%), min and max of each test
+    metric over the finished jobs."""
     out = []
     for metric in METRICS:
         values = [r[metric] for r in rows if r["status"] == "ok" and not math.isnan(r[metric])]
         if values:
+            m = mean_interval(values, 0.95)
             out.append(
                 {
                     "metric": metric,
                     "n": len(values),
-                    "mean": statistics.fmean(values),
-                    "std": statistics.stdev(values) if len(values) > 1 else math.nan,
+                    "mean": m["mean"],
+                    "std": m["sd"],
+                    "mean_low": m["low"],
+                    "mean_high": m["high"],
                     "min": min(values),
                     "max": max(values),
                 }
             )
     return out
+
+
+def fmt_interval(low, high) -> str:
+    bad = any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (low, high))
+    return "n/a" if bad else f"{low:.4f}-{high:.4f}"
+
+
+def job_value(row: dict, metric: str) -> str:
+    """`0.9080`, or `0.9080 (0.9010-0.9150)` when the job has an interval for the metric."""
+    if f"{metric}_low" not in row:
+        return f"{row[metric]:.4f}"
+    return f"{row[metric]:.4f} ({fmt_interval(row[f'{metric}_low'], row[f'{metric}_high'])})"
 
 
 def write_summary(sweep_dir: Path) -> list[str]:
@@ -101,6 +119,7 @@ def write_summary(sweep_dir: Path) -> list[str]:
         "optimized_metric",
         "optimized_value",
         *METRICS,
+        *(f"{m}_{end}" for m in SCALAR_METRICS for end in ("low", "high")),
         "error",
     ]
     with (sweep_dir / "summary.csv").open("w", newline="") as f:
@@ -111,19 +130,26 @@ def write_summary(sweep_dir: Path) -> list[str]:
     lines = [f"# Sweep summary: {len(rows)} jobs, {len(rows) - len(failed)} finished", ""]
     if failed:
         lines += [f"**Not finished: jobs {', '.join(failed)}** (see their error.txt)", ""]
-    lines += ["| test metric | n | mean | std | min | max |", "|---|---|---|---|---|---|"]
     lines += [
-        f"| {s['metric']} | {s['n']} | {s['mean']:.4f} | {s['std']:.4f} | {s['min']:.4f} | "
+        "| test metric | n | mean | 95% interval of the mean | std | min | max |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {s['metric']} | {s['n']} | {s['mean']:.4f} | "
+        f"{fmt_interval(s['mean_low'], s['mean_high'])} | {s['std']:.4f} | {s['min']:.4f} | "
         f"{s['max']:.4f} |"
         for s in stats
     ]
     lines += [
         "",
+        "The interval of the mean is over jobs (t distribution); each job's own intervals "
+        "(by source record, in brackets below) say how sure one run's test numbers are.",
+        "",
         "| job | status | overrides | returned to the sweeper | test f1 | test auroc | test mcc |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        values = [f"{r[m]:.4f}" if r["status"] == "ok" else "" for m in ("f1", "auroc", "mcc")]
+        values = [job_value(r, m) if r["status"] == "ok" else "" for m in ("f1", "auroc", "mcc")]
         returned = ""
         if r["status"] == "ok" and r["optimized_metric"]:
             returned = f"{r['optimized_metric']} {r['optimized_value']:.4f}"

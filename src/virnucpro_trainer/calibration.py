@@ -1,0 +1,131 @@
+"""Calibration of the viral probability: expected calibration error, temperature scaling, and a
+reliability diagram (matplotlib's file-only backend). See docs/cutoffs-and-calibration.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.optimize import minimize_scalar  # noqa: E402
+from scipy.special import expit, logit  # noqa: E402
+
+EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before taking logits
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+
+
+def _labels_probs(y, p) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype=np.float64).ravel()
+    p = np.asarray(p, dtype=np.float64).ravel()
+    if y.shape != p.shape:
+        raise ValueError(f"{y.size} labels but {p.size} probabilities")
+    if y.size == 0:
+        raise ValueError("no rows")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0 (host) or 1 (viral)")
+    if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
+        raise ValueError("probabilities must lie in [0, 1]")
+    return y, p
+
+
+def _bins(y: np.ndarray, p: np.ndarray, n_bins: int):
+    """Per non-empty equal-width bin: (mean predicted, observed viral share, rows).
+
+    Bins are ((m-1)/M, m/M] for m = 1..M, with p = 0 in the first: the same as scikit-learn's
+    `calibration_curve(strategy="uniform")`."""
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    ids = np.searchsorted(edges[1:-1], p, side="left")
+    counts = np.bincount(ids, minlength=n_bins)
+    sum_p = np.bincount(ids, weights=p, minlength=n_bins)
+    sum_y = np.bincount(ids, weights=y, minlength=n_bins)
+    kept = counts > 0
+    return sum_p[kept] / counts[kept], sum_y[kept] / counts[kept], counts[kept]
+
+
+def expected_calibration_error(y, p, n_bins: int = 15) -> float:
+    """Expected calibration error of the viral probability `p` against labels `y` (1 viral).
+
+    The rows are put in `n_bins` equal-width bins over [0, 1] by `p` (bin m holds
+    (m-1)/M < p <= m/M, and p = 0 goes in the first); ECE = sum over non-empty bins of
+    (rows in bin / all rows) * |viral share in bin - mean p in bin|. This is Guo et al. (2017,
+    "On calibration of modern neural networks") ECE with the positive-class (viral) probability in
+    place of the top-label confidence: the ECE of the binary reliability diagram, the same bins as
+    scikit-learn's `calibration_curve(strategy="uniform")`. 0 is perfectly calibrated, per bin.
+    """
+    y, p = _labels_probs(y, p)
+    predicted, observed, counts = _bins(y, p, n_bins)
+    return float(np.sum(counts * np.abs(observed - predicted)) / y.size)
+
+
+def _logits(p) -> np.ndarray:
+    return logit(np.clip(np.asarray(p, dtype=np.float64), EPS, 1.0 - EPS))
+
+
+def _mean_bce(y: np.ndarray, z: np.ndarray) -> float:
+    """Mean binary cross-entropy of sigmoid(z), stably: log(1 + e^z) - y*z."""
+    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+
+def fit_temperature(y, p) -> float:
+    """One temperature T > 0 by maximum likelihood, on validation predictions.
+
+    z = logit(p) = log(p / (1 - p)), p clipped to [1e-7, 1 - 1e-7]; for a 2-class softmax z is the
+    difference of the two logits (viral minus host). T minimises the mean binary cross-entropy of
+    sigmoid(z / T) against `y`, searched over log T (bounded, T in [0.05, 20]). T > 1 softens an
+    over-confident model, T < 1 sharpens an under-confident one. Scaling never reorders the rows,
+    so AUROC, AUPRC and the ranking are unchanged. Returns a plain Python float.
+    """
+    y, p = _labels_probs(y, p)
+    z = _logits(p)
+    low, high = np.log(TEMPERATURE_BOUNDS)
+    result = minimize_scalar(
+        lambda log_t: _mean_bce(y, z / np.exp(log_t)),
+        bounds=(low, high),
+        method="bounded",
+        options={"xatol": 1e-6},
+    )
+    return float(np.exp(result.x))
+
+
+def apply_temperature(p, temperature: float) -> np.ndarray:
+    """sigmoid(logit(p) / T) as float64.
+
+    p is first clipped to [1e-7, 1 - 1e-7], so a probability of exactly 0 or 1 comes back as
+    (at most) 1e-7 or (at least) 1 - 1e-7, never 0 or 1; with T = 1 every other p comes back
+    unchanged up to float rounding.
+    """
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a positive number, got {temperature}")
+    return expit(_logits(p) / float(temperature))
+
+
+def reliability_plot(path, y, p_before, p_after=None, title: str = "", n_bins: int = 15) -> None:
+    """A reliability diagram (observed viral share against mean predicted probability per
+    equal-width bin, the bins of `expected_calibration_error`) written to `path` as a PNG: the
+    `p_before` curve and, if given, the `p_after` curve (e.g. after temperature scaling), each
+    with its ECE in the legend."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    curves = [("before", p_before)] + ([] if p_after is None else [("after", p_after)])
+    for name, p in curves:
+        yy, pp = _labels_probs(y, p)
+        predicted, observed, _ = _bins(yy, pp, n_bins)
+        ece = expected_calibration_error(yy, pp, n_bins)
+        label = name if p_after is not None else "model"
+        ax.plot(predicted, observed, marker="o", label=f"{label} (ECE {ece:.4f})")
+    ax.set(
+        xlim=(-0.02, 1.02),
+        ylim=(-0.02, 1.02),
+        xlabel="predicted viral probability",
+        ylabel="observed viral share",
+        title=title or "Reliability diagram",
+    )
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(Path(path), dpi=100)
+    plt.close(fig)
