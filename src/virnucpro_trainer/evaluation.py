@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class TestSettings:
+class ScoreSettings:
     """How the test side is scored and summarised (top-level keys of the training config)."""
 
     batch_size: int = 4096
@@ -47,7 +47,7 @@ def evaluate(
     rows: dict[str, torch.Tensor],
     table: FeatureTable,
     predictions_path: Path,
-    settings: TestSettings | None = None,
+    settings: ScoreSettings | None = None,
 ) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray | None]:
     """Test metrics at 0.5 and at a threshold chosen on the validation rows (never on test),
     with intervals by source record, the cutoff table and calibration; returns them with the
@@ -55,7 +55,7 @@ def evaluate(
 
     Also writes `predictions_path` (test_predictions.tsv): one row per test sequence.
     """
-    s = settings or TestSettings()
+    s = settings or ScoreSettings()
     val_probs, val_y, _ = predict(model, source, rows["val"], s.batch_size, bf16=s.bf16)
     raw_probs, y, loss = predict(model, source, rows["test"], s.batch_size, bf16=s.bf16)
     calibrated = calibrate(s.calibration, val_y, val_probs, y, raw_probs)
