@@ -82,9 +82,11 @@ def test_demo_run_writes_the_whole_run_directory(tmp_path, caplog):
     assert test["ci"]["records"] == len({i.split("_chunk_")[0] for i in predicted_ids(run_dir)})
     assert "## Cutoffs for an expected viral fraction" in report
     fractions = [row["viral_fraction"] for row in test["cutoffs"]["table"]]
-    assert fractions == [0.01, 0.02, 0.05, 0.1, 0.25, 0.5] == [
-        row["viral_fraction"] for row in ckpt["cutoffs"]["table"]
-    ]
+    assert (
+        fractions
+        == [0.01, 0.02, 0.05, 0.1, 0.25, 0.5]
+        == [row["viral_fraction"] for row in ckpt["cutoffs"]["table"]]
+    )
     assert 0 <= test["ece"] <= 1 and ckpt["temperature"] is None
     assert "train/test leakage: 0 source records" in report
 
