@@ -232,14 +232,20 @@ def predict(
 
     Rows labelled -1 (unlabelled data, scored for predictions) add nothing to the loss."""
     model.eval()
-    probs, labels = [], []
+    if len(rows) == 0:
+        return np.empty(0), np.empty(0, np.int64), math.nan
+    # Filled in place: keeping nothing per batch lets the model's large intermediates reuse the
+    # same memory every batch (small tensors kept per batch left them on fresh pages).
+    probs = torch.empty(len(rows), dtype=torch.float32)
+    labels = torch.empty(len(rows), dtype=source.labels.dtype)
     total = torch.zeros((), device=source.device)
-    for x, y in source.eval_batches(rows, batch_size):
+    done = 0
+    # each batch is used before the next is asked for, so one buffer can hold them all
+    for x, y in source.eval_batches(rows, batch_size, reuse_buffer=True):
         with torch.autocast(source.device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x).float()
         total += nn.functional.cross_entropy(logits, y, reduction="sum", ignore_index=-1)
-        probs.append(torch.softmax(logits, dim=1)[:, 1].cpu())
-        labels.append(y.cpu())
-    if not probs:
-        return np.empty(0), np.empty(0, np.int64), math.nan
-    return torch.cat(probs).numpy(), torch.cat(labels).numpy(), float(total) / len(rows)
+        probs[done : done + len(y)] = torch.softmax(logits, dim=1)[:, 1]
+        labels[done : done + len(y)] = y
+        done += len(y)
+    return probs.numpy(), labels.numpy(), float(total) / len(rows)

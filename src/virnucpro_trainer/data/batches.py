@@ -139,10 +139,43 @@ class BatchSource:
             yield self.gather(idx)
 
     def eval_batches(
-        self, rows: torch.Tensor, batch_size: int
+        self, rows: torch.Tensor, batch_size: int, *, reuse_buffer: bool = False
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Batches over `rows` in order."""
+        """Batches over `rows` in order, read-only: the same values as `gather`.
+
+        On the host, a batch of consecutive ascending rows is read in place (`narrow`, no copy)
+        when its first row is 64-byte aligned, as a new tensor is (matrix products can round
+        differently at other alignments). With `reuse_buffer` on a CPU device, the batches that
+        need a copy or a float32 conversion are written into one buffer instead of a new 32 MB
+        tensor each (whose fresh pages cost as much as the copy): each batch is then valid only
+        until the next one is asked for.
+        """
         if self.gpu_resident:
             rows = rows.to(self.device)
+            for idx in rows.split(batch_size):
+                yield self.gather(idx)
+            return
+        reuse = reuse_buffer and self.device.type == "cpu"
+        raw = out = None  # reused buffers: rows as stored, rows as float32
         for idx in rows.split(batch_size):
-            yield self.gather(idx)
+            n = len(idx)
+            x = None
+            if n and int(idx[-1]) - int(idx[0]) == n - 1 and bool((idx.diff() == 1).all()):
+                view = self.features.narrow(0, int(idx[0]), n)
+                if view.data_ptr() % 64 == 0:
+                    x, y = view, self.labels.narrow(0, int(idx[0]), n)
+            if x is None:
+                if reuse and raw is None:
+                    rows_max = min(batch_size, len(rows))
+                    raw = self.features.new_empty((rows_max, *self.features.shape[1:]))
+                x = torch.index_select(self.features, 0, idx, out=None if raw is None else raw[:n])
+                y = torch.index_select(self.labels, 0, idx)
+            self._release_pages()
+            if not reuse:
+                yield self._to_device(x, y)
+            elif x.dtype == torch.float32:
+                yield x, y
+            else:
+                if out is None:
+                    out = torch.empty((min(batch_size, len(rows)), *x.shape[1:]))
+                yield out[:n].copy_(x), y

@@ -1,0 +1,187 @@
+"""Scoring speed of evaluate.py's path (`loop.predict` over a BatchSource) against the model alone.
+
+    python benchmarks/eval_speed.py                           # 500,000 x 2048 float32, 5 repeats
+    python benchmarks/eval_speed.py --storage-dtype float16   # a float16 store, scored as float32
+    python benchmarks/eval_speed.py --rows 20000 --repeats 1  # a quick check
+
+On random features already in memory it times, after a short warm-up, `--repeats` rounds of:
+
+- floor: the model alone (`eval()`, `torch.inference_mode()`) over contiguous float32 slices
+  `features[i:i + batch]`, nothing else: the model's own inference speed;
+- scoring: `predict(model, BatchSource(features, labels, cpu), rows, batch)` as evaluate.py calls
+  it, with rows = every row (subset=all) and with a sorted random `--test-fraction` of the rows
+  (what subset=test gives), each against the floor over as many rows.
+
+Each repeat runs the floor and the scoring pass back to back (in turns first). It prints median
+rows/s, the median of the repeats' floor / scoring time ratios, the seconds 2,000,000 rows would
+take, and the share of the scoring pass spent in the model's forward (timed inside the same pass,
+so a busy machine slows both sides of that share alike), and how busy other processes kept the
+machine meanwhile. File reading is not timed: `benchmarks/data_path.py` measures that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.loop import predict
+from virnucpro_trainer.model import VirNucProMLP
+
+ROWS_2M = 2_000_000
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def floor(model: torch.nn.Module, features: torch.Tensor, n: int, batch: int) -> None:
+    """The model alone over contiguous slices of the first `n` rows."""
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, n, batch):
+            model(features[i : min(i + batch, n)])
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (not idle or waiting), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return math.nan
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class TimedModel(torch.nn.Module):
+    """The model, adding up the seconds its forward takes inside predict."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model, self.seconds = model, 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        start = time.perf_counter()
+        out = self.model(x)
+        self.seconds += time.perf_counter() - start
+        return out
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=500_000)
+    parser.add_argument("--width", type=int, default=2048)
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--test-fraction", type=float, default=0.1)
+    parser.add_argument("--storage-dtype", choices=["float32", "float16"], default="float32")
+    args = parser.parse_args()
+
+    gen = torch.Generator().manual_seed(0)
+    features = torch.randn(args.rows, args.width, generator=gen)
+    labels = torch.randint(0, 2, (args.rows,), generator=gen)
+    stored = features.half() if args.storage_dtype == "float16" else features
+    source = BatchSource(stored, labels, torch.device("cpu"))
+    n_test = max(1, int(args.rows * args.test_fraction))
+    test = torch.sort(torch.randperm(args.rows, generator=gen)[:n_test]).values
+    every = torch.arange(args.rows)
+    torch.manual_seed(0)
+    model = VirNucProMLP(args.width)
+    batch = args.batch_size
+
+    timed_model = TimedModel(model)
+    pairs = {  # name: (rows, the floor over as many rows, the scoring path)
+        "subset=all": (
+            args.rows,
+            lambda: floor(model, features, args.rows, batch),
+            lambda: predict(timed_model, source, every, batch),
+        ),
+        "subset=test": (
+            n_test,
+            lambda: floor(model, features, n_test, batch),
+            lambda: predict(timed_model, source, test, batch),
+        ),
+    }
+    warm = 8 * batch  # a few batches of each
+    floor(model, features, min(warm, args.rows), batch)
+    predict(model, source, every[:warm], batch)
+    predict(model, source, test[:warm], batch)
+
+    start, busy, own = time.perf_counter(), busy_seconds(), own_seconds()
+    floors: dict[str, list[float]] = {name: [] for name in pairs}
+    scorings: dict[str, list[float]] = {name: [] for name in pairs}
+    shares: dict[str, list[float]] = {name: [] for name in pairs}
+    for repeat in range(args.repeats):
+        for name, (_, floor_pass, scoring_pass) in pairs.items():
+            # back to back, in turns first, so that a busy spell hits both alike
+            for side in (0, 1) if repeat % 2 == 0 else (1, 0):
+                if side == 0:
+                    floors[name].append(timed(floor_pass))
+                else:
+                    timed_model.seconds = 0.0
+                    scorings[name].append(timed(scoring_pass))
+                    shares[name].append(timed_model.seconds / scorings[name][-1])
+    others = (busy_seconds() - busy) - (own_seconds() - own)
+    others_share = others / (time.perf_counter() - start)
+
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(
+        f"{args.rows:,} x {args.width} features in RAM, stored as {args.storage_dtype}; "
+        f"batch {batch}; subset=test: {n_test:,} sorted random rows; "
+        f"median of {args.repeats} after a warm-up"
+    )
+    print(
+        f"other processes kept {others_share:.2f} cores busy on average while it was timed "
+        "(0 on a quiet machine)"
+    )
+    print(
+        "| rows scored | rows | floor rows/s | scoring rows/s | scoring / floor "
+        "| model's share of scoring | s per 2M rows, floor | s per 2M rows, scoring |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, (n, _, _) in pairs.items():
+        floor_speed = n / statistics.median(floors[name])
+        scoring_speed = n / statistics.median(scorings[name])
+        ratio = statistics.median(f / s for f, s in zip(floors[name], scorings[name], strict=True))
+        print(
+            f"| {name} | {n:,} | {floor_speed:,.0f} | {scoring_speed:,.0f} | {ratio:.3f} | "
+            f"{statistics.median(shares[name]):.3f} | {ROWS_2M / floor_speed:.1f} | "
+            f"{ROWS_2M / scoring_speed:.1f} |"
+        )
+    for name in pairs:
+        print(
+            f"{name} seconds per repeat: floor {', '.join(f'{t:.2f}' for t in floors[name])}; "
+            f"scoring {', '.join(f'{t:.2f}' for t in scorings[name])}"
+        )
+
+
+if __name__ == "__main__":
+    main()
