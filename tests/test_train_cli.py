@@ -8,6 +8,7 @@ import statistics
 
 import pytest
 import torch
+from scipy import stats
 
 from helpers import HYDRA_FILES, RUN_FILES, TINY, results, run_dirs, run_train
 
@@ -52,4 +53,12 @@ def test_multirun_gives_one_directory_per_seed_with_different_results(tmp_path):
     f1s = [one[1]["f1"], two[1]["f1"]]
     md = (sweep / "summary.md").read_text()
     mean, std = statistics.fmean(f1s), statistics.stdev(f1s)
-    assert f"| f1 | 2 | {mean:.4f} | {std:.4f} | {min(f1s):.4f} | {max(f1s):.4f} |" in md
+    half = stats.t.ppf(0.975, 1) * std / 2**0.5  # t(0.975, 1 degree of freedom) x sd / sqrt(n)
+    assert (
+        f"| f1 | 2 | {mean:.4f} | {mean - half:.4f}-{mean + half:.4f} | {std:.4f} | "
+        f"{min(f1s):.4f} | {max(f1s):.4f} |" in md
+    )
+    low, high = one[1]["intervals"]["f1"]
+    assert f"| 0 | ok | `{' '.join([*TINY, 'seed=1'])}` |" in md
+    assert f"{one[1]['f1']:.4f} ({low:.4f}-{high:.4f})" in md  # each job with its own interval
+    assert float(summary[0]["f1_low"]) == low and float(summary[0]["f1_high"]) == high
