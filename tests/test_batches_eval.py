@@ -5,6 +5,9 @@ predict's scores bit-identical to scoring copies of the rows."""
 from __future__ import annotations
 
 import math
+import runpy
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,3 +134,12 @@ def test_predict_of_no_rows():
     model = VirNucProMLP(16, hidden_dim=8)
     probs, y, loss = predict(model, BatchSource(features, labels, CPU), torch.arange(0), 4)
     assert len(probs) == 0 and len(y) == 0 and math.isnan(loss)
+
+
+def test_eval_speed_benchmark_runs_at_tiny_size(monkeypatch, capsys):
+    script = Path(__file__).parents[1] / "benchmarks/eval_speed.py"
+    argv = ["--rows", "64", "--width", "16", "--batch-size", "16", "--repeats", "1"]
+    monkeypatch.setattr(sys, "argv", [str(script), *argv, "--storage-dtype", "float16"])
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "| subset=all | 64 |" in out and "| subset=test | 6 |" in out
