@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+
+import pytest
+
+from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.resume import hydra_quote, resume_arguments
+from virnucpro_trainer.run_dir import LOCK
 from virnucpro_trainer.training_state import LAST
 
 
@@ -35,3 +41,20 @@ def test_resume_accepts_the_directory_with_or_without_hydras_quotes(tmp_path):
     assert resume_arguments(["train.py", f"resume={run}"]) == expected
     assert resume_arguments(["train.py", f"resume={quoted}"]) == expected
     assert resume_arguments(["train.py", f'resume="{run}"']) == expected
+
+
+def test_a_run_another_process_holds_is_refused_before_its_files_are_read(tmp_path):
+    """The holder's Hydra may be rewriting .hydra/overrides.yaml at that moment: reading it first
+    once gave the defaults and a misleading 'settings differ' refusal."""
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra/overrides.yaml").write_text("")  # as while Hydra rewrites it
+    (run / LAST).parent.mkdir(exist_ok=True)
+    (run / LAST).write_bytes(b"")
+    with (run / LOCK).open("w") as held:  # another open file: flock conflicts as across processes
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("4242\n")
+        held.flush()
+        with pytest.raises(UserError, match=r"in use by another train.py process \(pid 4242\)"):
+            resume_arguments(["train.py", f"resume={run}"])
+    assert resume_arguments(["train.py", f"resume={run}"])[-1] == f"resume={hydra_quote(str(run))}"

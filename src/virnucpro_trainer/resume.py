@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.run_dir import refuse_if_locked
 from virnucpro_trainer.training_state import LAST
 
 # Settings that change how fast a run goes or where it reads from, never what it computes; the
@@ -103,6 +104,7 @@ def resume_arguments(argv: list[str]) -> list[str]:
         )
     if problem:
         raise UserError(problem)
+    refuse_if_locked(run_dir)
     # A search trial is continued as one run with its own values, not as a new search.
     saved = [
         o

@@ -86,17 +86,34 @@ def claim(run_dir: Path, resume: bool, checkpoint_name: str, evaluation: bool = 
         handle.seek(0)
         holder = handle.read().strip() or "unknown"
         handle.close()
-        raise UserError(
-            f"{run_dir} is in use by another {'evaluate' if evaluation else 'train'}.py process "
-            f"(pid {holder}); nothing was written there. Wait for it to finish (or stop it)"
-            + ("" if evaluation else " before resuming this run")
-        ) from None
+        raise in_use(run_dir, holder, evaluation) from None
     except OSError:  # a file system without locks: go on unguarded rather than not at all
         pass
     handle.truncate(0)
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     _claimed[run_dir] = (handle, created)
+
+
+def in_use(run_dir: Path, holder: str, evaluation: bool = False) -> UserError:
+    return UserError(
+        f"{run_dir} is in use by another {'evaluate' if evaluation else 'train'}.py process "
+        f"(pid {holder}); nothing was written there. Wait for it to finish (or stop it)"
+        + ("" if evaluation else " before resuming this run")
+    )
+
+
+def refuse_if_locked(run_dir: Path) -> None:
+    """Raise the in-use error when another process holds `run_dir`'s lock. `resume=` asks this
+    before it reads the run's `.hydra/` files, which the holder's Hydra may be rewriting."""
+    try:
+        with (run_dir / LOCK).open() as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when closed
+    except BlockingIOError:
+        holder = (run_dir / LOCK).read_text().strip() or "unknown"
+        raise in_use(run_dir, holder) from None
+    except OSError:  # no lock file (never run), or a file system without locks
+        pass
 
 
 def discard_if_empty(run_dir: Path, checkpoint_name: str) -> bool:
