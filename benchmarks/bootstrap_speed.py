@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import statistics
 import time
 
 import numpy as np
 from scipy import stats
 
+from virnucpro_trainer.runtime import processor
 from virnucpro_trainer.uncertainty import cluster_bootstrap
 
 # The generative model: a genome's class is viral with probability 1/2; each fragment's logit is
@@ -80,20 +80,9 @@ def coverage(sets: int, records: int, n_boot: int, seed: int = 0) -> dict[str, d
     return {kind: {m: h / sets for m, h in per.items()} for kind, per in hits.items()}
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu_model()}, {cores} cores available; numpy {np.__version__}"
+    return f"{processor()}, {cores} cores available; numpy {np.__version__}"
 
 
 def speed(args: argparse.Namespace) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from virnucpro_trainer.runtime import processor
 
 TRAIN_PY = Path(__file__).resolve().parents[1] / "train.py"
 
@@ -38,7 +39,7 @@ def main() -> None:
             newest = max(Path(tmp, "outputs").glob("*/*"), key=lambda p: p.name)
             results.append(json.loads((newest / "test_metrics.json").read_text()))
     print(
-        f"machine: {platform.processor() or platform.machine()}, "
+        f"machine: {processor()}, "
         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
     )
     print(

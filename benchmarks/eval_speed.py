@@ -37,19 +37,9 @@ import torch
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.loop import predict
 from virnucpro_trainer.model import VirNucProMLP
+from virnucpro_trainer.runtime import processor
 
 ROWS_2M = 2_000_000
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def floor(model: torch.nn.Module, features: torch.Tensor, n: int, batch: int) -> None:
@@ -171,7 +161,7 @@ def main() -> None:
             raise SystemExit(f"{name}: no repeat with other processes under --max-others")
 
     print(
-        f"machine: {cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}, "
+        f"machine: {processor()}, {os.cpu_count()} cores; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
     print(

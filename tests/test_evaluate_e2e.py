@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from virnucpro_trainer.model import VirNucProMLP
+from virnucpro_trainer.runtime import processor
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +73,11 @@ def test_rescoring_a_runs_test_side_reproduces_its_test_metrics(trained):
     assert metrics["counts"]["chunks"] * 6 == rows["units"]  # the demo data has all six frames
     assert metrics["chunks"]["predicted"]["confusion_matrix"] is not None
     assert metrics["records"]["units"] == metrics["counts"]["records"] > 0
-    assert (out / "eval.log").read_text().count("rows    (") == 1
+    log = (out / "eval.log").read_text()
+    assert log.count("rows    (") == 1
+    # where the numbers came from, in both logs
+    machine = f"device cpu: {processor()} (1 CPU threads), torch {torch.__version__}"
+    assert machine in log and machine in (trained / "run/train.log").read_text()
 
     before = (out / "metrics.json").read_bytes()
     again = run("evaluate.py", trained, "ckpt=run", "hydra.run.dir=eval_test", *DATA, *CPU)

@@ -28,7 +28,7 @@ from virnucpro_trainer.eval_outputs import (
 from virnucpro_trainer.eval_report import write_eval_report
 from virnucpro_trainer.levels import LEVELS, Level, chunk_level, record_level
 from virnucpro_trainer.loop import predict
-from virnucpro_trainer.runtime import select_device
+from virnucpro_trainer.runtime import describe, select_device
 from virnucpro_trainer.scoring_checkpoint import ScoringModel, check_width, load_scoring_model
 from virnucpro_trainer.scoring_data import (
     check_unique_ids,
@@ -59,6 +59,7 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
         torch.set_num_threads(cfg.cpu_threads)
     device = select_device(cfg.device)
     log.info("evaluation directory: %s", out_dir)
+    log.info("device %s", describe(device))
     scoring = load_scoring_model(Path(cfg.ckpt))
     root = Path(cfg.data.root)
     subset = choose_subset(cfg.subset, scoring.run_dir, root, cfg.labelled)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from virnucpro_trainer.eval_outputs import write_metrics
 from virnucpro_trainer.levels import LEVELS
 from virnucpro_trainer.metrics import SCALAR_METRICS
-from virnucpro_trainer.sweep_summary import job_dirs, job_start, report_failed
+from virnucpro_trainer.sweep_summary import report_failed, sweep_rows
 from virnucpro_trainer.uncertainty import group_codes, mcnemar, paired_bootstrap
 
 log = logging.getLogger(__name__)
@@ -29,29 +29,21 @@ FIRST = ("job", "status", "overrides", "checkpoint", "huggingface_model_id", "da
 SHOWN = ("accuracy", "f1", "mcc", "auroc", "auprc", "brier")  # in summary.md
 
 
+def _fill_evaluation(row: dict, m: dict) -> None:
+    row.update(
+        **{k: m.get(k, "") for k in FIRST[3:] + ("subset", "aggregate", "sequences_sha256")},
+        **m["counts"],
+    )
+    for level in LEVELS:
+        predicted = m.get(level, {}).get("predicted", {})
+        row.update({f"{level}_{k}": predicted.get(k) for k in SCALAR_METRICS if predicted})
+    if "rows" in m:
+        row["rows_loss"] = m["rows"].get("loss")
+
+
 def eval_job_rows(sweep_dir: Path) -> list[dict]:
     """One row per job: its counts, and each level's own-prediction metrics (labelled data)."""
-    rows = []
-    for job in job_dirs(sweep_dir):
-        row = job_start(job)
-        rows.append(row)
-        if "status" in row:  # failed
-            continue
-        if not (job / "metrics.json").is_file():
-            row.update(status="unfinished")
-            continue
-        m = json.loads((job / "metrics.json").read_text())
-        row.update(
-            status="ok",
-            **{k: m.get(k, "") for k in FIRST[3:] + ("subset", "aggregate", "sequences_sha256")},
-            **m["counts"],
-        )
-        for level in LEVELS:
-            predicted = m.get(level, {}).get("predicted", {})
-            row.update({f"{level}_{k}": predicted.get(k) for k in SCALAR_METRICS if predicted})
-        if "rows" in m:
-            row["rows_loss"] = m["rows"].get("loss")
-    return rows
+    return sweep_rows(sweep_dir, "metrics.json", _fill_evaluation)
 
 
 def _cell(value) -> str:

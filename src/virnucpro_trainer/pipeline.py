@@ -31,7 +31,7 @@ from virnucpro_trainer.loop import FitResult, FitSettings, fit
 from virnucpro_trainer.model import VirNucProMLP, build_optimizer
 from virnucpro_trainer.run_dir import results_in
 from virnucpro_trainer.run_report import main_settings, write_report
-from virnucpro_trainer.runtime import seed_everything, select_device
+from virnucpro_trainer.runtime import describe, seed_everything, select_device
 from virnucpro_trainer.signals import StopSignals
 from virnucpro_trainer.training_state import LAST
 
@@ -105,13 +105,7 @@ def prepare(cfg: DictConfig, run_dir: Path) -> torch.device:
         log.info("resuming %s", run_dir)
     else:
         refuse_used_directory(run_dir, cfg.checkpoint_name)
-    log.info(
-        "device %s (%d CPU threads), torch %s, virnucpro_trainer %s",
-        device,
-        torch.get_num_threads(),
-        torch.__version__,
-        __version__,
-    )
+    log.info("device %s, virnucpro_trainer %s", describe(device), __version__)
     if cfg.limit_batches is not None:
         log.warning("limit_batches=%d: a quick check, not a real training run", cfg.limit_batches)
     return device

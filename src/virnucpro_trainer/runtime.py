@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import random
 
 import numpy as np
@@ -12,6 +13,29 @@ import torch
 from virnucpro_trainer.errors import UserError
 
 log = logging.getLogger(__name__)
+
+
+def processor(device: torch.device | None = None) -> str:
+    """What computes: the GPU's name on CUDA, else the CPU model (from /proc/cpuinfo on Linux).
+    Written into train.log and the benchmarks' output, so figures say where they came from."""
+    if device is not None and device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def describe(device: torch.device) -> str:
+    """For the log: the device, what it is, the CPU threads and the torch version."""
+    return (
+        f"{device}: {processor(device)} ({torch.get_num_threads()} CPU threads), "
+        f"torch {torch.__version__}"
+    )
 
 
 def select_device(requested: str) -> torch.device:

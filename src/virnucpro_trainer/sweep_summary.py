@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -48,28 +49,38 @@ def job_start(job: Path) -> dict:
     return row
 
 
-def job_rows(sweep_dir: Path) -> list[dict]:
+def sweep_rows(sweep_dir: Path, result: str, fill: Callable[[dict, dict], None]) -> list[dict]:
+    """One row per job, in job order: its number, overrides and status (failed, unfinished or ok);
+    for an ok job, `fill(row, results)` adds what its `result` JSON file holds."""
     rows = []
     for job in job_dirs(sweep_dir):
         row = job_start(job)
         rows.append(row)
         if "status" in row:  # failed
             continue
-        if (job / "test_metrics.json").is_file():
-            test = json.loads((job / "test_metrics.json").read_text())
-            optimized = test.get("optimized_metric", {})
-            row.update(
-                status="ok",
-                best_epoch=test["best_epoch"],
-                optimized_metric=optimized.get("name", ""),
-                optimized_value=optimized.get("value", ""),
-                **{m: test.get(m, math.nan) for m in METRICS},
-            )
-            for m, (low, high) in test.get("intervals", {}).items():  # None in JSON: NaN
-                row[f"{m}_low"], row[f"{m}_high"] = low, high
-        else:
-            row.update(status="unfinished")
+        if not (job / result).is_file():
+            row["status"] = "unfinished"
+            continue
+        row["status"] = "ok"
+        fill(row, json.loads((job / result).read_text()))
     return rows
+
+
+def _fill_training(row: dict, test: dict) -> None:
+    optimized = test.get("optimized_metric", {})
+    row.update(
+        best_epoch=test["best_epoch"],
+        optimized_metric=optimized.get("name", ""),
+        optimized_value=optimized.get("value", ""),
+        **{m: test.get(m, math.nan) for m in METRICS},
+    )
+    for m, (low, high) in test.get("intervals", {}).items():  # None in JSON: NaN
+        row[f"{m}_low"], row[f"{m}_high"] = low, high
+
+
+def job_rows(sweep_dir: Path) -> list[dict]:
+    """One row per training job: its test metrics and their intervals."""
+    return sweep_rows(sweep_dir, "test_metrics.json", _fill_training)
 
 
 def statistics_rows(rows: list[dict]) -> list[dict]:
