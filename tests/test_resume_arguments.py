@@ -7,7 +7,7 @@ import fcntl
 import pytest
 
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.resume import hydra_quote, resume_arguments
+from virnucpro_trainer.resume import config_differences, hydra_quote, resume_arguments
 from virnucpro_trainer.run_dir import LOCK
 from virnucpro_trainer.training_state import LAST
 
@@ -58,3 +58,14 @@ def test_a_run_another_process_holds_is_refused_before_its_files_are_read(tmp_pa
         with pytest.raises(UserError, match=r"in use by another train.py process \(pid 4242\)"):
             resume_arguments(["train.py", f"resume={run}"])
     assert resume_arguments(["train.py", f"resume={run}"])[-1] == f"resume={hydra_quote(str(run))}"
+
+
+def test_tracker_settings_never_block_a_resume_but_results_settings_do():
+    """A run saved before the trackers existed had logger.name; today's config has one switch per
+    tracker. Neither changes results, so resuming it (and adding logger=mlflow) is allowed."""
+    saved = {"logger": {"name": "tensorboard", "dir": "tensorboard"}, "optimizer": {"lr": 2e-4}}
+    requested = {
+        "logger": {"tensorboard": True, "mlflow": True, "wandb": False, "dir": "tb"},
+        "optimizer": {"lr": 1e-3},
+    }
+    assert config_differences(saved, requested) == ["optimizer.lr: 0.0002 -> 0.001"]

@@ -93,8 +93,21 @@ class OptimizerConfig:
 
 @dataclass
 class LoggerConfig:
-    name: str = "none"  # none | tensorboard
-    dir: str = "tensorboard"  # inside the run directory
+    """Where a run's config, per-epoch metrics, final metrics and report go besides its own files
+    (docs/trackers.md). Each option of the logger group switches one tracker on; several at once:
+    logger=[tensorboard,mlflow]."""
+
+    tensorboard: bool = False
+    mlflow: bool = False
+    wandb: bool = False
+    dir: str = "tensorboard"  # TensorBoard: event files in this folder of the run directory
+    experiment_name: str = "virnucpro"  # the MLflow experiment and the W&B project
+    # MLflow: sqlite:///<file>, http(s)://<server>, postgresql://..., file:<dir>; null: the SQLite
+    # database outputs/mlflow.db under the launch directory.
+    tracking_uri: str | None = None
+    mode: str = "online"  # W&B: online | offline (no account or network; wandb sync later)
+    entity: str | None = None  # W&B team or user (null: the account's default)
+    log_model: bool = False  # also send the best model (checkpoint_name) as an artifact
 
 
 @dataclass

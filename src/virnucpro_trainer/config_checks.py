@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import difflib
 import re
+from pathlib import Path
+from urllib.parse import urlparse
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -15,7 +17,7 @@ from virnucpro_trainer.metrics import THRESHOLD_METRICS
 
 OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cuda", "cpu")
-LOGGERS = ("none", "tensorboard")
+WANDB_MODES = ("online", "offline", "disabled")
 STORAGE_DTYPES = ("float32", "float16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SPLIT_UNITS = ("file", "group")
@@ -34,6 +36,23 @@ def _is_pattern_with_group(value: str) -> bool:
         return re.compile(value).groups >= 1
     except re.error:
         return False
+
+
+# MLflow tracking URIs by scheme; a sqlite URI names a file (sqlite:///relative, sqlite:////absolute).
+TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks")
+TRACKING_URIS = (
+    "sqlite:///<file>, http(s)://<server>, postgresql://..., mysql://..., file:<folder> or "
+    "databricks"
+)
+
+
+def _is_tracking_uri(value: str) -> bool:
+    scheme = value.split(":", 1)[0].split("+", 1)[0] if ":" in value else ""
+    if scheme == "sqlite":
+        return value.startswith("sqlite:///") and len(value) > len("sqlite:///")
+    if scheme in ("http", "https"):
+        return bool(urlparse(value).netloc)
+    return scheme in TRACKING_SCHEMES
 
 
 # Each setting's allowed values: key -> (test of its value, what it must be).
@@ -66,7 +85,11 @@ CHECKS = {
     "device": _one_of(DEVICES),
     "num_workers": (lambda v: v >= 0, ">= 0"),
     "cpu_threads": _null_or(lambda v: v >= 1, ">= 1"),
-    "logger.name": _one_of(LOGGERS),
+    "logger.dir": (lambda v: bool(v) and not Path(v).is_absolute(), "a folder name"),
+    "logger.experiment_name": (lambda v: bool(v.strip()), "a non-empty name"),
+    "logger.tracking_uri": _null_or(_is_tracking_uri, TRACKING_URIS),
+    "logger.mode": _one_of(WANDB_MODES),
+    "logger.entity": _null_or(bool, "a W&B team or user name"),
     "threshold_metric": _one_of(THRESHOLD_METRICS),
     "ci.n_boot": (lambda v: v >= 20, ">= 20 (1000 or more for publication)"),
     "ci.level": (lambda v: 0.5 <= v < 1, "in [0.5, 1)"),

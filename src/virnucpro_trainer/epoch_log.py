@@ -1,12 +1,15 @@
-"""The per-epoch log: a log line and a metrics.csv row per epoch (and TensorBoard scalars)."""
+"""The per-epoch log: a log line and a metrics.csv row per epoch, and the record to the trackers
+(TensorBoard, MLflow, W&B: trackers/)."""
 
 from __future__ import annotations
 
 import csv
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from virnucpro_trainer.errors import UserError
+if TYPE_CHECKING:
+    from virnucpro_trainer.trackers import Trackers
 
 log = logging.getLogger(__name__)
 
@@ -23,35 +26,31 @@ EPOCH_COLUMNS = (
 
 
 class EpochLog:
-    """Appends epoch records to `metrics.csv` (flushed every epoch) and logs them."""
+    """Appends epoch records to `metrics.csv` (flushed every epoch), logs them and hands them to
+    the trackers (which send them from their own thread)."""
 
-    def __init__(self, path: Path, tensorboard_dir: Path | None = None):
+    def __init__(self, path: Path, trackers: Trackers | None = None):
         self.path = path
-        self.tensorboard = None
-        if tensorboard_dir is not None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise UserError(
-                    "logger=tensorboard needs the tensorboard package: "
-                    "pip install -e '.[tensorboard]'"
-                ) from None
-            self.tensorboard = SummaryWriter(str(tensorboard_dir))
+        self.trackers = trackers
 
     def start(self, history: list[dict]) -> None:
-        """(Re)write the file with the epochs done so far (none, or those of a resumed run)."""
+        """(Re)write the file with the epochs done so far (none, or those of a resumed run, which
+        the trackers get again: a resumed run is a new tracker run), once the trackers are up."""
+        if self.trackers is not None:
+            self.trackers.wait_ready()  # a tracker that could not start stops the run here
         with self.path.open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(EPOCH_COLUMNS)
             writer.writerows([record[c] for c in EPOCH_COLUMNS] for record in history)
+        if self.trackers is not None:
+            for record in history:
+                self.trackers.log_epoch({c: record[c] for c in EPOCH_COLUMNS})
 
     def write(self, record: dict) -> None:
         with self.path.open("a", newline="") as f:
             csv.writer(f).writerow([record[c] for c in EPOCH_COLUMNS])
-        if self.tensorboard is not None:
-            for column in EPOCH_COLUMNS[1:]:
-                self.tensorboard.add_scalar(column, record[column], record["epoch"])
-            self.tensorboard.flush()
+        if self.trackers is not None:
+            self.trackers.log_epoch({c: record[c] for c in EPOCH_COLUMNS})
         log.info(
             "epoch %3d  train_loss %.4f  val_loss %.4f  acc %.4f  prec %.4f  rec %.4f  f1 %.4f  "
             "auroc %.4f  lr %.3g  %.1fs (total %.1fs)",

@@ -33,17 +33,29 @@ from virnucpro_trainer.run_dir import results_in
 from virnucpro_trainer.run_report import main_settings, write_report
 from virnucpro_trainer.runtime import describe, seed_everything, select_device
 from virnucpro_trainer.signals import StopSignals
+from virnucpro_trainer.trackers import Trackers, start_trackers
 from virnucpro_trainer.training_state import LAST
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> float:
-    """Train and evaluate as `cfg` says, writing into `run_dir`.
+    """Train and evaluate as `cfg` says, writing into `run_dir` (and to the trackers that
+    cfg.logger chooses: checked before any data is read, closed with the run's outcome).
 
     Returns `cfg.optimized_metric` (a validation metric at the best epoch) for sweepers.
     """
     device = prepare(cfg, run_dir)
+    with start_trackers(cfg, run_dir) as trackers:
+        objective = train_and_evaluate(cfg, run_dir, device, trackers)
+        trackers.log_results(run_dir, cfg.checkpoint_name, cfg.logger.log_model)
+        return objective
+
+
+def train_and_evaluate(
+    cfg: DictConfig, run_dir: Path, device: torch.device, trackers: Trackers
+) -> float:
+    """data -> split -> model -> fit -> evaluate -> outputs; the sweepers' objective."""
     resume_from = load_checkpoint(run_dir / LAST) if cfg.resume else None
     # The model and optimizer come first: building an optimizer costs ~1 s of torch imports,
     # which would otherwise delay the first training step after the data is ready.
@@ -80,7 +92,7 @@ def run(cfg: DictConfig, run_dir: Path) -> float:
             rows["train"],
             rows["val"],
             fit_settings(cfg),
-            EpochLog(run_dir / "metrics.csv", tensorboard_dir(cfg, run_dir)),
+            EpochLog(run_dir / "metrics.csv", trackers),
             compiled=compiled,
             save_state=lambda state: save_state(run_dir / LAST, {**state, "config": config}),
             resume_from=resume_from,
@@ -150,10 +162,6 @@ def score_settings(cfg: DictConfig) -> ScoreSettings:
         ),
         calibration=cfg.calibration,
     )
-
-
-def tensorboard_dir(cfg: DictConfig, run_dir: Path) -> Path | None:
-    return run_dir / cfg.logger.dir if cfg.logger.name == "tensorboard" else None
 
 
 def write_outputs(

@@ -31,10 +31,10 @@ HARMLESS = {
     "data.cache_dir",
     "data.memory_budget_gb",
     "split.dir",
-    "logger.name",
-    "logger.dir",
     "optimized_metric",
 }
+# Whole groups of such settings: where the run is reported (trackers), never what it computes.
+HARMLESS_GROUPS = ("logger.",)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -53,7 +53,9 @@ def config_differences(saved: dict, requested: dict) -> list[str]:
     return [
         f"{key}: {old.get(key, '<missing>')!r} -> {new.get(key, '<missing>')!r}"
         for key in sorted(set(old) | set(new))
-        if key not in HARMLESS and old.get(key) != new.get(key)
+        if key not in HARMLESS
+        and not key.startswith(HARMLESS_GROUPS)
+        and old.get(key) != new.get(key)
     ]
 
 
