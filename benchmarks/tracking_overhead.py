@@ -8,15 +8,16 @@ The demo data, the MLflow database and W&B's folders are made once before timing
 directory, W&B's cache and config there too), so every timed run measures what a user's later runs
 cost. The configurations take turns within each round, so a slower spell of a shared machine falls
 on all of them alike. Prints, for each, the median wall time and its difference to logger=none,
-and the median CPU time (the run and its child processes): on a shared machine the wall times
-vary by more than the trackers cost, and the extra CPU seconds bound what they can add.
+the median CPU time (the run and its child processes), and the seconds the training waited for
+its trackers (each run's last train.log line). On a shared machine the wall times vary by more
+than the trackers cost; the seconds waited are what the trackers add to a run's wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -27,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from virnucpro_trainer.runtime import processor
+
 TRAIN_PY = Path(__file__).resolve().parents[1] / "train.py"
 LOGGERS = {
     "none": ["logger=none"],
@@ -35,15 +38,20 @@ LOGGERS = {
 }
 
 
-def timed(cmd: list[str], cwd: str, env: dict) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (user + system, the process and its children: W&B's service
-    too) of one run."""
+WAITED = re.compile(r"the run waited ([0-9.]+) s for them at the start and ([0-9.]+) s at the end")
+
+
+def timed(cmd: list[str], cwd: str, env: dict) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, the process and its children: W&B's service
+    too) and the seconds the training waited for its trackers (0 without any) of one run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
+    done = subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    waited = WAITED.search(done.stdout + done.stderr)
+    return wall, cpu, sum(map(float, waited.groups())) if waited else 0.0
 
 
 def main() -> None:
@@ -57,6 +65,7 @@ def main() -> None:
     base += [] if args.epochs is None else [f"epochs={args.epochs}"]
     walls: dict[str, list[float]] = {n: [] for n in names}
     cpus: dict[str, list[float]] = {n: [] for n in names}
+    waits: dict[str, list[float]] = {n: [] for n in names}
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, **{f"WANDB_{k}_DIR": f"{tmp}/wandb_{k}" for k in ("CACHE", "DATA")}}
         env["WANDB_CONFIG_DIR"] = f"{tmp}/wandb_config"
@@ -65,11 +74,12 @@ def main() -> None:
             subprocess.run(warm_up, cwd=tmp, env=env, check=True, capture_output=True)
         for _ in range(args.runs):
             for name in names:
-                wall, cpu = timed([*base, *LOGGERS[name]], tmp, env)
+                wall, cpu, waited = timed([*base, *LOGGERS[name]], tmp, env)
                 walls[name].append(wall)
                 cpus[name].append(cpu)
+                waits[name].append(waited)
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"machine: {processor()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
         f"torch {torch.__version__}, {args.runs} runs each"
         + ("" if args.epochs is None else f", epochs={args.epochs}")
     )
@@ -79,8 +89,9 @@ def main() -> None:
         print(
             f"logger={name:7s} wall median {wall:6.1f} s (min {min(walls[name]):.1f}, max "
             f"{max(walls[name]):.1f}): {100 * (wall / wall_ref - 1):+.1f}%; CPU median "
-            f"{cpu:6.1f} s: {cpu - cpu_ref:+.2f} s, {100 * (cpu - cpu_ref) / wall_ref:+.1f}% of "
-            "logger=none's wall time"
+            f"{cpu:6.1f} s: {cpu - cpu_ref:+.2f} s; waited for the trackers median "
+            f"{statistics.median(waits[name]):.2f} s (max {max(waits[name]):.2f}): "
+            f"{100 * statistics.median(waits[name]) / wall_ref:.1f}% of logger=none's wall time"
         )
 
 
