@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from virnucpro_trainer.eval_outputs import write_metrics
 from virnucpro_trainer.levels import LEVELS
 from virnucpro_trainer.metrics import SCALAR_METRICS
-from virnucpro_trainer.sweep_summary import report_failed, sweep_rows
+from virnucpro_trainer.sweep_summary import report_failed, sweep_rows, write_rows
 from virnucpro_trainer.uncertainty import group_codes, mcnemar, paired_bootstrap
 
 log = logging.getLogger(__name__)
@@ -67,14 +67,7 @@ def write_eval_summary(sweep_dir: Path) -> list[str]:
     rows = eval_job_rows(sweep_dir)
     columns = list(dict.fromkeys(k for r in rows for k in r if k != "error")) + ["error"]
     columns = [c for c in FIRST if c in columns] + [c for c in columns if c not in FIRST]
-    with (sweep_dir / "summary.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-    failed = [r["job"] for r in rows if r["status"] != "ok"]
-    lines = [f"# Evaluation sweep: {len(rows)} jobs, {len(rows) - len(failed)} finished", ""]
-    if failed:
-        lines += [f"**Not finished: jobs {', '.join(failed)}** (see their error.txt)", ""]
+    failed, lines = write_rows(sweep_dir, rows, columns, "Evaluation sweep")
     if len(failed) < len(rows):
         lines += [same_sequences(rows), ""]
     for level in LEVELS:

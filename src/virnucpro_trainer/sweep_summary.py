@@ -66,6 +66,21 @@ def sweep_rows(sweep_dir: Path, result: str, fill: Callable[[dict, dict], None])
     return rows
 
 
+def write_rows(
+    sweep_dir: Path, rows: list[dict], columns: list[str], title: str
+) -> tuple[list[str], list[str]]:
+    """Write summary.csv; returns the jobs that did not finish and summary.md's first lines."""
+    with (sweep_dir / "summary.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    failed = [r["job"] for r in rows if r["status"] != "ok"]
+    lines = [f"# {title}: {len(rows)} jobs, {len(rows) - len(failed)} finished", ""]
+    if failed:
+        lines += [f"**Not finished: jobs {', '.join(failed)}** (see their error.txt)", ""]
+    return failed, lines
+
+
 def _fill_training(row: dict, test: dict) -> None:
     optimized = test.get("optimized_metric", {})
     row.update(
@@ -133,14 +148,7 @@ def write_summary(sweep_dir: Path) -> list[str]:
         *(f"{m}_{end}" for m in SCALAR_METRICS for end in ("low", "high")),
         "error",
     ]
-    with (sweep_dir / "summary.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-    failed = [r["job"] for r in rows if r["status"] != "ok"]
-    lines = [f"# Sweep summary: {len(rows)} jobs, {len(rows) - len(failed)} finished", ""]
-    if failed:
-        lines += [f"**Not finished: jobs {', '.join(failed)}** (see their error.txt)", ""]
+    failed, lines = write_rows(sweep_dir, rows, columns, "Sweep summary")
     lines += [
         "| test metric | n | mean | 95% interval of the mean | std | min | max |",
         "|---|---|---|---|---|---|---|",
