@@ -18,6 +18,11 @@ sample to the log line that ends the stage; the whole run's peak is the child's 
 
 Each budget is checked against budget + 0.5 GB (GiB budget, as data.memory_budget_gb is read).
 Raw results go to <workdir>/memory_budget.json.
+
+--speed instead times training (1,000 batches of 32) and scoring (100,000 consecutive rows, batch
+4096) under the largest budget against none, back to back in one process on the warm store,
+`--speed-rounds` times, and prints the median ratio (full runs on a shared 2-core machine are too
+noisy for a 5% comparison).
 """
 
 from __future__ import annotations
@@ -112,6 +117,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--limit-batches", type=int, default=400)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/virnucpro-memory-budget"))
+    parser.add_argument("--speed", action="store_true", help="only the speed comparison")
+    parser.add_argument("--speed-rounds", type=int, default=5)
     parser.add_argument("--no-cold", action="store_true", help="leave out the store builds")
     parser.add_argument("--keep", action="store_true", help="keep the data and the store")
     args = parser.parse_args()
@@ -126,6 +133,9 @@ def main() -> None:
         f"rows_per_file={args.rows // args.files}), 2048)"
     )
     subprocess.run([python, "-c", gen], check=True)
+    if args.speed:
+        speed(args, cache, data)
+        return
     common = [
         f"data.root={data}",
         f"data.cache_dir={cache}",
@@ -199,6 +209,56 @@ def main() -> None:
     if not args.keep:
         shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def speed(args: argparse.Namespace, cache: Path, data: Path) -> None:
+    """Training (batch 32, the default) and scoring speed under a budget against none, back to
+    back in one process over two mappings of the same warm store; ratios per round, median."""
+    import torch
+
+    from virnucpro_trainer.data.batches import BatchSource
+    from virnucpro_trainer.data.files import find_files
+    from virnucpro_trainer.data.store import open_store
+    from virnucpro_trainer.loop import predict, train_epoch
+    from virnucpro_trainer.model import VirNucProMLP
+
+    sources = find_files(data, "*_merged.pt", "viral")
+    tables = [open_store(sources, data, cache, 2048, "float32") for _ in range(2)]
+    budget = int(max(args.budgets) * 2**30)
+    plain = BatchSource(tables[0].features, tables[0].labels, torch.device("cpu"))
+    kept = BatchSource(
+        tables[1].features,
+        tables[1].labels,
+        torch.device("cpu"),
+        mapping=tables[1].mapping,
+        path=tables[1].features_file,
+        memory_budget_bytes=budget,
+    )
+    model = VirNucProMLP(2048)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+    n = len(tables[0].labels)
+    gen = torch.Generator().manual_seed(0)
+    ratios = {"train": [], "score": []}
+    for _ in range(args.speed_rounds):
+        train_rows = torch.randperm(n, generator=gen)[: 32 * 1000]
+        start = int(torch.randint(0, n - 100_000, (1,), generator=gen))
+        score_rows = torch.arange(start, start + 100_000)
+        seconds = {}
+        for name, source in (("budget", kept), ("none", plain), ("budget2", kept)):
+            t0 = time.perf_counter()
+            train_epoch(model, source, train_rows, 32, optimizer, torch.Generator())
+            t1 = time.perf_counter()
+            predict(model, source, score_rows, 4096)
+            seconds[name] = (t1 - t0, time.perf_counter() - t1)
+        for i, key in enumerate(("train", "score")):  # budget runs before and after: their mean
+            with_budget = (seconds["budget"][i] + seconds["budget2"][i]) / 2
+            ratios[key].append(with_budget / seconds["none"][i])
+        print(f"round: {seconds}, load {os.getloadavg()[0]:.1f}", flush=True)
+    for key, values in ratios.items():
+        print(
+            f"{key}: time with budget / without, median of {len(values)}: "
+            f"{statistics.median(values):.3f} (min {min(values):.3f}, max {max(values):.3f})"
+        )
 
 
 def print_table(runs: list[dict]) -> None:

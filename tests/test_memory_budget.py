@@ -93,9 +93,9 @@ def test_in_place_batches_under_a_budget_hold_one_batch_and_none_after(table, bu
 
 @pytest.mark.e2e
 def test_a_run_under_a_budget_peaks_within_budget_plus_half_a_gigabyte(tmp_path):
-    """train.py on a store over 3x the budget, with evaluation batches of 10,000 rows (82 MB,
-    read in place; the batch-count check this replaced looked every 64 batches): the kernel's
-    peak resident memory of the process (VmHWM at its exit, as wait4 reports it) stays within
+    """train.py on a store over 3x the budget, with evaluation batches of 5,000 rows (41 MB,
+    read in place; the batch-count check this replaced came every 64 x 32 rows, 16 MB): the
+    kernel's peak resident memory of the process (VmHWM) stays within
     the budget + 0.5 GB through the store build, training, validation, test evaluation, the
     predictions file and the report."""
     root = tmp_path / "data_merge"
@@ -107,7 +107,7 @@ def test_a_run_under_a_budget_peaks_within_budget_plus_half_a_gigabyte(tmp_path)
         f"data.memory_budget_gb={budget_gb}",
         "split.val_fraction=0.34",  # one file of each class per side: 164 MB each
         "split.test_fraction=0.34",
-        "eval_batch_size=10000",  # a file per batch: each read in place, 82 MB
+        "eval_batch_size=5000",  # 41 MB, read in place: the old check came every 16 MB
         "epochs=1",
         "limit_batches=20",
         "device=cpu",

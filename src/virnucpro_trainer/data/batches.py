@@ -2,8 +2,9 @@
 
 The shuffle is a permutation from a CPU generator, so the order is the same on every device.
 Training batches, and evaluation batches of scattered rows, are gathered by index
-(`index_select`), never one sample at a time. An evaluation batch of consecutive ascending rows
-whose first row is 64-byte aligned is read in place (`narrow`, no copy; see `eval_batches`).
+(`index_select`, or `pread` under a budget), never one sample at a time. An evaluation batch of
+consecutive ascending rows whose first row is 64-byte aligned is read in place (`narrow`, no
+copy; see `eval_batches`).
 
 - GPU resident: when the training device is CUDA and the whole matrix fits in free GPU memory
   (keeping `gpu_margin_bytes` free), it is copied there once and batches are gathered on the GPU.
@@ -37,7 +38,7 @@ import torch
 log = logging.getLogger(__name__)
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
-OVERHEAD_BYTES = 400 << 20  # what Python, torch and the model take, beside the budget
+OVERHEAD_BYTES = 350 << 20  # Python, torch and the model take 0.3-0.4 GB beside the budget
 FOLIO_BYTES = 2 << 20  # the largest page-cache folio a mapped read can map beyond its bytes
 
 
