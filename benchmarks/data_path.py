@@ -171,7 +171,11 @@ def new_design(spec: dict, model, optimizer) -> dict:
         split = default_split(table.file_summary(), root, spec, cfg)
         state["rows"] = {side: table.rows_of(split.files[side]) for side in SIDES}
         state["source"] = BatchSource(
-            table.features, table.labels, torch.device("cpu"), mapping=table.mapping
+            table.features,
+            table.labels,
+            torch.device("cpu"),
+            mapping=table.mapping,
+            path=table.features_file,
         )
 
     def train():
@@ -316,6 +320,7 @@ def budget_train(spec: dict, model, optimizer) -> dict:
         table.labels,
         torch.device("cpu"),
         mapping=table.mapping,
+        path=table.features_file,
         memory_budget_bytes=spec["budget_bytes"],
         block_rows=spec["block_rows"],
     )

@@ -150,7 +150,7 @@ def test_results_do_not_depend_on_where_features_live(tmp_path, caplog):
     assert results(ram) == results(built) == results(budget)
     assert "feature store" not in logs[0]
     assert "feature store built" in logs[1]
-    assert "feature store built" not in logs[2] and "memory map under a budget" in logs[2]
+    assert "feature store built" not in logs[2] and "the feature store under a budget" in logs[2]
     assert "torch.float16" in logs[3]
     stores = list((tmp_path / "data/synthetic/feature_cache").iterdir())
     assert len([s for s in stores if not s.name.startswith(".")]) == 2  # float32 and float16

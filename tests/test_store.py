@@ -188,10 +188,11 @@ def test_budget_and_blocks_cover_every_training_row_once(data):
         table.labels,
         torch.device("cpu"),
         mapping=table.mapping,
+        path=table.features_file,
         memory_budget_bytes=1,
         block_rows=8,
     )
-    assert source.where == "memory map under a budget"
+    assert source.where == "the feature store under a budget"
     gen = torch.Generator().manual_seed(0)
     order = source.order(rows, gen)
     assert sorted(order.tolist()) == rows.tolist()

@@ -1,32 +1,45 @@
-"""Batches: index gathers from the feature matrix, on the GPU, in host memory, or under a budget.
+"""Batches: rows of the feature matrix, on the GPU, in host memory, or read under a memory budget.
 
-Every batch is one indexed gather (`features[idx]`), never one sample at a time. The shuffle is a
-permutation from a CPU generator, so the order is the same on every device.
+The shuffle is a permutation from a CPU generator, so the order is the same on every device.
+Training batches, and evaluation batches of scattered rows, are gathered by index
+(`index_select`, or `pread` under a budget), never one sample at a time. An evaluation batch of
+consecutive ascending rows whose first row is 64-byte aligned is read in place (`narrow`, no
+copy; see `eval_batches`).
 
 - GPU resident: when the training device is CUDA and the whole matrix fits in free GPU memory
   (keeping `gpu_margin_bytes` free), it is copied there once and batches are gathered on the GPU.
 - Host: batches are gathered from the (possibly memory-mapped) matrix on the host; for CUDA they go
   through pinned memory with a non-blocking copy.
-- Memory budget: when the matrix is memory-mapped and larger than `memory_budget_bytes`, mapped
-  pages are handed back to the kernel whenever this process's resident memory grows more than the
-  budget beyond what it was when the source was made (the Python, torch and model baseline).
+- Memory budget: when the matrix is memory-mapped from the feature store and larger than
+  `memory_budget_bytes`, gathered rows are read from the store file with `pread` into a new
+  tensor (or the reused evaluation buffer), so they map none of its pages: with the kernel's
+  large page-cache folios, touching one mapped 8 KB row can map up to 2 MB, and a few thousand
+  random rows map gigabytes. Only in-place evaluation batches map the store; those are counted
+  in bytes (plus a large folio at each end), and the map is handed back to the kernel before the
+  count would take this process past `memory_budget_bytes + OVERHEAD_BYTES`, and at the end of
+  every evaluation pass. `resident_bytes()` is read only right after such a release, when none
+  of the store is mapped: what it shows then is everything else (Python, torch, the model, ids).
 - `block_rows`: the shuffle is block-wise (blocks of rows in random order, rows shuffled inside
-  each block), so that reads from a memory map stay mostly sequential.
+  each block), so that reads from the store stay mostly sequential.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import mmap
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
-CHECK_EVERY = 64  # batches between resident-memory checks under a budget
+OVERHEAD_BYTES = 350 << 20  # Python, torch and the model take 0.3-0.4 GB beside the budget
+FOLIO_BYTES = 2 << 20  # the largest page-cache folio a mapped read can map beyond its bytes
 
 
 def resident_bytes() -> int:
@@ -34,8 +47,22 @@ def resident_bytes() -> int:
         return int(f.read().split()[1]) * PAGE
 
 
+def pread_into(fd: int, out: np.ndarray, offset: int) -> None:
+    """Fill `out` (contiguous) with the bytes of file `fd` from `offset`."""
+    view, done = memoryview(out).cast("B"), 0
+    while done < len(view):
+        n = os.preadv(fd, [view[done:]], offset + done)
+        if n == 0:
+            raise OSError(f"the feature store file ends before byte {offset + len(view)}")
+        done += n
+
+
 class BatchSource:
-    """Yields (features, labels) batches for given rows, ready on `device` as float32."""
+    """Yields (features, labels) batches for given rows, ready on `device` as float32.
+
+    A memory budget applies to features mapped from a file (`mapping` over the file `path`):
+    the process then stays under `memory_budget_bytes + overhead_bytes` of resident memory.
+    """
 
     def __init__(
         self,
@@ -44,9 +71,11 @@ class BatchSource:
         device: torch.device,
         *,
         mapping: mmap.mmap | None = None,
+        path: Path | None = None,
         on_gpu: bool = True,
         gpu_margin_bytes: int = 2 << 30,
         memory_budget_bytes: int | None = None,
+        overhead_bytes: int = OVERHEAD_BYTES,
         block_rows: int | None = None,
     ):
         self.device = device
@@ -68,37 +97,64 @@ class BatchSource:
                     free / 1e9,
                 )
         over_budget = memory_budget_bytes is not None and nbytes > memory_budget_bytes
-        self.mapping = mapping if over_budget and not self.gpu_resident else None
-        self.rss_limit = None
-        if self.mapping is not None:
-            self.rss_limit = resident_bytes() + memory_budget_bytes
+        budgeted = over_budget and mapping is not None and path is not None
+        self.mapping = mapping if budgeted and not self.gpu_resident else None
         self.block_rows = block_rows  # honoured wherever the features are, budget or not
+        self.fd = None
         if self.mapping is not None:
+            self.rss_limit = memory_budget_bytes + overhead_bytes
+            self.row_bytes = features.stride(0) * features.element_size()
+            self.fd = os.open(path, os.O_RDONLY)
+            advice = os.POSIX_FADV_SEQUENTIAL if block_rows else os.POSIX_FADV_RANDOM
+            os.posix_fadvise(self.fd, 0, 0, advice)
+            self.release()
             log.info(
-                "features (%.1f GB) exceed data.memory_budget_gb: reading them from the "
-                "memory map%s",
+                "features (%.1f GB) exceed data.memory_budget_gb: reading them from the feature "
+                "store file%s, resident memory held under %.2f GB (%.2f GB besides the store now)",
                 nbytes / 1e9,
                 " in shuffled blocks" if block_rows else "",
+                self.rss_limit / 1e9,
+                self.base / 1e9,
             )
-            advice = mmap.MADV_SEQUENTIAL if block_rows else mmap.MADV_RANDOM
-            self.mapping.madvise(advice)
-        self._batches = 0
+
+    def __del__(self):
+        if getattr(self, "fd", None) is not None:
+            os.close(self.fd)
 
     @property
     def where(self) -> str:
         if self.gpu_resident:
             return "GPU memory"
-        return "memory map under a budget" if self.mapping is not None else "host memory"
+        return "the feature store under a budget" if self.mapping is not None else "host memory"
 
-    def _release_pages(self) -> None:
-        """Under a budget, drop mapped pages from this process once it holds too many."""
-        self._batches += 1
-        if (
-            self.mapping is not None
-            and self._batches % CHECK_EVERY == 0
-            and resident_bytes() > self.rss_limit
-        ):
-            self.mapping.madvise(mmap.MADV_DONTNEED)
+    def release(self) -> None:
+        """Under a budget, hand every mapped page of the store back to the kernel (they stay in
+        the page cache) and measure what the process holds besides the store."""
+        if self.mapping is None:
+            return
+        self.mapping.madvise(mmap.MADV_DONTNEED)
+        self.base = resident_bytes()
+        self.mapped = 0  # bytes of the store mapped since: in-place batches, each end's folio
+
+    def _map_rows(self, nbytes: int) -> None:
+        """Under a budget, before `nbytes` of the store are read in place: release first if the
+        process could otherwise go past `rss_limit`."""
+        if self.mapping is None:
+            return
+        nbytes += 2 * FOLIO_BYTES
+        if self.mapped and self.base + self.mapped + nbytes > self.rss_limit:
+            self.release()
+        self.mapped += nbytes
+
+    def _read_rows(self, idx: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The rows `idx` of the store file, read with pread into `out` (or a new tensor):
+        one read per run of consecutive rows, no page of the store mapped."""
+        x = self.features.new_empty((len(idx), *self.features.shape[1:])) if out is None else out
+        a, rows = x.numpy(), idx.numpy()
+        bounds = [0, *(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]
+        for start, stop in itertools.pairwise(bounds):
+            pread_into(self.fd, a[start:stop], int(rows[start]) * self.row_bytes)
+        return x
 
     def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.pin:
@@ -109,12 +165,13 @@ class BatchSource:
 
     def gather(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch: the rows `idx` (int64, on the features' device) of features and labels."""
+        y = torch.index_select(self.labels, 0, idx)
+        if self.mapping is not None:
+            return self._to_device(self._read_rows(idx), y)
         # index_select: half the per-batch cost of features[idx] for 32 rows on a CPU
         x = torch.index_select(self.features, 0, idx)
-        y = torch.index_select(self.labels, 0, idx)
         if self.gpu_resident:
             return x.float(), y
-        self._release_pages()
         return self._to_device(x, y)
 
     def order(self, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -148,7 +205,7 @@ class BatchSource:
         differently at other alignments). With `reuse_buffer` on a CPU device, the batches that
         need a copy or a float32 conversion are written into one buffer instead of a new 32 MB
         tensor each (whose fresh pages cost as much as the copy): each batch is then valid only
-        until the next one is asked for.
+        until the next one is asked for. Under a budget, the map is released at the end.
         """
         if self.gpu_resident:
             rows = rows.to(self.device)
@@ -164,13 +221,17 @@ class BatchSource:
                 view = self.features.narrow(0, int(idx[0]), n)
                 if view.data_ptr() % 64 == 0:
                     x, y = view, self.labels.narrow(0, int(idx[0]), n)
+                    self._map_rows(n * view.stride(0) * view.element_size())
             if x is None:
                 if reuse and raw is None:
                     rows_max = min(batch_size, len(rows))
                     raw = self.features.new_empty((rows_max, *self.features.shape[1:]))
-                x = torch.index_select(self.features, 0, idx, out=None if raw is None else raw[:n])
+                part = None if raw is None else raw[:n]
                 y = torch.index_select(self.labels, 0, idx)
-            self._release_pages()
+                if self.mapping is not None:
+                    x = self._read_rows(idx, part)
+                else:
+                    x = torch.index_select(self.features, 0, idx, out=part)
             if not reuse:
                 yield self._to_device(x, y)
             elif x.dtype == torch.float32:
@@ -179,3 +240,4 @@ class BatchSource:
                 if out is None:
                     out = torch.empty((min(batch_size, len(rows)), *x.shape[1:]))
                 yield out[:n].copy_(x), y
+        self.release()

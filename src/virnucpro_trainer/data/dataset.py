@@ -35,9 +35,19 @@ def load_table(cfg: DictConfig, sources: list[SourceFile], width: int) -> Featur
             Path(cfg.data.cache_dir),
             width,
             cfg.data.storage_dtype,
-            cfg.num_workers,
+            build_workers(cfg, sources),
         )
     return read_into_ram(cfg, sources, width)
+
+
+def build_workers(cfg: DictConfig, sources: list[SourceFile]) -> int:
+    """Threads that build the store: `num_workers`, but under a memory budget only as many as
+    the budget holds files at once (each thread holds one whole input file while it works)."""
+    budget = cfg.data.memory_budget_gb
+    if budget is None or not sources:
+        return cfg.num_workers
+    largest = max(s.path.stat().st_size for s in sources)
+    return max(1, min(cfg.num_workers, int(budget * 2**30) // largest))
 
 
 def read_into_ram(cfg: DictConfig, sources: list[SourceFile], width: int) -> FeatureTable:
@@ -56,6 +66,7 @@ def make_batch_source(cfg: DictConfig, table: FeatureTable, device: torch.device
         table.labels,
         device,
         mapping=table.mapping,
+        path=table.features_file,
         on_gpu=cfg.features_on_gpu,
         gpu_margin_bytes=int(cfg.gpu_memory_margin_gb * 2**30),
         memory_budget_bytes=None if budget is None else int(budget * 2**30),

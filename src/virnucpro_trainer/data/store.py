@@ -97,6 +97,7 @@ def _open(entry: Path, lock: IO) -> FeatureTable:
     names = [f["name"] for f in index["files"]]
     offsets = np.array([0] + [f["stop"] for f in index["files"]], dtype=np.int64)
     table = FeatureTable(features, labels, names, offsets, None, entry / "ids.json", mapping)
+    table.features_file = entry / "features.bin"
     table.lock = lock
     return table
 

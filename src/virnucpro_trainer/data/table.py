@@ -34,6 +34,7 @@ class FeatureTable:
     ids: list[list[str] | None] | None  # per file; None: read from ids_file when first needed
     ids_file: Path | None = None
     mapping: mmap.mmap | None = None  # the memory map behind `features`, if any
+    features_file: Path | None = None  # the file mapped, for reads that map nothing
     lock: IO | None = None  # the feature store's shared lock, held while the table is in use
     _records: dict = field(default_factory=dict, repr=False)  # pattern -> records(pattern)
 

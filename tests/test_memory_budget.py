@@ -1,0 +1,153 @@
+"""The memory budget: what a run under data.memory_budget_gb maps of the feature store, measured
+from /proc (the store's own mapping in /proc/self/smaps; a real run's peak from the kernel)."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import torch
+
+from virnucpro_trainer.data.batches import FOLIO_BYTES, BatchSource
+from virnucpro_trainer.data.files import find_files
+from virnucpro_trainer.data.store import open_store
+
+from helpers import TRAIN_PY, make_dataset
+
+WIDTH = 2048
+CPU = torch.device("cpu")
+
+
+def mapped_bytes(path) -> int:
+    """Resident bytes of this process's mappings of `path` (Rss in /proc/self/smaps)."""
+    total, ours = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            first = line.split(maxsplit=5)
+            if "-" in first[0] and len(first) >= 5:  # a mapping's header line
+                ours = len(first) == 6 and first[5].strip() == str(path)
+            elif ours and first[0] == "Rss:":
+                total += int(first[1]) * 1024
+    return total
+
+
+@pytest.fixture
+def table(tmp_path):
+    root = tmp_path / "data_merge"
+    make_dataset(root, files_per_class=2, rows=1000, width=WIDTH)  # 4,000 rows, 32 MB
+    sources = find_files(root, "*_merged.pt", "viral")
+    return open_store(sources, root, tmp_path / "cache", WIDTH, "float32")
+
+
+def budgeted(table, **kwargs) -> BatchSource:
+    return BatchSource(
+        table.features,
+        table.labels,
+        CPU,
+        mapping=table.mapping,
+        path=table.features_file,
+        memory_budget_bytes=1,
+        **kwargs,
+    )
+
+
+def test_gathered_rows_under_a_budget_map_no_page_of_the_store(table):
+    source = budgeted(table)
+    assert source.where == "the feature store under a budget"
+    rows = torch.randperm(len(table.labels), generator=torch.Generator().manual_seed(0))
+    source.release()
+    batches = [source.gather(idx) for idx in rows.split(32)]
+    assert mapped_bytes(table.features_file) == 0
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    assert torch.equal(x, table.features[rows]) and torch.equal(y, table.labels[rows])
+    assert mapped_bytes(table.features_file) > 0  # reading the map does map its pages
+
+
+@pytest.mark.parametrize("budget", [True, False])
+def test_in_place_batches_under_a_budget_hold_one_batch_and_none_after(table, budget):
+    # overhead 0, budget 1 byte: every in-place batch after the first needs a release first
+    rows = torch.cat([torch.arange(0, 3000), torch.arange(3001, 4000, 3)])  # ranges, then not
+    if budget:
+        source = budgeted(table, overhead_bytes=0)
+    else:
+        source = BatchSource(table.features, table.labels, CPU)
+    batch_bytes = 512 * WIDTH * 4
+    table.mapping.madvise(mmap.MADV_DONTNEED)
+    seen, values = [], []
+    for x, _ in source.eval_batches(rows, 512, reuse_buffer=True):
+        values.append(x.clone())
+        seen.append(mapped_bytes(table.features_file))
+    after = mapped_bytes(table.features_file)
+    assert torch.equal(torch.cat(values), table.features[rows])
+    if budget:
+        assert max(seen) <= batch_bytes + 2 * FOLIO_BYTES
+        assert after == 0
+    else:  # the control: without a budget, every row read in place stays mapped
+        assert after >= 3000 * WIDTH * 4
+
+
+@pytest.mark.e2e
+def test_a_run_under_a_budget_peaks_within_budget_plus_half_a_gigabyte(tmp_path):
+    """train.py on a store over 3x the budget, with evaluation batches of 5,000 rows (41 MB,
+    read in place; the batch-count check this replaced came every 64 x 32 rows, 16 MB): the
+    kernel's peak resident memory of the process (VmHWM) stays within
+    the budget + 0.5 GB through the store build, training, validation, test evaluation, the
+    predictions file and the report."""
+    root = tmp_path / "data_merge"
+    make_dataset(root, files_per_class=3, rows=10_000, width=WIDTH)  # 60,000 rows, 492 MB
+    budget_gb = 0.15
+    args = [
+        f"data.root={root}",
+        f"split.dir={tmp_path / 'test_set'}",
+        f"data.memory_budget_gb={budget_gb}",
+        "split.val_fraction=0.34",  # one file of each class per side: 164 MB each
+        "split.test_fraction=0.34",
+        "eval_batch_size=5000",  # 41 MB, read in place: the old check came every 16 MB
+        "epochs=1",
+        "limit_batches=20",
+        "device=cpu",
+        "cpu_threads=1",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    cmd = [sys.executable, str(TRAIN_PY), *args]
+    with subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as child:
+        peak = PeakWatch(child.pid)
+        output = child.stdout.read()
+    peak.thread.join()
+    assert child.returncode == 0, output
+    assert 3 * budget_gb * 2**30 < 60_000 * WIDTH * 4  # the store: over 3x the budget
+    assert "feature store built" in output and "the feature store under a budget" in output
+    assert peak.samples > 10
+    assert peak.bytes <= budget_gb * 2**30 + 0.5e9, f"peak RSS {peak.bytes / 1e9:.3f} GB"
+
+
+class PeakWatch:
+    """VmHWM of process `pid`, read from /proc/<pid>/status every 10 ms until it is gone: the
+    kernel's high-water mark of its resident memory, which only grows (ru_maxrss would not do:
+    for a child it starts at the parent's resident size, copied at fork)."""
+
+    def __init__(self, pid: int):
+        self.path, self.bytes, self.samples = f"/proc/{pid}/status", 0, 0
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                with open(self.path) as f:
+                    line = next((x for x in f if x.startswith("VmHWM:")), None)
+            except OSError:
+                return
+            if line is None:  # exited (a zombie has no memory left to report)
+                return
+            self.bytes = max(self.bytes, int(line.split()[1]) * 1024)
+            self.samples += 1
+            time.sleep(0.01)
