@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,11 @@ from virnucpro_trainer.metrics import classification_metrics
 THRESHOLD_FREE = ("auroc", "auprc", "brier")
 
 
-def _write_lines(path: Path, lines: list[str]) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(line + "\n" for line in lines))
+def _write_lines(path: Path, lines: Iterable[str]) -> None:
+    """Write `lines` as they come: from a generator, no file's whole text is ever in memory (a
+    million rows' lines would take about as much as the data budget of a large run)."""
+    with atomic_path(path) as tmp, tmp.open("w") as f:
+        f.writelines(line + "\n" for line in lines)
 
 
 def _json_safe(obj):
@@ -64,24 +67,30 @@ def _label(level: Level, i: int) -> list[str]:
 
 def write_level_table(path: Path, level: Level, unit: str, size_name: str) -> None:
     """One line per unit: id, size, label (labelled data only), score, own prediction (1/0)."""
-    header = [unit, size_name] + ([] if level.labels is None else ["label"]) + ["score", "viral"]
-    lines = ["\t".join(header)]
-    for i, name in enumerate(level.ids):
-        cells = [name, str(int(level.size[i]))] + _label(level, i)
-        cells += [f"{level.score[i]:.6f}", str(int(level.viral[i]))]
-        lines.append("\t".join(cells))
-    _write_lines(path, lines)
+
+    def lines() -> Iterator[str]:
+        header = [unit, size_name] + ([] if level.labels is None else ["label"])
+        yield "\t".join([*header, "score", "viral"])
+        for i, name in enumerate(level.ids):
+            cells = [name, str(int(level.size[i]))] + _label(level, i)
+            yield "\t".join([*cells, f"{level.score[i]:.6f}", str(int(level.viral[i]))])
+
+    _write_lines(path, lines())
 
 
 def write_row_table(
     path: Path, ids: list[str], files: list[str], labels: np.ndarray | None, prob_viral: np.ndarray
 ) -> None:
     """predictions_rows.tsv: id, file, label (labelled data only), viral probability, 1/0 at 0.5."""
-    lines = ["id\tfile" + ("" if labels is None else "\tlabel") + "\tprob_viral\tviral"]
-    for i, (name, file, p) in enumerate(zip(ids, files, prob_viral.tolist(), strict=True)):
-        label = "" if labels is None else f"\t{int(labels[i])}"
-        lines.append(f"{name}\t{file}{label}\t{p:.6f}\t{int(p >= 0.5)}")
-    _write_lines(path, lines)
+
+    def lines() -> Iterator[str]:
+        yield "id\tfile" + ("" if labels is None else "\tlabel") + "\tprob_viral\tviral"
+        for i, (name, file) in enumerate(zip(ids, files, strict=True)):
+            p = float(prob_viral[i])
+            label = "" if labels is None else f"\t{int(labels[i])}"
+            yield f"{name}\t{file}{label}\t{p:.6f}\t{int(p >= 0.5)}"
+
+    _write_lines(path, lines())
 
 
 def write_prediction_results(
@@ -89,15 +98,23 @@ def write_prediction_results(
 ) -> None:
     """prediction_results.txt as the prediction step writes it: one line per row, `virus` when
     the viral probability is at least the non-viral one, probabilities as Python prints them."""
-    lines = ["Sequence_ID\tPrediction\tscore1\tscore2"]
-    for name, s1, s2 in zip(ids, prob_host.tolist(), prob_viral.tolist(), strict=True):
-        lines.append(f"{name}\t{'virus' if s2 >= s1 else 'others'}\t{s1}\t{s2}")
-    _write_lines(path, lines)
+
+    def lines() -> Iterator[str]:
+        yield "Sequence_ID\tPrediction\tscore1\tscore2"
+        for name, host, viral in zip(ids, prob_host, prob_viral, strict=True):
+            s1, s2 = float(host), float(viral)  # Python floats print as the prediction step's
+            yield f"{name}\t{'virus' if s2 >= s1 else 'others'}\t{s1}\t{s2}"
+
+    _write_lines(path, lines())
 
 
 def write_highest_score(path: Path, chunks: Level) -> None:
     """prediction_results_highestscore.csv (tab-separated despite the name): one line per chunk,
     sorted by id, `True` when its highest viral probability is at least its highest non-viral."""
-    lines = ["Modified_ID\tIs_Virus"]
-    lines += [f"{name}\t{bool(v)}" for name, v in zip(chunks.ids, chunks.viral, strict=True)]
-    _write_lines(path, lines)
+
+    def lines() -> Iterator[str]:
+        yield "Modified_ID\tIs_Virus"
+        for name, viral in zip(chunks.ids, chunks.viral, strict=True):
+            yield f"{name}\t{bool(viral)}"
+
+    _write_lines(path, lines())

@@ -105,8 +105,9 @@ class BatchSource:
             self.rss_limit = memory_budget_bytes + overhead_bytes
             self.row_bytes = features.stride(0) * features.element_size()
             self.fd = os.open(path, os.O_RDONLY)
-            advice = os.POSIX_FADV_SEQUENTIAL if block_rows else os.POSIX_FADV_RANDOM
-            os.posix_fadvise(self.fd, 0, 0, advice)
+            if hasattr(os, "posix_fadvise"):  # not on macOS
+                advice = os.POSIX_FADV_SEQUENTIAL if block_rows else os.POSIX_FADV_RANDOM
+                os.posix_fadvise(self.fd, 0, 0, advice)
             self.release()
             log.info(
                 "features (%.1f GB) exceed data.memory_budget_gb: reading them from the feature "
