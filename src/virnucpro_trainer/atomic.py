@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,3 +35,10 @@ def atomic_path(path: Path, folder: bool = False) -> Iterator[Path]:
     except BaseException:
         _remove(tmp)
         raise
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> None:
+    """Write `lines` as they come: from a generator, no file's whole text is ever in memory (a
+    million rows' lines would take about as much as the data budget of a large run)."""
+    with atomic_path(path) as tmp, tmp.open("w") as f:
+        f.writelines(line + "\n" for line in lines)

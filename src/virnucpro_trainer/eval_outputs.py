@@ -6,23 +6,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from virnucpro_trainer.atomic import atomic_path
+from virnucpro_trainer.atomic import atomic_path, write_lines
 from virnucpro_trainer.levels import Level
 from virnucpro_trainer.metrics import classification_metrics
 
 THRESHOLD_FREE = ("auroc", "auprc", "brier")
-
-
-def _write_lines(path: Path, lines: Iterable[str]) -> None:
-    """Write `lines` as they come: from a generator, no file's whole text is ever in memory (a
-    million rows' lines would take about as much as the data budget of a large run)."""
-    with atomic_path(path) as tmp, tmp.open("w") as f:
-        f.writelines(line + "\n" for line in lines)
 
 
 def _json_safe(obj):
@@ -75,7 +68,7 @@ def write_level_table(path: Path, level: Level, unit: str, size_name: str) -> No
             cells = [name, str(int(level.size[i]))] + _label(level, i)
             yield "\t".join([*cells, f"{level.score[i]:.6f}", str(int(level.viral[i]))])
 
-    _write_lines(path, lines())
+    write_lines(path, lines())
 
 
 def write_row_table(
@@ -90,7 +83,7 @@ def write_row_table(
             label = "" if labels is None else f"\t{int(labels[i])}"
             yield f"{name}\t{file}{label}\t{p:.6f}\t{int(p >= 0.5)}"
 
-    _write_lines(path, lines())
+    write_lines(path, lines())
 
 
 def write_prediction_results(
@@ -105,7 +98,7 @@ def write_prediction_results(
             s1, s2 = float(host), float(viral)  # Python floats print as the prediction step's
             yield f"{name}\t{'virus' if s2 >= s1 else 'others'}\t{s1}\t{s2}"
 
-    _write_lines(path, lines())
+    write_lines(path, lines())
 
 
 def write_highest_score(path: Path, chunks: Level) -> None:
@@ -117,4 +110,4 @@ def write_highest_score(path: Path, chunks: Level) -> None:
         for name, viral in zip(chunks.ids, chunks.viral, strict=True):
             yield f"{name}\t{bool(viral)}"
 
-    _write_lines(path, lines())
+    write_lines(path, lines())

@@ -4,6 +4,7 @@ per-sequence predictions file."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from virnucpro_trainer.atomic import atomic_path
+from virnucpro_trainer.atomic import write_lines
 from virnucpro_trainer.calibration import (
     apply_temperature,
     expected_calibration_error,
@@ -163,10 +164,9 @@ def write_predictions(
     path: Path, table: FeatureTable, rows: torch.Tensor, y, probs, threshold: float
 ) -> None:
     ids, files = table.row_ids(rows), table.row_files(rows)
-    lines = ["id\tfile\tlabel\tprob_viral\tpred_at_0.5\tpred_at_threshold"]
-    lines += [
+    lines = (
         f"{i}\t{f}\t{label}\t{p:.6f}\t{int(p >= 0.5)}\t{int(p >= threshold)}"
         for i, f, label, p in zip(ids, files, y.tolist(), probs.tolist(), strict=True)
-    ]
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+    )
+    header = "id\tfile\tlabel\tprob_viral\tpred_at_0.5\tpred_at_threshold"
+    write_lines(path, itertools.chain([header], lines))
