@@ -93,21 +93,25 @@ def test_in_place_batches_under_a_budget_hold_one_batch_and_none_after(table, bu
 
 @pytest.mark.e2e
 def test_a_run_under_a_budget_peaks_within_budget_plus_half_a_gigabyte(tmp_path):
-    """train.py on a store over 3x the budget, with evaluation batches of 5,000 rows (41 MB,
-    read in place; the batch-count check this replaced came every 64 x 32 rows, 16 MB): the
-    kernel's peak resident memory of the process (VmHWM) stays within
-    the budget + 0.5 GB through the store build, training, validation, test evaluation, the
-    predictions file and the report."""
+    """train.py on a store about 3x the budget, with evaluation batches of 2,500 rows (20 MB, read
+    in place; the batch-count check this replaced came every 64 x 32 rows, 16 MB): the kernel's
+    peak resident memory of the process (VmHWM) stays within the budget + 0.5 GB through the store
+    build, training, validation, test evaluation, the predictions file and the report.
+
+    The budget is above the ~0.6 GB that Python, torch, scikit-learn (with pandas, where it is
+    installed), matplotlib and the model take on their own, so that the limit, not that baseline,
+    sets the peak. The store is built in the run, from files of 205 MB (half the budget holds one
+    at a time)."""
     root = tmp_path / "data_merge"
-    make_dataset(root, files_per_class=3, rows=10_000, width=WIDTH)  # 60,000 rows, 492 MB
-    budget_gb = 0.15
+    make_dataset(root, files_per_class=3, rows=25_000, width=WIDTH)  # 150,000 rows, 1.23 GB
+    budget_gb = 0.4
     args = [
         f"data.root={root}",
         f"split.dir={tmp_path / 'test_set'}",
         f"data.memory_budget_gb={budget_gb}",
-        "split.val_fraction=0.34",  # one file of each class per side: 164 MB each
+        "split.val_fraction=0.34",  # one file of each class per side: 410 MB each
         "split.test_fraction=0.34",
-        "eval_batch_size=5000",  # 41 MB, read in place: the old check came every 16 MB
+        "eval_batch_size=2500",  # 20 MB, read in place: the old check came every 16 MB
         "epochs=1",
         "limit_batches=20",
         "device=cpu",
@@ -123,7 +127,7 @@ def test_a_run_under_a_budget_peaks_within_budget_plus_half_a_gigabyte(tmp_path)
         output = child.stdout.read()
     peak.thread.join()
     assert child.returncode == 0, output
-    assert 3 * budget_gb * 2**30 < 60_000 * WIDTH * 4  # the store: over 3x the budget
+    assert 2.5 * budget_gb * 2**30 < 150_000 * WIDTH * 4  # the store: about 3x the budget
     assert "feature store built" in output and "the feature store under a budget" in output
     assert peak.samples > 10
     assert peak.bytes <= budget_gb * 2**30 + 0.5e9, f"peak RSS {peak.bytes / 1e9:.3f} GB"

@@ -44,7 +44,7 @@ class DataConfig:
     # runs; null: read the .pt files into RAM on every run.
     cache_dir: str | None = "${data.root}/../feature_cache"
     storage_dtype: str = "float32"  # float16 halves disk and memory; the math stays float32
-    memory_budget_gb: float | None = None  # a larger store is read keeping RSS under it + 0.35 GiB
+    memory_budget_gb: float | None = None  # a larger store is read keeping RSS under it + 0.3 GiB
     block_rows: int | None = None  # shuffle blocks of this many rows (sequential reads)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 

@@ -38,7 +38,7 @@ import torch
 log = logging.getLogger(__name__)
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
-OVERHEAD_BYTES = 350 << 20  # Python, torch and the model take 0.3-0.4 GB beside the budget
+OVERHEAD_BYTES = 300 << 20  # the process besides the store: Python, torch, the model, the ids
 FOLIO_BYTES = 2 << 20  # the largest page-cache folio a mapped read can map beyond its bytes
 
 

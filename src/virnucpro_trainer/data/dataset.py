@@ -42,12 +42,13 @@ def load_table(cfg: DictConfig, sources: list[SourceFile], width: int) -> Featur
 
 def build_workers(cfg: DictConfig, sources: list[SourceFile]) -> int:
     """Threads that build the store: `num_workers`, but under a memory budget only as many as
-    the budget holds files at once (each thread holds one whole input file while it works)."""
+    half the budget holds files at once (each thread holds one whole input file while it works;
+    the other half is for what the build holds besides, ids and buffers, about 0.1 GB)."""
     budget = cfg.data.memory_budget_gb
     if budget is None or not sources:
         return cfg.num_workers
     largest = max(s.path.stat().st_size for s in sources)
-    return max(1, min(cfg.num_workers, int(budget * 2**30) // largest))
+    return max(1, min(cfg.num_workers, int(budget * 2**30 / 2) // largest))
 
 
 def read_into_ram(cfg: DictConfig, sources: list[SourceFile], width: int) -> FeatureTable:

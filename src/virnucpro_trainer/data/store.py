@@ -139,6 +139,9 @@ def _write_rows(path: Path, sources: list[SourceFile], width: int, dtype, worker
                 labels.append(np.full(f.rows, f.source.label, dtype=np.int8))
                 ids.append(f.ids)
                 rows += f.rows
+            # let these files go before the next ones are read: otherwise the last block held
+            # here and the next `step` blocks are in memory together
+            f = block = None
         out.flush()
         os.fsync(out.fileno())  # the data is on disk before the entry can be seen
     if not files:
