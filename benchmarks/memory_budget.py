@@ -39,6 +39,8 @@ import threading
 import time
 from pathlib import Path
 
+from virnucpro_trainer.runtime import processor
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = {  # a log line containing this ends the stage named
     "feature store": "store build or open",
@@ -197,7 +199,7 @@ def main() -> None:
         runs.append(result)
         print(json.dumps(result), flush=True)
     machine = {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": processor(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "args": vars(args) | {"workdir": str(work)},
