@@ -12,9 +12,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from virnucpro_trainer.config.evaluate import register_eval_configs
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.eval_config import register_eval_configs
-from virnucpro_trainer.eval_pipeline import evaluate_run
+from virnucpro_trainer.evaluate.pipeline import evaluate_run
 from virnucpro_trainer.run_dir import EVAL_RESULT, discard_if_empty
 
 register_eval_configs()

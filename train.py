@@ -13,14 +13,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from virnucpro_trainer.config import register_configs
+from virnucpro_trainer.config.schema import register_configs
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.pipeline import run
-from virnucpro_trainer.resume import check_resume, resume_arguments
 from virnucpro_trainer.run_dir import discard_if_empty
-from virnucpro_trainer.signals import TrainingInterrupted
-from virnucpro_trainer.sweep_summary import is_search
-from virnucpro_trainer.training_state import LAST
+from virnucpro_trainer.sweeps.training import is_search
+from virnucpro_trainer.train.pipeline import run
+from virnucpro_trainer.train.resume import check_resume, resume_arguments
+from virnucpro_trainer.train.signals import TrainingInterrupted
+from virnucpro_trainer.train.state import LAST
 
 register_configs()
 log = logging.getLogger("train")

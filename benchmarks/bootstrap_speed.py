@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats
 
 from virnucpro_trainer.runtime import processor
-from virnucpro_trainer.uncertainty import cluster_bootstrap
+from virnucpro_trainer.stats.bootstrap import cluster_bootstrap
 
 # The generative model: a genome's class is viral with probability 1/2; each fragment's logit is
 # CLASS_SHIFT (viral) or -CLASS_SHIFT (host), plus the genome's effect ~ N(0, GENOME_SD^2), plus

@@ -151,12 +151,12 @@ def new_design(spec: dict, model, optimizer) -> dict:
     """NEW: the trainer's data path with its defaults (TrainConfig), as pipeline.run wires it."""
     import torch
 
-    from virnucpro_trainer.config import TrainConfig
+    from virnucpro_trainer.config.schema import TrainConfig
     from virnucpro_trainer.data.batches import BatchSource
     from virnucpro_trainer.data.files import find_files
     from virnucpro_trainer.data.split import SIDES
     from virnucpro_trainer.data.store import open_store
-    from virnucpro_trainer.loop import predict, train_epoch
+    from virnucpro_trainer.train.loop import predict, train_epoch
 
     cfg = TrainConfig()
     root = Path(spec["root"])
@@ -272,7 +272,7 @@ def probe_old(spec: dict, model, optimizer) -> dict:
 
 def prepare(spec: dict) -> dict:
     """Generate the data set unless it is there, and make (or load) the default file split."""
-    from virnucpro_trainer.config import SyntheticConfig, TrainConfig
+    from virnucpro_trainer.config.schema import SyntheticConfig, TrainConfig
     from virnucpro_trainer.data.files import find_files
     from virnucpro_trainer.data.synthetic import ensure_synthetic
 
@@ -304,11 +304,11 @@ def budget_train(spec: dict, model, optimizer) -> dict:
     """One epoch over every row of the store, with BatchSource under a memory budget (or none)."""
     import torch
 
-    from virnucpro_trainer.config import TrainConfig
+    from virnucpro_trainer.config.schema import TrainConfig
     from virnucpro_trainer.data.batches import BatchSource
     from virnucpro_trainer.data.files import find_files
     from virnucpro_trainer.data.store import open_store
-    from virnucpro_trainer.loop import train_epoch
+    from virnucpro_trainer.train.loop import train_epoch
 
     root, cfg = Path(spec["root"]), TrainConfig()
     start = time.perf_counter()
@@ -350,11 +350,11 @@ def child_main(spec: dict) -> None:
         import old_trainer  # noqa: F401
         import torch
 
-        import virnucpro_trainer.config  # noqa: F401
+        import virnucpro_trainer.config.schema  # noqa: F401
         import virnucpro_trainer.data.batches  # noqa: F401
         import virnucpro_trainer.data.split  # noqa: F401
         import virnucpro_trainer.data.store  # noqa: F401
-        import virnucpro_trainer.loop  # noqa: F401
+        import virnucpro_trainer.train.loop  # noqa: F401
 
         model, optimizer = make_model()
         baseline = proc_status_mb("VmRSS")

@@ -17,10 +17,10 @@ import time
 
 import torch
 
-from virnucpro_trainer.config import OptimizerConfig
+from virnucpro_trainer.config.schema import OptimizerConfig
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.loop import train_epoch
 from virnucpro_trainer.model import VirNucProMLP, build_optimizer
+from virnucpro_trainer.train.loop import train_epoch
 
 SETTINGS = {
     "defaults (batch 32)": {"batch_size": 32},

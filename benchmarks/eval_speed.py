@@ -35,9 +35,9 @@ from collections.abc import Callable
 import torch
 
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.loop import predict
 from virnucpro_trainer.model import VirNucProMLP
 from virnucpro_trainer.runtime import processor
+from virnucpro_trainer.train.loop import predict
 
 ROWS_2M = 2_000_000
 

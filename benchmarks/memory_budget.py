@@ -129,7 +129,7 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
     python = sys.executable
     gen = (
-        "from pathlib import Path; from virnucpro_trainer.config import SyntheticConfig; "
+        "from pathlib import Path; from virnucpro_trainer.config.schema import SyntheticConfig; "
         "from virnucpro_trainer.data.synthetic import ensure_synthetic; "
         f"ensure_synthetic(Path({str(data)!r}), SyntheticConfig(files_per_class={args.files // 2}, "
         f"rows_per_file={args.rows // args.files}), 2048)"
@@ -221,8 +221,8 @@ def speed(args: argparse.Namespace, cache: Path, data: Path) -> None:
     from virnucpro_trainer.data.batches import BatchSource
     from virnucpro_trainer.data.files import find_files
     from virnucpro_trainer.data.store import open_store
-    from virnucpro_trainer.loop import predict, train_epoch
     from virnucpro_trainer.model import VirNucProMLP
+    from virnucpro_trainer.train.loop import predict, train_epoch
 
     sources = find_files(data, "*_merged.pt", "viral")
     tables = [open_store(sources, data, cache, 2048, "float32") for _ in range(2)]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from virnucpro_trainer.config import SyntheticConfig
+from virnucpro_trainer.config.schema import SyntheticConfig
 from virnucpro_trainer.data.synthetic import ensure_synthetic
 
 from helpers import TINY, compose_train

@@ -17,12 +17,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from torch import nn
 
-from virnucpro_trainer.config import register_configs
+from virnucpro_trainer.config.evaluate import register_eval_configs
+from virnucpro_trainer.config.schema import register_configs
 from virnucpro_trainer.data.files import find_files
 from virnucpro_trainer.data.merged import read_merged
-from virnucpro_trainer.eval_config import register_eval_configs
-from virnucpro_trainer.eval_pipeline import evaluate_run
-from virnucpro_trainer.pipeline import run
+from virnucpro_trainer.evaluate.pipeline import evaluate_run
+from virnucpro_trainer.train.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_PY = ROOT / "train.py"

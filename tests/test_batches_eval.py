@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.loop import predict
 from virnucpro_trainer.model import VirNucProMLP
+from virnucpro_trainer.train.loop import predict
 
 CPU = torch.device("cpu")
 

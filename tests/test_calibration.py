@@ -9,7 +9,7 @@ from scipy.special import expit, logit
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import log_loss, roc_auc_score
 
-from virnucpro_trainer.calibration import (
+from virnucpro_trainer.stats.calibration import (
     apply_temperature,
     expected_calibration_error,
     fit_temperature,

@@ -7,8 +7,8 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from virnucpro_trainer.config import register_configs
-from virnucpro_trainer.config_checks import unknown_keys, validate
+from virnucpro_trainer.config.checks import unknown_keys, validate
+from virnucpro_trainer.config.schema import register_configs
 from virnucpro_trainer.errors import UserError
 
 from helpers import ROOT

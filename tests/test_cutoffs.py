@@ -9,13 +9,13 @@ import math
 import numpy as np
 import pytest
 
-from virnucpro_trainer.cutoffs import (
+from virnucpro_trainer.stats.cutoffs import (
     KEYS,
     cutoff_markdown,
     cutoff_table,
     expected_precision,
 )
-from virnucpro_trainer.metrics import classification_metrics
+from virnucpro_trainer.stats.metrics import classification_metrics
 
 # Validation: 4 viral, 10 host. The top score is a host row; 0.6 is a tie (one viral, one host).
 VAL_VIRAL = [0.9, 0.8, 0.6, 0.3]

@@ -11,9 +11,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from virnucpro_trainer.config import register_configs
-from virnucpro_trainer.config_checks import validate
-from virnucpro_trainer.eval_config import register_eval_configs, validate_eval
+from virnucpro_trainer.config.checks import validate
+from virnucpro_trainer.config.evaluate import register_eval_configs, validate_eval
+from virnucpro_trainer.config.schema import register_configs
 
 from helpers import ROOT
 

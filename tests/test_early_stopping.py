@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from virnucpro_trainer.early_stopping import EarlyStopping
+from virnucpro_trainer.train.early_stopping import EarlyStopping
 
 from helpers import clone_state, states_equal
 

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from virnucpro_trainer.eval_outputs import write_metrics
-from virnucpro_trainer.eval_pipeline import labelled_metrics
-from virnucpro_trainer.eval_report import fmt, write_eval_report
-from virnucpro_trainer.levels import Level
+from virnucpro_trainer.evaluate.levels import Level
+from virnucpro_trainer.evaluate.outputs import write_metrics
+from virnucpro_trainer.evaluate.pipeline import labelled_metrics
+from virnucpro_trainer.reports.evaluation import fmt, write_eval_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 # metrics of a level with one class: scikit-learn warns about the confusion matrix's shape

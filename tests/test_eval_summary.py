@@ -10,8 +10,8 @@ import json
 import numpy as np
 import pytest
 
-from virnucpro_trainer.eval_summary import write_eval_summary
-from virnucpro_trainer.uncertainty import group_codes, paired_bootstrap
+from virnucpro_trainer.stats.bootstrap import group_codes, paired_bootstrap
+from virnucpro_trainer.sweeps.evaluation import write_eval_summary
 
 PATTERN = r"^(.+?)_chunk_\d+"
 IDS = [f"g{g}_chunk_{c}F1" for g in range(30) for c in range(4)]

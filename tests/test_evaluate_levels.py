@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.eval_outputs import (
+from virnucpro_trainer.evaluate.inputs import check_unique_ids
+from virnucpro_trainer.evaluate.levels import chunk_level, record_level
+from virnucpro_trainer.evaluate.outputs import (
     level_metrics,
     write_prediction_results,
     write_row_table,
 )
-from virnucpro_trainer.levels import chunk_level, record_level
-from virnucpro_trainer.scoring_data import check_unique_ids
 
 PATTERN = r"^(.+?)_chunk_\d+"
 

@@ -14,8 +14,8 @@ from torch import nn
 
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.table import FeatureTable
-from virnucpro_trainer.evaluation import evaluate
-from virnucpro_trainer.metrics import choose_threshold, classification_metrics
+from virnucpro_trainer.stats.metrics import choose_threshold, classification_metrics
+from virnucpro_trainer.train.test_metrics import evaluate
 
 from helpers import genomes_across_files, train_in_process
 

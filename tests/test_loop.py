@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from virnucpro_trainer.config import OptimizerConfig, SchedulerConfig
+from virnucpro_trainer.config.schema import OptimizerConfig, SchedulerConfig
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.epoch_log import EPOCH_COLUMNS, EpochLog
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.loop import FitSettings, fit, predict, train_epoch
 from virnucpro_trainer.model import VirNucProMLP, build_optimizer
+from virnucpro_trainer.train.epoch_log import EPOCH_COLUMNS, EpochLog
+from virnucpro_trainer.train.loop import FitSettings, fit, predict, train_epoch
 
 from helpers import clone_state, states_equal
 

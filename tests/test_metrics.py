@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from virnucpro_trainer.metrics import classification_metrics
+from virnucpro_trainer.stats.metrics import classification_metrics
 
 Y_TRUE = np.array([0, 0, 1, 1, 1, 0])
 PROB = np.array([0.1, 0.6, 0.7, 0.4, 0.9, 0.2])

@@ -8,7 +8,7 @@ import csv
 import pytest
 from omegaconf import OmegaConf
 
-from virnucpro_trainer.config_checks import validate
+from virnucpro_trainer.config.checks import validate
 
 from helpers import TINY, compose_train, train_in_process
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from virnucpro_trainer.calibration import apply_temperature
+from virnucpro_trainer.stats.calibration import apply_temperature
 
 from helpers import TINY, evaluate_in_process, train_in_process
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from virnucpro_trainer.resume import hydra_quote
+from virnucpro_trainer.train.resume import hydra_quote
 
 from helpers import TINY, TRAIN_PY, epochs_saved, run_dirs, run_train, start_train, wait_for
 

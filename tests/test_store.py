@@ -19,7 +19,7 @@ from virnucpro_trainer.data.merged import read_merged
 from virnucpro_trainer.data.store import open_store
 from virnucpro_trainer.data.table import build_table
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.scoring_data import unlabelled_sources
+from virnucpro_trainer.evaluate.inputs import unlabelled_sources
 
 from helpers import (
     TINY,

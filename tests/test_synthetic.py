@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from virnucpro_trainer.config import SyntheticConfig
+from virnucpro_trainer.config.schema import SyntheticConfig
 from virnucpro_trainer.data.files import find_files
 from virnucpro_trainer.data.merged import read_merged
 from virnucpro_trainer.data.synthetic import ensure_synthetic

@@ -12,7 +12,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from virnucpro_trainer.config_checks import validate
+from virnucpro_trainer.config.checks import validate
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.trackers.content import final_metrics
 from virnucpro_trainer.trackers.startup import tracking_uri

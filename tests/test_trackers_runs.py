@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from virnucpro_trainer.config import resolve_paths
-from virnucpro_trainer.epoch_log import EPOCH_COLUMNS, EpochLog
+from virnucpro_trainer.config.schema import resolve_paths
 from virnucpro_trainer.trackers.content import final_metrics, flat_params
+from virnucpro_trainer.train.epoch_log import EPOCH_COLUMNS, EpochLog
 
 from helpers import TINY, compose_train, run_train, train_in_process, working_directory
 

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from virnucpro_trainer import uncertainty
-from virnucpro_trainer.metrics import SCALAR_METRICS, classification_metrics
-from virnucpro_trainer.uncertainty import (
+from virnucpro_trainer.stats import bootstrap as uncertainty
+from virnucpro_trainer.stats.bootstrap import (
     PAIRED_METRICS,
     cluster_bootstrap,
     group_codes,
@@ -23,6 +22,7 @@ from virnucpro_trainer.uncertainty import (
     paired_bootstrap,
     point_metrics,
 )
+from virnucpro_trainer.stats.metrics import SCALAR_METRICS, classification_metrics
 
 from helpers import ROOT
 

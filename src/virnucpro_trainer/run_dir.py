@@ -22,7 +22,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.training_state import LAST
+from virnucpro_trainer.train.state import LAST
 
 LOCK = ".lock"
 RESULTS = ("test_metrics.json", str(LAST))

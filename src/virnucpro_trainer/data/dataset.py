@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from virnucpro_trainer.config import SyntheticConfig
+from virnucpro_trainer.config.schema import SyntheticConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.files import SourceFile, find_files
 from virnucpro_trainer.data.merged import read_merged

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from virnucpro_trainer.atomic import atomic_path
-from virnucpro_trainer.config import SyntheticConfig
+from virnucpro_trainer.config.schema import SyntheticConfig
 from virnucpro_trainer.errors import UserError
 
 log = logging.getLogger(__name__)

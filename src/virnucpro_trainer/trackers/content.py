@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from virnucpro_trainer import __version__
-from virnucpro_trainer.config import as_dict
+from virnucpro_trainer.config.schema import as_dict
 
 # Facts about the fit in test_metrics.json, logged under their own names (not as test_<key>).
 RUN_FACTS = ("best_epoch", "best_val_loss", "epochs_run", "stopped_early")

@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.signals import TrainingInterrupted
 from virnucpro_trainer.trackers.content import (
     RunIdentity,
     artifact_files,
     final_metrics,
     read_results,
 )
+from virnucpro_trainer.train.signals import TrainingInterrupted
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import yaml
 
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.run_dir import refuse_if_locked
-from virnucpro_trainer.training_state import LAST
+from virnucpro_trainer.train.state import LAST
 
 # Settings that change how fast a run goes or where it reads from, never what it computes; the
 # split and feature-store checks catch data that changed behind a new path.

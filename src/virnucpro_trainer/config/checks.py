@@ -11,9 +11,9 @@ from urllib.parse import urlparse
 
 from omegaconf import DictConfig, OmegaConf
 
-from virnucpro_trainer.config import OPTIMIZABLE, TrainConfig
+from virnucpro_trainer.config.schema import OPTIMIZABLE, TrainConfig
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.metrics import THRESHOLD_METRICS
+from virnucpro_trainer.stats.metrics import THRESHOLD_METRICS
 
 OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cuda", "cpu")

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from virnucpro_trainer.atomic import atomic_path
-from virnucpro_trainer.eval_outputs import THRESHOLD_FREE
-from virnucpro_trainer.levels import LEVELS, Level
-from virnucpro_trainer.report_tables import CUT_METRICS, fmt
-from virnucpro_trainer.run_report import draw_calibration, draw_confusion, draw_roc_pr
+from virnucpro_trainer.evaluate.levels import LEVELS, Level
+from virnucpro_trainer.evaluate.outputs import THRESHOLD_FREE
+from virnucpro_trainer.reports.tables import CUT_METRICS, fmt
+from virnucpro_trainer.reports.training import draw_calibration, draw_confusion, draw_roc_pr
 
 log = logging.getLogger(__name__)
 

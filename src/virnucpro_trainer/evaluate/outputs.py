@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from virnucpro_trainer.atomic import atomic_path, write_lines
-from virnucpro_trainer.levels import Level
-from virnucpro_trainer.metrics import classification_metrics
+from virnucpro_trainer.evaluate.levels import Level
+from virnucpro_trainer.stats.metrics import classification_metrics
 
 THRESHOLD_FREE = ("auroc", "auprc", "brier")
 

@@ -19,22 +19,22 @@ from virnucpro_trainer.checkpoint import (
     save_state,
     write_json,
 )
-from virnucpro_trainer.config import CIConfig, CutoffConfig, as_dict, resolve_paths
-from virnucpro_trainer.config_checks import validate
+from virnucpro_trainer.config.checks import validate
+from virnucpro_trainer.config.schema import CIConfig, CutoffConfig, as_dict, resolve_paths
 from virnucpro_trainer.data.dataset import data_sources, load_table, make_batch_source
 from virnucpro_trainer.data.split import SIDES, Split, load_or_make_split
 from virnucpro_trainer.data.table import FeatureTable
-from virnucpro_trainer.epoch_log import EpochLog
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.evaluation import ScoreSettings, evaluate
-from virnucpro_trainer.loop import FitResult, FitSettings, fit
 from virnucpro_trainer.model import VirNucProMLP, build_optimizer
+from virnucpro_trainer.reports.training import main_settings, write_report
 from virnucpro_trainer.run_dir import results_in
-from virnucpro_trainer.run_report import main_settings, write_report
 from virnucpro_trainer.runtime import describe, seed_everything, select_device
-from virnucpro_trainer.signals import StopSignals
 from virnucpro_trainer.trackers import Trackers, start_trackers
-from virnucpro_trainer.training_state import LAST
+from virnucpro_trainer.train.epoch_log import EpochLog
+from virnucpro_trainer.train.loop import FitResult, FitSettings, fit
+from virnucpro_trainer.train.signals import StopSignals
+from virnucpro_trainer.train.state import LAST
+from virnucpro_trainer.train.test_metrics import ScoreSettings, evaluate
 
 log = logging.getLogger(__name__)
 

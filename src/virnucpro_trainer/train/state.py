@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from virnucpro_trainer.early_stopping import EarlyStopping
+from virnucpro_trainer.train.early_stopping import EarlyStopping
 
 LAST = Path("checkpoints") / "last.pt"
 

@@ -12,11 +12,20 @@ import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
-from virnucpro_trainer.calibration import apply_temperature
-from virnucpro_trainer.config import CIConfig
+from virnucpro_trainer.checkpoint_read import ScoringModel, check_width, load_scoring_model
+from virnucpro_trainer.config.evaluate import validate_eval
+from virnucpro_trainer.config.schema import CIConfig
 from virnucpro_trainer.data.dataset import load_table, make_batch_source
-from virnucpro_trainer.eval_config import validate_eval
-from virnucpro_trainer.eval_outputs import (
+from virnucpro_trainer.evaluate.inputs import (
+    check_unique_ids,
+    choose_subset,
+    labelled_sources,
+    stored_width,
+    test_rows,
+    unlabelled_sources,
+)
+from virnucpro_trainer.evaluate.levels import LEVELS, Level, chunk_level, record_level
+from virnucpro_trainer.evaluate.outputs import (
     THRESHOLD_FREE,
     level_metrics,
     write_highest_score,
@@ -25,20 +34,11 @@ from virnucpro_trainer.eval_outputs import (
     write_prediction_results,
     write_row_table,
 )
-from virnucpro_trainer.eval_report import write_eval_report
-from virnucpro_trainer.levels import LEVELS, Level, chunk_level, record_level
-from virnucpro_trainer.loop import predict
+from virnucpro_trainer.reports.evaluation import write_eval_report
 from virnucpro_trainer.runtime import describe, select_device
-from virnucpro_trainer.scoring_checkpoint import ScoringModel, check_width, load_scoring_model
-from virnucpro_trainer.scoring_data import (
-    check_unique_ids,
-    choose_subset,
-    labelled_sources,
-    stored_width,
-    test_rows,
-    unlabelled_sources,
-)
-from virnucpro_trainer.uncertainty import cluster_bootstrap, group_codes
+from virnucpro_trainer.stats.bootstrap import cluster_bootstrap, group_codes
+from virnucpro_trainer.stats.calibration import apply_temperature
+from virnucpro_trainer.train.loop import predict
 
 log = logging.getLogger(__name__)
 

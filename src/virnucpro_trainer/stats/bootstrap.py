@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from scipy import stats
 
-from virnucpro_trainer.metrics import SCALAR_METRICS, classification_metrics
+from virnucpro_trainer.stats.metrics import SCALAR_METRICS, classification_metrics
 
 PAIRED_METRICS = ("auroc", "auprc", "mcc", "f1")
 

@@ -18,12 +18,12 @@ import numpy as np  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 
-from virnucpro_trainer.calibration import reliability_plot  # noqa: E402
-from virnucpro_trainer.report_tables import (  # noqa: E402
+from virnucpro_trainer.reports.tables import (  # noqa: E402
     calibration_lines,
     cutoff_lines,
     metrics_lines,
 )
+from virnucpro_trainer.stats.calibration import reliability_plot  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -13,18 +13,18 @@ import numpy as np
 import torch
 
 from virnucpro_trainer.atomic import write_lines
-from virnucpro_trainer.calibration import (
+from virnucpro_trainer.config.schema import CIConfig, CutoffConfig, SplitConfig
+from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.data.table import FeatureTable
+from virnucpro_trainer.stats.bootstrap import cluster_bootstrap, group_codes
+from virnucpro_trainer.stats.calibration import (
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
 )
-from virnucpro_trainer.config import CIConfig, CutoffConfig, SplitConfig
-from virnucpro_trainer.cutoffs import cutoff_table
-from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.data.table import FeatureTable
-from virnucpro_trainer.loop import predict
-from virnucpro_trainer.metrics import choose_threshold, classification_metrics
-from virnucpro_trainer.uncertainty import cluster_bootstrap, group_codes
+from virnucpro_trainer.stats.cutoffs import cutoff_table
+from virnucpro_trainer.stats.metrics import choose_threshold, classification_metrics
+from virnucpro_trainer.train.loop import predict
 
 log = logging.getLogger(__name__)
 

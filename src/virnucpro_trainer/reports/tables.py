@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from virnucpro_trainer.cutoffs import cutoff_markdown
+from virnucpro_trainer.stats.cutoffs import cutoff_markdown
 
 CUT_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "balanced_accuracy", "mcc")
 FREE_METRICS = ("auroc", "auprc", "brier", "ece", "loss")

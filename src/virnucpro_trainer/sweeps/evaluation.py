@@ -17,11 +17,11 @@ import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from virnucpro_trainer.eval_outputs import write_metrics
-from virnucpro_trainer.levels import LEVELS
-from virnucpro_trainer.metrics import SCALAR_METRICS
-from virnucpro_trainer.sweep_summary import report_failed, sweep_rows, write_rows
-from virnucpro_trainer.uncertainty import group_codes, mcnemar, paired_bootstrap
+from virnucpro_trainer.evaluate.levels import LEVELS
+from virnucpro_trainer.evaluate.outputs import write_metrics
+from virnucpro_trainer.stats.bootstrap import group_codes, mcnemar, paired_bootstrap
+from virnucpro_trainer.stats.metrics import SCALAR_METRICS
+from virnucpro_trainer.sweeps.training import report_failed, sweep_rows, write_rows
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from virnucpro_trainer.config import CIConfig, DataConfig, SplitConfig, register_configs
-from virnucpro_trainer.config_checks import CHECKS as TRAIN_CHECKS
-from virnucpro_trainer.config_checks import failed_checks, unknown_keys
+from virnucpro_trainer.config.checks import CHECKS as TRAIN_CHECKS
+from virnucpro_trainer.config.checks import failed_checks, unknown_keys
+from virnucpro_trainer.config.schema import CIConfig, DataConfig, SplitConfig, register_configs
 from virnucpro_trainer.errors import UserError
 
 SUBSETS = ("all", "test")

@@ -16,11 +16,11 @@ from torch import nn
 from tqdm import tqdm
 
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.early_stopping import EarlyStopping
-from virnucpro_trainer.epoch_log import VAL_METRICS, EpochLog
-from virnucpro_trainer.metrics import classification_metrics
-from virnucpro_trainer.signals import StopSignals
-from virnucpro_trainer.training_state import restore_training_state, training_state
+from virnucpro_trainer.stats.metrics import classification_metrics
+from virnucpro_trainer.train.early_stopping import EarlyStopping
+from virnucpro_trainer.train.epoch_log import VAL_METRICS, EpochLog
+from virnucpro_trainer.train.signals import StopSignals
+from virnucpro_trainer.train.state import restore_training_state, training_state
 
 log = logging.getLogger(__name__)
 

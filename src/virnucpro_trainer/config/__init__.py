@@ -1,0 +1,1 @@
+"""Configuration: the typed schemas (every default once) and the checks run before any work."""

@@ -1,0 +1,2 @@
+"""Statistics on plain arrays: metrics, genome-resampled intervals, paired tests, calibration,
+cutoffs. No plotting and no markdown here."""

@@ -1,0 +1,1 @@
+"""After a multirun: the summary.csv and summary.md of training and evaluation sweeps."""
