@@ -3,6 +3,8 @@ part. Everything a run, the store or the split writes for others to read goes th
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 from collections.abc import Iterable, Iterator
@@ -42,3 +44,28 @@ def write_lines(path: Path, lines: Iterable[str]) -> None:
     million rows' lines would take about as much as the data budget of a large run)."""
     with atomic_path(path) as tmp, tmp.open("w") as f:
         f.writelines(line + "\n" for line in lines)
+
+
+def _json_safe(obj):
+    """NaN and infinities as null (JSON has no such numbers), numpy scalars as Python numbers."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy or torch scalar
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Every JSON result file: valid JSON for any parser (an undefined metric is null, never a
+    bare NaN token), indented, written atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json_text(obj))
+
+
+def json_text(obj: dict) -> str:
+    """The text write_json writes, for files written inside an atomic folder."""
+    return json.dumps(_json_safe(obj), indent=2, allow_nan=False) + "\n"

@@ -1,22 +1,28 @@
-"""The best-model checkpoint (a contract with the prediction step), the training state file and
-JSON results, each written atomically."""
+"""The best-model checkpoint, the contract with the prediction step (docs/checkpoint.md), written
+and read in one place: written atomically by training; found (a run directory or a .pth file),
+loaded with `weights_only=True` and turned into the model its metadata describes (never the
+current config's) for scoring. Any checkpoint in the v2 contract loads, the old training script's
+minimal form included (only `epoch`, `model_state_dict`, `optimizer_state_dict`, `best_loss`,
+`metadata`). Also the training state file (checkpoints/last.pt)."""
 
 from __future__ import annotations
 
-import json
+import logging
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+import yaml
 
 from virnucpro_trainer.atomic import atomic_path
+from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.model import VirNucProMLP
+from virnucpro_trainer.torch_files import load_weights_only
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = "2.0.0"
-
-
-def write_json(path: Path, obj: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 def checkpoint_metadata(
@@ -66,11 +72,138 @@ def save_checkpoint(
 
 
 def save_state(path: Path, state: dict) -> None:
-    """Write a resumable training state (see training_state.py), atomically."""
+    """Write a resumable training state (see train/state.py), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+def load_state(path: Path) -> dict:
+    """A training state written by save_state (resume=), loaded with weights_only=True."""
+    return load_weights_only(path, "it is not a training state written by this project.")
+
+
+DEFAULT_CHECKPOINT_NAME = "model_fastesm650.pth"
+REQUIRED_KEYS = ("model_state_dict", "metadata")
+# What a checkpoint holding other objects is, and what would load.
+REFUSED = (
+    "it is a pickled Python object (a whole model saved with torch.save(model), as the original "
+    "VirNucPro did), not a state dict. It is loaded only with weights_only=True, because "
+    "unpickling arbitrary objects runs code. What would load: a dict in the v2 checkpoint "
+    "contract (model_state_dict plus metadata with checkpoint_version, input_dim, hidden_dim, "
+    "num_class; docs/checkpoint.md)."
+)
+REQUIRED_METADATA = ("checkpoint_version", "input_dim", "hidden_dim", "num_class")
+
+
+@dataclass
+class ScoringModel:
+    """A model ready to score, with what its checkpoint says about itself."""
+
+    model: VirNucProMLP
+    path: Path
+    metadata: dict
+    run_dir: Path | None  # the training run it came from, when ckpt named a run directory
+    stored_threshold: float | None  # chosen on validation by the training run, if it says
+    temperature: float | None = None  # fitted on validation (calibration=temperature), if any
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.metadata["input_dim"])
+
+    @property
+    def model_id(self) -> str:
+        return str(self.metadata.get("huggingface_model_id", "unknown model id"))
+
+
+def resolve_checkpoint(ckpt: Path) -> tuple[Path, Path | None]:
+    """(checkpoint file, run directory or None) for `ckpt=`, a run directory or a file."""
+    if ckpt.is_dir():
+        name = DEFAULT_CHECKPOINT_NAME
+        config = ckpt / ".hydra" / "config.yaml"
+        if config.is_file():
+            try:
+                name = (yaml.safe_load(config.read_text()) or {}).get("checkpoint_name") or name
+            except (yaml.YAMLError, AttributeError) as err:
+                raise UserError(f"{config}: cannot be read as YAML: {err}") from None
+        path = ckpt / name
+        if not path.is_file():
+            raise UserError(
+                f"ckpt={ckpt} is a directory without its best-model file {name}: is it a "
+                "finished training run? Give a run directory or a .pth file"
+            )
+        return path, ckpt
+    if not ckpt.exists():
+        raise UserError(
+            f"checkpoint not found: {ckpt} (ckpt= takes a run directory or a .pth file)"
+        )
+    return ckpt, None
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The checkpoint dict, loaded with weights_only=True; a UserError for anything else."""
+    obj = load_weights_only(path, REFUSED)
+    if not isinstance(obj, dict) or any(k not in obj for k in REQUIRED_KEYS):
+        found = sorted(map(str, obj))[:10] if isinstance(obj, dict) else type(obj).__name__
+        raise UserError(
+            f"{path}: not a checkpoint in the v2 contract: expected a dict with "
+            f"{', '.join(REQUIRED_KEYS)}, found {found}"
+        )
+    return obj
+
+
+def check_metadata(path: Path, metadata: object) -> dict:
+    if not isinstance(metadata, dict) or any(k not in metadata for k in REQUIRED_METADATA):
+        raise UserError(
+            f"{path}: its metadata must hold {', '.join(REQUIRED_METADATA)}, found "
+            f"{sorted(metadata) if isinstance(metadata, dict) else type(metadata).__name__}"
+        )
+    version = str(metadata["checkpoint_version"])
+    if not version.split(".")[0].isdigit() or int(version.split(".")[0]) < 2:
+        raise UserError(f"{path}: checkpoint_version {version!r}; version 2 or later is required")
+    for key in ("input_dim", "hidden_dim", "num_class"):
+        if not isinstance(metadata[key], int) or metadata[key] < 1:
+            raise UserError(
+                f"{path}: metadata {key} must be a positive integer, found {metadata[key]!r}"
+            )
+    return metadata
+
+
+def stored_threshold(obj: dict) -> float | None:
+    """The validation-chosen threshold a training run stored: `decision_threshold`, or in
+    checkpoints written before that key, `test_metrics.chosen_threshold`."""
+    chosen = obj.get("decision_threshold")
+    if not isinstance(chosen, dict):
+        chosen = (obj.get("test_metrics") or {}).get("chosen_threshold") or {}
+    value = chosen.get("threshold") if isinstance(chosen, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def load_scoring_model(ckpt: Path) -> ScoringModel:
+    """The model described by `ckpt`'s metadata, with its weights loaded strictly, in eval mode."""
+    path, run_dir = resolve_checkpoint(ckpt)
+    obj = read_checkpoint(path)
+    meta = check_metadata(path, obj["metadata"])
+    model = VirNucProMLP(meta["input_dim"], meta["hidden_dim"], meta["num_class"])
+    try:
+        model.load_state_dict(obj["model_state_dict"], strict=True)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise UserError(
+            f"{path}: its model_state_dict does not fit the VirNucPro MLP its metadata describes "
+            f"(input_dim {meta['input_dim']}, hidden_dim {meta['hidden_dim']}, num_class "
+            f"{meta['num_class']}): {str(err).strip()[:600]}"
+        ) from None
+    model.eval()
+    log.info(
+        "checkpoint %s: %s (%s), input %d, hidden %d, epoch %s",
+        path,
+        meta.get("model_type", "?"),
+        meta.get("huggingface_model_id", "?"),
+        meta["input_dim"],
+        meta["hidden_dim"],
+        obj.get("epoch", "?"),
+    )
+    temperature = obj.get("temperature")
+    if not isinstance(temperature, (int, float)) or not temperature > 0:
+        temperature = None
+    return ScoringModel(model, path, meta, run_dir, stored_threshold(obj), temperature)

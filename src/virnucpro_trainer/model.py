@@ -1,10 +1,15 @@
-"""The VirNucPro MLP, with the layer names the prediction step loads strictly, and the optimizer
-and schedule that train it."""
+"""The VirNucPro MLP, with the layer names the prediction step loads strictly; `predict`, which
+scores rows with it (training and evaluate.py alike); the optimizer and schedule that train it."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 from torch import nn
+
+from virnucpro_trainer.data.batches import BatchSource
 
 
 class VirNucProMLP(nn.Module):
@@ -41,3 +46,35 @@ def build_optimizer(model: nn.Module, cfg) -> tuple[torch.optim.Optimizer, objec
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, cfg.scheduler.step_size, cfg.scheduler.gamma)
     return opt, sched
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    source: BatchSource,
+    rows: torch.Tensor,
+    batch_size: int,
+    *,
+    bf16: bool = False,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Viral probabilities, true labels and mean cross-entropy loss for `rows`, in order.
+
+    Rows labelled -1 (unlabelled data, scored for predictions) add nothing to the loss."""
+    model.eval()
+    if len(rows) == 0:
+        return np.empty(0), np.empty(0, np.int64), math.nan
+    # Filled in place: keeping nothing per batch lets the model's large intermediates reuse the
+    # same memory every batch (small tensors kept per batch left them on fresh pages).
+    probs = torch.empty(len(rows), dtype=torch.float32)
+    labels = torch.empty(len(rows), dtype=source.labels.dtype)
+    total = torch.zeros((), device=source.device)
+    done = 0
+    # each batch is used before the next is asked for, so one buffer can hold them all
+    for x, y in source.eval_batches(rows, batch_size, reuse_buffer=True):
+        with torch.autocast(source.device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x).float()
+        total += nn.functional.cross_entropy(logits, y, reduction="sum", ignore_index=-1)
+        probs[done : done + len(y)] = torch.softmax(logits, dim=1)[:, 1]
+        labels[done : done + len(y)] = y
+        done += len(y)
+    return probs.numpy(), labels.numpy(), float(total) / len(rows)

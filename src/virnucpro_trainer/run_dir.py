@@ -22,9 +22,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.train.state import LAST
 
 LOCK = ".lock"
+LAST = Path("checkpoints") / "last.pt"  # the training state, for resume=
 RESULTS = ("test_metrics.json", str(LAST))
 EVAL_RESULT = "metrics.json"  # what makes an evaluation directory hold results
 

@@ -37,5 +37,6 @@ def load_weights_only(path: Path, refused: str) -> object:
         raise UserError(f"{path}: refused to load: {refused} {culprit}".strip()) from None
     except Exception as err:  # zip, EOF and I/O errors all mean the same to the user
         raise UserError(
-            f"{path}: cannot be read as a torch file (truncated or corrupt?): {err}"
+            f"{path}: cannot be read as a torch file (truncated or corrupt?): "
+            f"{str(err).strip() or type(err).__name__}"
         ) from None

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from virnucpro_trainer.atomic import atomic_path
+from virnucpro_trainer.atomic import atomic_path, json_text
 from virnucpro_trainer.data.files import CLASS_NAMES
 from virnucpro_trainer.errors import UserError
 
@@ -133,7 +133,7 @@ def write_folder(folder: Path, doc: dict, data_root: Path) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_path(folder, folder=True) as tmp:
-            (tmp / "split.json").write_text(json.dumps(doc, indent=2) + "\n")
+            (tmp / "split.json").write_text(json_text(doc))
             if doc["unit"] == "file":  # a group split's test side is part of files, not whole
                 for name, label in zip(doc["test_files"], doc["test_labels"], strict=True):
                     link_dir = tmp / CLASS_NAMES[label]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from virnucpro_trainer.atomic import atomic_path
+from virnucpro_trainer.atomic import atomic_path, json_text
 from virnucpro_trainer.config.schema import SyntheticConfig
 from virnucpro_trainer.errors import UserError
 
@@ -71,7 +71,7 @@ def ensure_synthetic(root: Path, cfg: SyntheticConfig, width: int) -> None:
                 (tmp / class_dir).mkdir()
                 for i, content in enumerate(_class_files(label, cfg, width, direction, gen)):
                     torch.save(content, tmp / class_dir / f"output_{i}_merged.pt")
-            (tmp / MARKER).write_text(json.dumps(settings, indent=2) + "\n")
+            (tmp / MARKER).write_text(json_text(settings))
     except OSError:  # a concurrent run generated it first; its data is identical
         if not marker.exists():
             raise

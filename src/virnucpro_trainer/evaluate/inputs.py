@@ -11,12 +11,14 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from virnucpro_trainer.checkpoint import ScoringModel
 from virnucpro_trainer.data.dataset import data_sources
 from virnucpro_trainer.data.files import UNLABELLED, SourceFile
 from virnucpro_trainer.data.split_doc import SIDES
 from virnucpro_trainer.data.synthetic import MARKER
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.torch_files import load_weights_only
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 def stored_width(path: Path) -> int | None:
     """The row width of one merged file, or None if it cannot tell (read_merged says why later)."""
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        obj = load_weights_only(path, "")
         return int(obj["data"].shape[1]) if obj["data"].ndim == 2 else None
     except Exception:
         return None
@@ -110,3 +112,14 @@ def check_unique_ids(ids: list[str], files: list[str]) -> None:
                 f"sequence id {name!r} names two rows, {where}: ids must be unique, or rows "
                 "could not be told apart in the predictions (was a file copied or merged twice?)"
             )
+
+
+def check_width(scoring: ScoringModel, data_width: int, where: Path) -> None:
+    """A UserError naming both widths when the data does not fit the checkpoint."""
+    if data_width != scoring.input_dim:
+        raise UserError(
+            f"the data in {where} is {data_width} numbers wide but the checkpoint {scoring.path} "
+            f"takes {scoring.input_dim} (it was trained on {scoring.model_id} embeddings): "
+            "score data embedded with the same protein model (2048 = DNABERT-S + FastESM2-650, "
+            "3328 = DNABERT-S + ESM2-3B)"
+        )

@@ -4,34 +4,16 @@ Every file goes through atomic_path."""
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from virnucpro_trainer.atomic import atomic_path, write_lines
+from virnucpro_trainer.atomic import write_lines
 from virnucpro_trainer.evaluate.levels import Level
 from virnucpro_trainer.stats.metrics import classification_metrics
 
 THRESHOLD_FREE = ("auroc", "auprc", "brier")
-
-
-def _json_safe(obj):
-    """NaN and infinities as null: JSON has no such numbers."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def write_metrics(path: Path, metrics: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_json_safe(metrics), indent=2) + "\n")
 
 
 def level_metrics(level: Level, thresholds: dict[str, float]) -> dict:

@@ -12,12 +12,14 @@ import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
-from virnucpro_trainer.checkpoint_read import ScoringModel, check_width, load_scoring_model
+from virnucpro_trainer.atomic import write_json
+from virnucpro_trainer.checkpoint import ScoringModel, load_scoring_model
 from virnucpro_trainer.config.evaluate import validate_eval
 from virnucpro_trainer.config.schema import CIConfig
 from virnucpro_trainer.data.dataset import load_table, make_batch_source
 from virnucpro_trainer.evaluate.inputs import (
     check_unique_ids,
+    check_width,
     choose_subset,
     labelled_sources,
     stored_width,
@@ -30,15 +32,14 @@ from virnucpro_trainer.evaluate.outputs import (
     level_metrics,
     write_highest_score,
     write_level_table,
-    write_metrics,
     write_prediction_results,
     write_row_table,
 )
+from virnucpro_trainer.model import predict
 from virnucpro_trainer.reports.evaluation import write_eval_report
 from virnucpro_trainer.runtime import describe, select_device
 from virnucpro_trainer.stats.bootstrap import cluster_bootstrap, group_codes
 from virnucpro_trainer.stats.calibration import apply_temperature
-from virnucpro_trainer.train.loop import predict
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def write_all(
         if cfg.ci.enabled:
             add_level_intervals(metrics, levels, cfg.record_pattern, CIConfig(**cfg.ci))
         log_summary(metrics)
-    write_metrics(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "metrics.json", metrics)
     if labels is not None:
         write_eval_report(out_dir, metrics, {"rows": rows, "chunks": chunks, "records": records})
     write_row_table(out_dir / "predictions_rows.tsv", ids, files, labels, prob_viral)

@@ -1,6 +1,6 @@
 """Pictures and `report.md` for one labelled evaluation, per level (rows, chunks, records).
 
-Drawn from the levels and the metrics evaluate.py writes to metrics.json, with run_report's
+Drawn from the levels and the metrics evaluate.py writes to metrics.json, with reports/figures'
 drawing functions (matplotlib's file-only backend). A level with no units gets no pictures; one
 with a single class gets no curves (ROC, PR and calibration are undefined). The report says so.
 """
@@ -15,8 +15,8 @@ import numpy as np
 from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.evaluate.levels import LEVELS, Level
 from virnucpro_trainer.evaluate.outputs import THRESHOLD_FREE
+from virnucpro_trainer.reports.figures import draw_confusion, draw_reliability, draw_roc_pr
 from virnucpro_trainer.reports.tables import CUT_METRICS, fmt
-from virnucpro_trainer.reports.training import draw_calibration, draw_confusion, draw_roc_pr
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,9 @@ def draw_level(out_dir: Path, name: str, level: Level, block: dict) -> tuple[lis
     if len(np.unique(level.labels)) == 2:
         y, score = np.asarray(level.labels), np.asarray(level.score, dtype=np.float64)
         draw_roc_pr(y, score, own, out_dir / f"roc_pr_{name}.png", label=name)
-        draw_calibration(y, score, own, out_dir / f"calibration_{name}.png", label=name)
+        draw_reliability(
+            out_dir / f"calibration_{name}.png", y, score, title=f"Reliability ({name})"
+        )
         pictures += [
             (f"ROC and precision-recall curves ({name})", f"roc_pr_{name}.png"),
             (f"Calibration ({name})", f"calibration_{name}.png"),

@@ -1,17 +1,12 @@
-"""Calibration of the viral probability: expected calibration error, temperature scaling, and a
-reliability diagram (matplotlib's file-only backend). See docs/cutoffs-and-calibration.md."""
+"""Calibration of the viral probability: expected calibration error, temperature scaling, and
+the bins of the reliability diagram (drawn in reports/figures.py).
+See docs/cutoffs-and-calibration.md."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy.optimize import minimize_scalar  # noqa: E402
-from scipy.special import expit, logit  # noqa: E402
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, logit
 
 EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before taking logits
 TEMPERATURE_BOUNDS = (0.05, 20.0)
@@ -31,13 +26,17 @@ def _labels_probs(y, p) -> tuple[np.ndarray, np.ndarray]:
     return y, p
 
 
-def _bins(y: np.ndarray, p: np.ndarray, n_bins: int):
+ECE_BINS = 15  # equal-width bins of the ECE and of every reliability diagram
+
+
+def calibration_bins(y, p, n_bins: int = ECE_BINS):
     """Per non-empty equal-width bin: (mean predicted, observed viral share, rows).
 
     Bins are ((m-1)/M, m/M] for m = 1..M, with p = 0 in the first: the same as scikit-learn's
     `calibration_curve(strategy="uniform")`."""
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    y, p = _labels_probs(y, p)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     ids = np.searchsorted(edges[1:-1], p, side="left")
     counts = np.bincount(ids, minlength=n_bins)
@@ -47,7 +46,7 @@ def _bins(y: np.ndarray, p: np.ndarray, n_bins: int):
     return sum_p[kept] / counts[kept], sum_y[kept] / counts[kept], counts[kept]
 
 
-def expected_calibration_error(y, p, n_bins: int = 15) -> float:
+def expected_calibration_error(y, p, n_bins: int = ECE_BINS) -> float:
     """Expected calibration error of the viral probability `p` against labels `y` (1 viral).
 
     The rows are put in `n_bins` equal-width bins over [0, 1] by `p` (bin m holds
@@ -58,7 +57,7 @@ def expected_calibration_error(y, p, n_bins: int = 15) -> float:
     scikit-learn's `calibration_curve(strategy="uniform")`. 0 is perfectly calibrated, per bin.
     """
     y, p = _labels_probs(y, p)
-    predicted, observed, counts = _bins(y, p, n_bins)
+    predicted, observed, counts = calibration_bins(y, p, n_bins)
     return float(np.sum(counts * np.abs(observed - predicted)) / y.size)
 
 
@@ -102,30 +101,3 @@ def apply_temperature(p, temperature: float) -> np.ndarray:
     if not (np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive number, got {temperature}")
     return expit(_logits(p) / float(temperature))
-
-
-def reliability_plot(path, y, p_before, p_after=None, title: str = "", n_bins: int = 15) -> None:
-    """A reliability diagram (observed viral share against mean predicted probability per
-    equal-width bin, the bins of `expected_calibration_error`) written to `path` as a PNG: the
-    `p_before` curve and, if given, the `p_after` curve (e.g. after temperature scaling), each
-    with its ECE in the legend."""
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
-    curves = [("before", p_before)] + ([] if p_after is None else [("after", p_after)])
-    for name, p in curves:
-        yy, pp = _labels_probs(y, p)
-        predicted, observed, _ = _bins(yy, pp, n_bins)
-        ece = expected_calibration_error(yy, pp, n_bins)
-        label = name if p_after is not None else "model"
-        ax.plot(predicted, observed, marker="o", label=f"{label} (ECE {ece:.4f})")
-    ax.set(
-        xlim=(-0.02, 1.02),
-        ylim=(-0.02, 1.02),
-        xlabel="predicted viral probability",
-        ylabel="observed viral share",
-        title=title or "Reliability diagram",
-    )
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(Path(path), dpi=100)
-    plt.close(fig)

@@ -17,8 +17,8 @@ import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from virnucpro_trainer.atomic import write_json
 from virnucpro_trainer.evaluate.levels import LEVELS
-from virnucpro_trainer.evaluate.outputs import write_metrics
 from virnucpro_trainer.stats.bootstrap import group_codes, mcnemar, paired_bootstrap
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS
 from virnucpro_trainer.sweeps.training import report_failed, sweep_rows, write_rows
@@ -162,7 +162,7 @@ def paired_lines(sweep_dir: Path, rows: list[dict]) -> list[str]:
             "as independent: too small when genomes share fragments).",
             "",
         ]
-    write_metrics(sweep_dir / "comparisons.json", {"comparisons": comparisons})
+    write_json(sweep_dir / "comparisons.json", {"comparisons": comparisons})
     return lines
 
 

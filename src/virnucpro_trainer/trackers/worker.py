@@ -16,14 +16,13 @@ import threading
 import time
 from pathlib import Path
 
-from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.errors import Interrupted, UserError
 from virnucpro_trainer.trackers.content import (
     RunIdentity,
     artifact_files,
     final_metrics,
     read_results,
 )
-from virnucpro_trainer.train.signals import TrainingInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ class Trackers:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
-        interrupted = kind is not None and issubclass(kind, TrainingInterrupted | KeyboardInterrupt)
+        interrupted = kind is not None and issubclass(kind, Interrupted | KeyboardInterrupt)
         self.close("FINISHED" if kind is None else "KILLED" if interrupted else "FAILED")
 
     def wait_ready(self) -> None:

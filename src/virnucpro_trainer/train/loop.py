@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.model import predict
 from virnucpro_trainer.stats.metrics import classification_metrics
 from virnucpro_trainer.train.early_stopping import EarlyStopping
 from virnucpro_trainer.train.epoch_log import VAL_METRICS, EpochLog
@@ -195,7 +195,7 @@ def train_epoch(
 ) -> float:
     """Train for one shuffled pass over `rows`; returns the mean training loss.
 
-    `stop` is checked before every batch and raises TrainingInterrupted after SIGINT or SIGTERM.
+    `stop` is checked before every batch and raises errors.Interrupted after SIGINT or SIGTERM.
     `limit` stops the pass after that many batches (a quick check, `limit_batches`).
     """
     model.train()
@@ -217,35 +217,3 @@ def train_epoch(
         total += loss.detach() * len(y)
         seen += len(y)
     return float(total) / seen
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    source: BatchSource,
-    rows: torch.Tensor,
-    batch_size: int,
-    *,
-    bf16: bool = False,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Viral probabilities, true labels and mean cross-entropy loss for `rows`, in order.
-
-    Rows labelled -1 (unlabelled data, scored for predictions) add nothing to the loss."""
-    model.eval()
-    if len(rows) == 0:
-        return np.empty(0), np.empty(0, np.int64), math.nan
-    # Filled in place: keeping nothing per batch lets the model's large intermediates reuse the
-    # same memory every batch (small tensors kept per batch left them on fresh pages).
-    probs = torch.empty(len(rows), dtype=torch.float32)
-    labels = torch.empty(len(rows), dtype=source.labels.dtype)
-    total = torch.zeros((), device=source.device)
-    done = 0
-    # each batch is used before the next is asked for, so one buffer can hold them all
-    for x, y in source.eval_batches(rows, batch_size, reuse_buffer=True):
-        with torch.autocast(source.device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x).float()
-        total += nn.functional.cross_entropy(logits, y, reduction="sum", ignore_index=-1)
-        probs[done : done + len(y)] = torch.softmax(logits, dim=1)[:, 1]
-        labels[done : done + len(y)] = y
-        done += len(y)
-    return probs.numpy(), labels.numpy(), float(total) / len(rows)

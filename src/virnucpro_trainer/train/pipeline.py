@@ -12,12 +12,12 @@ import torch
 from omegaconf import DictConfig
 
 from virnucpro_trainer import __version__
+from virnucpro_trainer.atomic import write_json
 from virnucpro_trainer.checkpoint import (
     checkpoint_metadata,
-    load_checkpoint,
+    load_state,
     save_checkpoint,
     save_state,
-    write_json,
 )
 from virnucpro_trainer.config.checks import validate
 from virnucpro_trainer.config.schema import CIConfig, CutoffConfig, as_dict, resolve_paths
@@ -27,13 +27,12 @@ from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.model import VirNucProMLP, build_optimizer
 from virnucpro_trainer.reports.training import main_settings, write_report
-from virnucpro_trainer.run_dir import results_in
+from virnucpro_trainer.run_dir import LAST, results_in
 from virnucpro_trainer.runtime import describe, seed_everything, select_device
 from virnucpro_trainer.trackers import Trackers, start_trackers
 from virnucpro_trainer.train.epoch_log import EpochLog
 from virnucpro_trainer.train.loop import FitResult, FitSettings, fit
 from virnucpro_trainer.train.signals import StopSignals
-from virnucpro_trainer.train.state import LAST
 from virnucpro_trainer.train.test_metrics import ScoreSettings, evaluate
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ def train_and_evaluate(
     cfg: DictConfig, run_dir: Path, device: torch.device, trackers: Trackers
 ) -> float:
     """data -> split -> model -> fit -> evaluate -> outputs; the sweepers' objective."""
-    resume_from = load_checkpoint(run_dir / LAST) if cfg.resume else None
+    resume_from = load_state(run_dir / LAST) if cfg.resume else None
     # The model and optimizer come first: building an optimizer costs ~1 s of torch imports,
     # which would otherwise delay the first training step after the data is ready.
     width = cfg.data.dna_dim + cfg.data.protein_dim

@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import torch
 import yaml
 
+from virnucpro_trainer.checkpoint import load_state
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.run_dir import refuse_if_locked
-from virnucpro_trainer.train.state import LAST
+from virnucpro_trainer.run_dir import LAST, refuse_if_locked
 
 # Settings that change how fast a run goes or where it reads from, never what it computes; the
 # split and feature-store checks catch data that changed behind a new path.
@@ -131,7 +130,7 @@ def check_resume(argv: list[str], conf_dir: Path) -> None:
     try:
         with initialize_config_dir(str(conf_dir.resolve()), version_base="1.3"):
             requested = OmegaConf.to_container(compose("train", overrides=overrides), resolve=True)
-        saved = torch.load(run_dir / LAST, map_location="cpu", weights_only=True)["config"]
+        saved = load_state(run_dir / LAST)["config"]
     except Exception as err:  # a bad override or an unreadable checkpoint
         raise UserError(f"cannot resume {run_dir}: {err}") from None
     differences = config_differences(saved, requested)

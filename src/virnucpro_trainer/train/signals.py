@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import signal
 
-
-class TrainingInterrupted(Exception):
-    """Raised at a batch boundary after SIGINT or SIGTERM."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+from virnucpro_trainer.errors import Interrupted
 
 
 class StopSignals:
@@ -36,4 +30,4 @@ class StopSignals:
 
     def check(self) -> None:
         if self.signum is not None:
-            raise TrainingInterrupted(self.signum)
+            raise Interrupted(self.signum)

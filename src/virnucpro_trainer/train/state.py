@@ -9,14 +9,11 @@ on the CPU, as a run that was never interrupted. Only tensors and plain types, s
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from virnucpro_trainer.train.early_stopping import EarlyStopping
-
-LAST = Path("checkpoints") / "last.pt"
 
 
 def _rng_state(shuffle: torch.Generator) -> dict:

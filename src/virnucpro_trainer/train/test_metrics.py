@@ -16,6 +16,7 @@ from virnucpro_trainer.atomic import write_lines
 from virnucpro_trainer.config.schema import CIConfig, CutoffConfig, SplitConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.table import FeatureTable
+from virnucpro_trainer.model import predict
 from virnucpro_trainer.stats.bootstrap import cluster_bootstrap, group_codes
 from virnucpro_trainer.stats.calibration import (
     apply_temperature,
@@ -24,7 +25,6 @@ from virnucpro_trainer.stats.calibration import (
 )
 from virnucpro_trainer.stats.cutoffs import cutoff_table
 from virnucpro_trainer.stats.metrics import choose_threshold, classification_metrics
-from virnucpro_trainer.train.loop import predict
 
 log = logging.getLogger(__name__)
 

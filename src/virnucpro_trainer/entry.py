@@ -1,0 +1,72 @@
+"""The one wrapper both entry points (train.py, evaluate.py) run their work in: how an error, an
+interrupt or a failed multirun job ends, and removing a directory that holds no results."""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from virnucpro_trainer.errors import Interrupted, UserError
+from virnucpro_trainer.run_dir import discard_if_empty
+
+log = logging.getLogger(__name__)
+
+
+def run_task(
+    task: Callable[[], float | None],
+    out_dir: Path,
+    *,
+    result_name: str,
+    what: str,
+    verbose: bool,
+    raise_in_multirun: bool = False,
+    after_interrupt: Callable[[], str] | None = None,
+) -> float | None:
+    """Run `task` and return its value; on failure, end the way a user expects.
+
+    A UserError prints one line (the traceback too with `verbose`), anything else its traceback;
+    a single run then exits with status 1 (a UserError) or re-raises, after removing `out_dir`
+    if it holds no results (`result_name`: the file that marks them, besides the run's own;
+    `what`, "run" or "evaluation", names it in the message).
+    In a multirun one failed job must not stop the others: its error goes to `error.txt` in its
+    own directory and it returns NaN, or re-raises with `raise_in_multirun` (a search sweeper
+    marks the trial failed and goes on). SIGINT or SIGTERM exits with 128 + the signal's number;
+    `after_interrupt()` says what is left to continue from.
+    """
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        return task()
+    except (Interrupted, KeyboardInterrupt) as err:  # the latter: Ctrl-C outside the loop
+        signum = getattr(err, "signum", signal.SIGINT)
+        detail = f"; {after_interrupt()}" if after_interrupt else ""
+        log.error("stopped by %s%s", signal.Signals(signum).name, detail)
+        _say_if_discarded(out_dir, result_name, what)
+        sys.exit(128 + signum)
+    except Exception as err:
+        if isinstance(err, UserError) and not verbose:
+            log.error("error: %s", err)
+        else:
+            log.exception("error: %s", err)
+        if not multirun:
+            _say_if_discarded(out_dir, result_name, what)
+            if isinstance(err, UserError):
+                sys.exit(1)
+            raise
+        (out_dir / "error.txt").write_text("".join(traceback.format_exception(err)))
+        if raise_in_multirun:
+            raise
+        return math.nan
+
+
+def _say_if_discarded(out_dir: Path, result_name: str, what: str) -> None:
+    """A job that failed before writing any result leaves no directory that looks like one."""
+    if discard_if_empty(out_dir, result_name):
+        print(f"(removed {out_dir}: this {what} wrote no results)", file=sys.stderr)
