@@ -16,6 +16,7 @@ import torch
 import yaml
 
 from virnucpro_trainer.atomic import atomic_path
+from virnucpro_trainer.config.schema import TrainConfig
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.model import VirNucProMLP
 from virnucpro_trainer.torch_files import load_weights_only
@@ -83,7 +84,6 @@ def load_state(path: Path) -> dict:
     return load_weights_only(path, "it is not a training state written by this project.")
 
 
-DEFAULT_CHECKPOINT_NAME = "model_fastesm650.pth"
 REQUIRED_KEYS = ("model_state_dict", "metadata")
 # What a checkpoint holding other objects is, and what would load.
 REFUSED = (
@@ -119,7 +119,7 @@ class ScoringModel:
 def resolve_checkpoint(ckpt: Path) -> tuple[Path, Path | None]:
     """(checkpoint file, run directory or None) for `ckpt=`, a run directory or a file."""
     if ckpt.is_dir():
-        name = DEFAULT_CHECKPOINT_NAME
+        name = TrainConfig.checkpoint_name  # a run directory without its config
         config = ckpt / ".hydra" / "config.yaml"
         if config.is_file():
             try:

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from virnucpro_trainer.atomic import write_json
 from virnucpro_trainer.evaluate.levels import Level
-from virnucpro_trainer.evaluate.outputs import write_metrics
 from virnucpro_trainer.evaluate.pipeline import labelled_metrics
 from virnucpro_trainer.reports.evaluation import fmt, write_eval_report
 
@@ -49,7 +49,7 @@ def metrics_for(levels: dict[str, Level], stored=0.45, threshold=0.3, loss=0.25)
             "chunks": 4,
             "records": 2,
             "rows_without_frame_suffix": 0,
-            "chunks_without_record": 1,
+            "chunks_as_own_record": 1,
         },
     }
     metrics.update(labelled_metrics(levels, stored, threshold))
@@ -81,7 +81,7 @@ def test_every_level_gets_pictures_and_its_table(tmp_path):
     assert report.startswith("# Evaluation report: model_fastesm650.pth\n")
     for text in ("`/runs/demo/model_fastesm650.pth`", "`/data/other_host`", "subset: all"):
         assert text in report
-    assert "aggregate: vote" in report and "| chunks without record | 1 |" in report
+    assert "aggregate: vote" in report and "| chunks as own record | 1 |" in report
     for name in ("rows", "chunks", "records"):
         for picture in (f"roc_pr_{name}", f"calibration_{name}", f"confusion_{name}"):
             assert (tmp_path / f"{picture}.png").read_bytes()[:8] == PNG
@@ -137,7 +137,7 @@ def test_one_class_and_empty_levels_get_a_note_instead_of_pictures(tmp_path):
 @pytest.mark.usefixtures("no_figures")
 def test_nan_shows_as_n_a_after_json(tmp_path):
     levels = {"rows": rows_level(), "chunks": level(["c_chunk_1"], [0.2], [0])}
-    write_metrics(tmp_path / "metrics.json", metrics_for(levels, loss=math.nan))
+    write_json(tmp_path / "metrics.json", metrics_for(levels, loss=math.nan))
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["rows"]["loss"] is None and metrics["chunks"]["predicted"]["auroc"] is None
     write_eval_report(tmp_path, metrics, levels)

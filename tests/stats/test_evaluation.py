@@ -9,13 +9,15 @@ import json
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from sklearn import metrics as skm
 from torch import nn
 
+from virnucpro_trainer.config.schema import TrainConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.stats.metrics import choose_threshold, classification_metrics
-from virnucpro_trainer.train.test_metrics import evaluate
+from virnucpro_trainer.train.test_metrics import ScoreSettings, evaluate
 
 from helpers import genomes_across_files, train_in_process
 
@@ -96,7 +98,8 @@ def test_threshold_comes_from_validation_and_never_from_test(tmp_path):
     source = BatchSource(features, labels, torch.device("cpu"))
 
     predictions = tmp_path / "test_predictions.tsv"
-    test, *_ = evaluate(FirstTwoColumns(), source, rows, table, predictions)
+    settings = ScoreSettings.from_config(OmegaConf.structured(TrainConfig))
+    test = evaluate(FirstTwoColumns(), source, rows, table, predictions, settings).metrics
 
     cut = test["chosen_threshold"]["threshold"]
     assert cut == pytest.approx(choose_threshold(val_y, val_p))

@@ -12,9 +12,9 @@ import torch
 from virnucpro_trainer.config.schema import OptimizerConfig, SchedulerConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.model import VirNucProMLP, build_optimizer
+from virnucpro_trainer.model import VirNucProMLP, build_optimizer, predict
 from virnucpro_trainer.train.epoch_log import EPOCH_COLUMNS, EpochLog
-from virnucpro_trainer.train.loop import FitSettings, fit, predict, train_epoch
+from virnucpro_trainer.train.loop import FitSettings, Training, fit, train_epoch
 
 from helpers import clone_state, states_equal
 
@@ -62,12 +62,8 @@ def test_fit_restores_the_best_epoch_weights(tmp_path, one_thread, patience, epo
 
     source = BatchSource(features, labels, CPU)
     result = fit(
-        model,
-        optimizer,
-        scheduler,
-        source,
-        train_rows,
-        val_rows,
+        Training(model, optimizer, scheduler, source),
+        {"train": train_rows, "val": val_rows},
         FitSettings(epochs=epochs, batch_size=16, eval_batch_size=32, patience=patience),
         report,
     )
@@ -104,12 +100,8 @@ def fit_overfitting_problem(tmp_path, optimizer_cfg, **options):
     optimizer, scheduler = build_optimizer(model, optimizer_cfg)
     settings = {"epochs": 5, "patience": 5} | options
     result = fit(
-        model,
-        optimizer,
-        scheduler,
-        BatchSource(features, labels, CPU),
-        train_rows,
-        val_rows,
+        Training(model, optimizer, scheduler, BatchSource(features, labels, CPU)),
+        {"train": train_rows, "val": val_rows},
         FitSettings(batch_size=16, eval_batch_size=32, **settings),
         EpochLog(tmp_path / "metrics.csv"),
     )

@@ -56,7 +56,17 @@ def _is_tracking_uri(value: str) -> bool:
 
 
 # Each setting's allowed values: key -> (test of its value, what it must be).
+# The settings of schema.RuntimeConfig, which both entry points have.
+RUNTIME_CHECKS = {
+    "eval_batch_size": (lambda v: v >= 1, ">= 1"),
+    "device": _one_of(DEVICES),
+    "num_workers": (lambda v: v >= 0, ">= 0"),
+    "cpu_threads": _null_or(lambda v: v >= 1, ">= 1"),
+    "gpu_memory_margin_gb": (lambda v: v >= 0, ">= 0"),
+}
+
 CHECKS = {
+    **RUNTIME_CHECKS,
     "optimizer.lr": (lambda v: v > 0, "> 0"),
     "optimizer.momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "optimizer.weight_decay": (lambda v: v >= 0, ">= 0"),
@@ -81,10 +91,6 @@ CHECKS = {
     "data.block_rows": _null_or(lambda v: v >= 1, ">= 1"),
     "epochs": (lambda v: v >= 1, ">= 1"),
     "batch_size": (lambda v: v >= 1, ">= 1"),
-    "eval_batch_size": (lambda v: v >= 1, ">= 1"),
-    "device": _one_of(DEVICES),
-    "num_workers": (lambda v: v >= 0, ">= 0"),
-    "cpu_threads": _null_or(lambda v: v >= 1, ">= 1"),
     "logger.dir": (lambda v: bool(v) and not Path(v).is_absolute(), "a folder name"),
     "logger.experiment_name": (lambda v: bool(v.strip()), "a non-empty name"),
     "logger.tracking_uri": _null_or(_is_tracking_uri, TRACKING_URIS),
@@ -101,7 +107,6 @@ CHECKS = {
     "calibration": _one_of(("none", "temperature")),
     "optimized_metric": (lambda v: v in OPTIMIZABLE, f"a validation metric, one of {OPTIMIZABLE}"),
     "limit_batches": _null_or(lambda v: v >= 1, ">= 1"),
-    "gpu_memory_margin_gb": (lambda v: v >= 0, ">= 0"),
     "compile_mode": _one_of(COMPILE_MODES),
     "patience": (lambda v: v >= 1, ">= 1"),
     "min_delta": (lambda v: v >= 0, ">= 0"),

@@ -10,8 +10,14 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from virnucpro_trainer.config.checks import CHECKS as TRAIN_CHECKS
-from virnucpro_trainer.config.checks import failed_checks, unknown_keys
-from virnucpro_trainer.config.schema import CIConfig, DataConfig, SplitConfig, register_configs
+from virnucpro_trainer.config.checks import RUNTIME_CHECKS, failed_checks, unknown_keys
+from virnucpro_trainer.config.schema import (
+    CIConfig,
+    DataConfig,
+    RuntimeConfig,
+    SplitConfig,
+    register_configs,
+)
 from virnucpro_trainer.errors import UserError
 
 SUBSETS = ("all", "test")
@@ -19,7 +25,7 @@ AGGREGATES = ("mean", "max", "vote")
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(RuntimeConfig):
     """What to score, with which checkpoint, and how to summarise it (docs/evaluate.md)."""
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -37,16 +43,8 @@ class EvalConfig:
     # the prediction step calls viral) | mean | max of their scores (docs/evaluate.md, why vote)
     aggregate: str = "vote"
     record_pattern: str = SplitConfig.record_pattern  # the record of a chunk id (group 1)
-    eval_batch_size: int = 4096  # rows per batch; the same as training's, so results match
-    device: str = "auto"  # auto | cuda | cpu
-    num_workers: int = 4  # threads reading data files at start-up (0: one at a time)
-    cpu_threads: int | None = None  # torch CPU threads (null: torch's default)
-    features_on_gpu: bool = True  # copy the features to the GPU once when they fit
-    gpu_memory_margin_gb: float = 2.0
-    bf16: bool = False  # bf16 autocast while scoring
     # Intervals of every level's metrics, resampling records (record_pattern); as in training
     ci: CIConfig = field(default_factory=CIConfig)
-    verbose: bool = False  # show the traceback behind an error message
 
 
 def register_eval_configs() -> None:
@@ -62,15 +60,11 @@ CHECKS = {
     "record_pattern": TRAIN_CHECKS["split.record_pattern"],
     "ci.n_boot": TRAIN_CHECKS["ci.n_boot"],
     "ci.level": TRAIN_CHECKS["ci.level"],
-    # the settings evaluate.py shares with training, checked the same way
+    **RUNTIME_CHECKS,
+    # the data settings evaluate.py uses, checked as in training
     **{
         key: TRAIN_CHECKS[key]
         for key in (
-            "eval_batch_size",
-            "device",
-            "num_workers",
-            "cpu_threads",
-            "gpu_memory_margin_gb",
             "data.storage_dtype",
             "data.file_glob",
             "data.viral_dir_substring",

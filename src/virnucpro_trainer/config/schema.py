@@ -59,9 +59,10 @@ class SplitConfig:
     val_fraction: float = 0.1  # taken from what the test side leaves
     seed: int = 42  # independent of the training seed
     unit: str = "file"  # file | group (every fragment of a source record on one side)
-    # The source record (genome) of a fragment id, `NC_001416.1_chunk_3F2` -> `NC_001416.1`:
-    # the unit of a group split, and what the leakage report counts.
-    record_pattern: str = r"^(.+?)_chunk_\d+"
+    # The source record (genome) of a fragment id, `NC_001416.1_chunk_3F2` -> `NC_001416.1` (the
+    # id up to its last _chunk_<n>; data/records.py): the unit of a group split, of the leakage
+    # report, of the intervals and of evaluate.py's record level.
+    record_pattern: str = r"^(.+)_chunk_\d+"
 
 
 @dataclass
@@ -131,7 +132,24 @@ class CutoffConfig:
 
 
 @dataclass
-class TrainConfig:
+class RuntimeConfig:
+    """Where and how fast the work runs, never what it computes: the top-level settings that
+    train.py and evaluate.py share (each schema below extends this one)."""
+
+    eval_batch_size: int = 4096  # rows per scoring batch (validation, test, evaluate.py)
+    device: str = "auto"  # auto | cuda | cpu
+    num_workers: int = 4  # threads reading data files at start-up (0: one at a time)
+    cpu_threads: int | None = None  # torch CPU threads (null: torch's, or joblib's share)
+    # GPU options. Features go to GPU memory once when they fit (keeping the margin free);
+    # otherwise batches are gathered on the host and copied through pinned memory.
+    features_on_gpu: bool = True
+    gpu_memory_margin_gb: float = 2.0
+    bf16: bool = False  # bf16 autocast (off: results stay comparable with the old trainer)
+    verbose: bool = False  # show the traceback behind an error message
+
+
+@dataclass
+class TrainConfig(RuntimeConfig):
     """Every setting and its default: the one place defaults are written. The YAML files under
     conf/ choose group options and hold only what an option changes."""
 
@@ -143,19 +161,10 @@ class TrainConfig:
     seed: int = 42  # training seed (initialisation, shuffling); the split has its own
     epochs: int = 200
     batch_size: int = 32
-    eval_batch_size: int = 4096  # validation and test batches; does not change results
-    device: str = "auto"  # auto | cuda | cpu
-    num_workers: int = 4  # threads reading data files at start-up (0: one at a time)
-    cpu_threads: int | None = None  # torch CPU threads (null: torch's, or joblib's share)
-    # GPU options. Features go to GPU memory once when they fit (keeping the margin free);
-    # otherwise batches are gathered on the host and copied through pinned memory.
-    features_on_gpu: bool = True
-    gpu_memory_margin_gb: float = 2.0
-    bf16: bool = False  # bf16 autocast (off: results stay comparable with the old trainer)
     compile: bool = False  # torch.compile the model
     # default | reduce-overhead (CUDA graphs) | max-autotune | max-autotune-no-cudagraphs
     compile_mode: str = "default"
-    patience: int = 7  # early stopping on validation loss (conf/early_stopping)
+    patience: int = 7  # early stopping: epochs without a better validation loss
     min_delta: float = 0.0
     checkpoint_name: str = "model_fastesm650.pth"
     threshold_metric: str = "f1"  # maximised on validation: f1 | mcc | balanced_accuracy
@@ -166,7 +175,6 @@ class TrainConfig:
     optimized_metric: str = "val_loss"  # returned to a sweeper: a validation metric
     limit_batches: int | None = None  # at most this many batches per epoch (debug=fast)
     resume: str | None = None  # a run directory to continue (docs/troubleshooting.md)
-    verbose: bool = False  # show the traceback behind an error message
 
 
 # What a run returns to a sweeper (`optimized_metric`): a validation metric at the best epoch.

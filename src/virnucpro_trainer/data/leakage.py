@@ -1,29 +1,15 @@
 """Leakage between the sides of a split: source records (genomes) with fragments on two sides.
 
-A fragment id like `NC_001416.1_chunk_3F2` belongs to the record `NC_001416.1`; the pattern's
-first group extracts it (`split.record_pattern`). An id that does not match is its own record.
+Records come from the ids by the one rule of data/records.py (`split.record_pattern`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
 log = logging.getLogger(__name__)
 
 PAIRS = (("train", "test"), ("train", "val"))
-
-
-def records_of(ids: list[str], pattern: str) -> tuple[list[str], list[str]]:
-    """The source record of each id, and the ids the pattern does not match (own records)."""
-    regex = re.compile(pattern)
-    records, unmatched = [], []
-    for i in ids:
-        m = regex.match(i)
-        records.append(m.group(1) if m else i)
-        if not m:
-            unmatched.append(i)
-    return records, unmatched
 
 
 def leakage_report(sides: dict[str, dict[str, list[str]]]) -> dict:

@@ -170,9 +170,13 @@ def read_document(path: Path, settings: dict) -> dict:
         ) from None
     recorded = {key: doc.get(key) for key in settings}
     if recorded != settings:
+        hint = ""
+        if [k for k in settings if recorded[k] != settings[k]] == ["record_pattern"]:
+            # e.g. a group split made before the default became the greedy ^(.+)_chunk_\d+
+            hint = f" (to use it as it is: split.record_pattern='{recorded['record_pattern']}')"
         raise UserError(
             f"split file {path} was made with {recorded}, not the requested {settings}; "
-            f"delete {path.parent} or choose another split.dir"
+            f"delete {path.parent} or choose another split.dir{hint}"
         )
     return doc
 

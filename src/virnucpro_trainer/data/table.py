@@ -18,8 +18,8 @@ from typing import IO
 import numpy as np
 import torch
 
-from virnucpro_trainer.data.leakage import records_of
 from virnucpro_trainer.data.merged import MergedFile
+from virnucpro_trainer.data.records import records_of
 from virnucpro_trainer.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class FeatureTable:
         return torch.from_numpy(np.concatenate(ranges) if ranges else np.empty(0, np.int64))
 
     def records(self, pattern: str) -> dict[str, list[str]]:
-        """{file name: the source record of each of its rows}, from the ids (see leakage.py)."""
+        """{file name: the source record of each of its rows}, from the ids (data/records.py)."""
         if pattern in self._records:
             return self._records[pattern]
         if self.ids is None:

@@ -43,7 +43,7 @@ def labelled_sources(cfg: DictConfig, width: int) -> list[SourceFile]:
                 f"the demo data in {root} is {made_width} numbers wide but the checkpoint takes "
                 f"{width}: choose another data.root for demo data of that width"
             )
-    return data_sources(cfg, width)
+    return data_sources(cfg.data, width)
 
 
 def unlabelled_sources(root: Path, file_glob: str) -> list[SourceFile]:

@@ -4,11 +4,12 @@ A row is one reading frame of one chunk, id `<record>_chunk_<k><F|R><1-3>`. A ch
 sharing an id without its last two characters (the frame); it is viral by the prediction step's
 rule, when its highest viral probability is at least its highest non-viral one, and its score
 (for curves and thresholds) is its highest viral probability. A record (genome, contig) is the
-chunks whose id matches `record_pattern` with the same first group; its score aggregates its
-chunks' scores (`mean`, `max`, or `vote`: the share of its chunks that are viral).
+chunks of one source record (data/records.py: the same rule as the split and the intervals); its
+score aggregates its chunks' scores (`mean`, `max`, or `vote`: the share of its chunks that are
+viral). A chunk whose id does not match the record pattern is a record of its own.
 
-Rows whose id has no frame suffix, and chunks whose id does not match the pattern, belong to no
-chunk or record: they are counted, never guessed at. Plain arrays in, plain arrays out.
+Rows whose id has no frame suffix belong to no chunk: they are counted and reported, never
+guessed at. Plain arrays in, plain arrays out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+
+from virnucpro_trainer.data.records import records_of
 
 FRAME = re.compile(r"[FR][1-3]$")
 LEVELS = ("rows", "chunks", "records")  # the levels' names in metrics.json and the reports
@@ -85,12 +88,11 @@ def chunk_level(
 
 
 def record_level(chunks: Level, pattern: str, aggregate: str = "mean") -> tuple[Level, int]:
-    """Records from chunks, and the number of chunks the pattern does not match (left out)."""
-    regex = re.compile(pattern)
-    matches = [regex.match(c) for c in chunks.ids]
-    keep = np.fromiter((m is not None for m in matches), bool, len(matches))
-    index = np.flatnonzero(keep)
-    names, inverse = _group([matches[i].group(1) for i in index])
+    """Records from chunks (data/records.py's rule), and the number of chunks the pattern does
+    not match: each of those is a record of its own."""
+    records, unmatched = records_of(chunks.ids, pattern)
+    index = np.arange(len(records))
+    names, inverse = _group(records)
     n = len(names)
     size = np.bincount(inverse, minlength=n).astype(np.int64)
     if aggregate == "max":
@@ -103,4 +105,4 @@ def record_level(chunks: Level, pattern: str, aggregate: str = "mean") -> tuple[
     group_labels, mixed = _group_labels(
         None if chunks.labels is None else chunks.labels[index], inverse, n
     )
-    return Level(names, score, score >= 0.5, size, group_labels, mixed), int((~keep).sum())
+    return Level(names, score, score >= 0.5, size, group_labels, mixed), len(unmatched)

@@ -72,7 +72,8 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
     found = stored_width(sources[0].path)
     if found is not None:
         check_width(scoring, found, sources[0].path)
-    table = load_table(cfg, sources, width)  # the feature store, or RAM, as in training
+    # the feature store, or RAM, as in training
+    table = load_table(cfg.data, sources, width, cfg.num_workers)
     rows = (
         test_rows(table, scoring.run_dir) if subset == "test" else torch.arange(len(table.labels))
     )
@@ -83,7 +84,9 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
         root,
         subset,
     )
-    source = make_batch_source(cfg, table, device)
+    source = make_batch_source(
+        cfg.data, table, device, cfg.features_on_gpu, cfg.gpu_memory_margin_gb
+    )
     model = scoring.model.to(device)
     prob_viral, y, loss = predict(model, source, rows, cfg.eval_batch_size, bf16=cfg.bf16)
     if scoring.temperature is not None:  # the training run's calibration, fitted on validation
@@ -124,12 +127,12 @@ def write_all(
         "chunks": len(chunks.ids),
         "records": len(records.ids),
         "rows_without_frame_suffix": unparsed_rows,
-        "chunks_without_record": unparsed_chunks,
+        "chunks_as_own_record": unparsed_chunks,
     }
     if unparsed_rows or unparsed_chunks:
         log.warning(
             "%d rows have no reading-frame suffix ([FR][1-3]) and are in no chunk; %d chunks do "
-            "not match record_pattern %r and are in no record",
+            "not match record_pattern %r and are each a record of their own",
             unparsed_rows,
             unparsed_chunks,
             cfg.record_pattern,

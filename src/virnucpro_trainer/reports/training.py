@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from omegaconf import DictConfig
 
 from virnucpro_trainer.reports.figures import (
@@ -17,6 +17,9 @@ from virnucpro_trainer.reports.figures import (
     draw_roc_pr,
 )
 from virnucpro_trainer.reports.tables import calibration_lines, cutoff_lines, metrics_lines
+
+if TYPE_CHECKING:
+    from virnucpro_trainer.train.test_metrics import TestScores
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +36,11 @@ def _table(rows: list[tuple[str, str]]) -> list[str]:
 
 
 def write_report(
-    run_dir: Path,
-    history: list[dict],
-    y: np.ndarray,
-    probs: np.ndarray,
-    test: dict,
-    split: dict,
-    settings: dict,
-    raw_probs: np.ndarray | None = None,
+    run_dir: Path, history: list[dict], scores: TestScores, split: dict, settings: dict
 ) -> None:
-    """Draw the pictures and write report.md into `run_dir`; `raw_probs`: the probabilities
-    before calibration, when `probs` are calibrated."""
+    """Draw the pictures and write report.md into `run_dir`: the epoch history, the test side's
+    scores (with those before calibration, if calibrated), the split and the main settings."""
+    test, y, probs, raw_probs = scores.metrics, scores.y, scores.probs, scores.raw_probs
     draw_learning_curves(history, test["best_epoch"], run_dir / "learning_curves.png")
     draw_roc_pr(y, probs, test, run_dir / "roc_pr_curves.png")
     if raw_probs is None:

@@ -115,9 +115,9 @@ def cutoff_table(
     Validation side only chooses: the candidates are the distinct validation probabilities (a row
     is viral when p >= t). A candidate qualifies when its expected FDR at pi,
     1 - expected_precision(TPR_val(t), FPR_val(t), pi), is at most `target_fdr` (up to 1e-12 of
-    float rounding). The chosen threshold is the qualifying one with the highest validation recall;
-    recall only grows as the threshold falls, so that is the lowest qualifying threshold (ties in
-    recall also go to the lowest). The expected FDR is not monotone in the threshold, so a lower
+    float rounding). The chosen threshold is the qualifying one with the highest validation recall,
+    and among thresholds with that recall the highest one: a lower threshold with the same recall
+    only adds false positives. The expected FDR is not monotone in the threshold, so a lower
     threshold can qualify while a higher one does not; all candidates are checked. With no
     qualifying candidate (or a validation side with one class only) the threshold is None.
 
@@ -147,7 +147,9 @@ def cutoff_table(
         row = dict.fromkeys(KEYS)
         row["viral_fraction"] = fraction
         if qualifies.any():
-            i = np.flatnonzero(qualifies)[-1]  # thresholds descend: the last is the lowest
+            # thresholds descend, recall never falls with them: the first qualifying threshold
+            # with the best qualifying recall is the highest of the equally good ones
+            i = np.flatnonzero(qualifies & (tpr == tpr[qualifies].max()))[0]
             threshold = float(thresholds[i])
             test_tpr, test_fpr = _rate(viral_test, threshold), _rate(host_test, threshold)
             test_precision = _precision(test_tpr, test_fpr, fraction)

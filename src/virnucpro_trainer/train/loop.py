@@ -8,7 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -51,51 +51,49 @@ class FitResult:
 
 
 @dataclass
-class _Training:
-    """What one fit works on."""
+class Training:
+    """What one fit works on: the model, its optimizer and schedule, the batches, and the
+    generator that shuffles them (seeded by fit). `compiled`, a torch.compile of `model` sharing
+    its parameters, runs the batches if given; weights are always taken from `model`, so they
+    carry no `_orig_mod.` prefix."""
 
     model: nn.Module
-    net: nn.Module  # the model, or its torch.compile; runs the batches
     optimizer: torch.optim.Optimizer
     scheduler: object
     source: BatchSource
-    shuffle: torch.Generator
-    settings: FitSettings
-    stop: StopSignals | None
+    compiled: nn.Module | None = None
+    shuffle: torch.Generator = field(default_factory=torch.Generator)
+
+    @property
+    def net(self) -> nn.Module:
+        return self.model if self.compiled is None else self.compiled
 
 
 def fit(
-    model: nn.Module,
-    optimizer,
-    scheduler,
-    source: BatchSource,
-    train_rows: torch.Tensor,
-    val_rows: torch.Tensor,
+    t: Training,
+    rows: dict[str, torch.Tensor],
     settings: FitSettings,
     epoch_log: EpochLog,
     *,
-    compiled: nn.Module | None = None,
     save_state: Callable[[dict], None] | None = None,
     resume_from: dict | None = None,
     stop: StopSignals | None = None,
 ) -> FitResult:
-    """Train until `settings.epochs` or early stopping, then load the best epoch's weights.
+    """Train on rows["train"] until `settings.epochs` or early stopping (validation loss on
+    rows["val"]), then load the best epoch's weights into `t.model`.
 
-    `compiled` (a torch.compile of `model`, sharing its parameters) runs the batches if given;
-    weights are always taken from `model`, so they carry no `_orig_mod.` prefix. After every
-    epoch `save_state` gets the whole training state; `resume_from` (such a state) continues
-    after its epoch. `stop` is checked between batches.
+    After every epoch `save_state` gets the whole training state; `resume_from` (such a state)
+    continues after its epoch. `stop` is checked between batches.
     """
-    shuffle = torch.Generator().manual_seed(settings.seed)
-    net = model if compiled is None else compiled
-    t = _Training(model, net, optimizer, scheduler, source, shuffle, settings, stop)
+    t.shuffle.manual_seed(settings.seed)
     stopper = EarlyStopping(settings.patience, settings.min_delta)
-    first, best_metrics, history = _resume(t, stopper, resume_from)
+    model, optimizer = t.model, t.optimizer
+    first, best_metrics, history = _resume(t, stopper, resume_from, settings.epochs)
     epoch_log.start(history)
     start = time.perf_counter() - (history[-1]["total_seconds"] if history else 0.0)
     stopped_early = False
     for epoch in range(first, settings.epochs + 1):
-        record, metrics = run_epoch(t, epoch, train_rows, val_rows, start)
+        record, metrics = run_epoch(t, settings, epoch, rows, start, stop)
         if record is None:  # diverged
             stopper.diverged(epoch, metrics)
             stopped_early = True
@@ -106,11 +104,7 @@ def fit(
         if stopper.step(record["val_loss"], epoch, state):
             best_metrics = {"loss": record["val_loss"], **metrics}
         if save_state is not None:
-            save_state(
-                training_state(
-                    epoch, model, optimizer, scheduler, stopper, shuffle, best_metrics, history
-                )
-            )
+            save_state(training_state(epoch, t, stopper, best_metrics, history))
         if stopper.should_stop:
             log.info(
                 "early stopping: validation loss has not improved for %d epochs", settings.patience
@@ -119,16 +113,16 @@ def fit(
     return _finish(model, stopper, best_metrics, history, stopped_early)
 
 
-def _resume(t: _Training, stopper: EarlyStopping, state: dict | None) -> tuple[int, dict, list]:
+def _resume(
+    t: Training, stopper: EarlyStopping, state: dict | None, epochs: int
+) -> tuple[int, dict, list]:
     """(first epoch to run, best validation metrics, history): from `state` when resuming."""
     if state is None:
         return 1, {}, []
-    first, best_metrics, history = restore_training_state(
-        state, t.model, t.optimizer, t.scheduler, stopper, t.shuffle
-    )
+    first, best_metrics, history = restore_training_state(state, t, stopper)
     log.info("resuming after epoch %d", first - 1)
     if stopper.should_stop:
-        first = t.settings.epochs + 1  # it had stopped early: only the final steps are left
+        first = epochs + 1  # it had stopped early: only the final steps are left
     return first, best_metrics, history
 
 
@@ -152,17 +146,21 @@ def _finish(model, stopper: EarlyStopping, best_metrics, history, stopped_early)
 
 
 def run_epoch(
-    t: _Training, epoch: int, train_rows: torch.Tensor, val_rows: torch.Tensor, start: float
+    t: Training,
+    s: FitSettings,
+    epoch: int,
+    rows: dict[str, torch.Tensor],
+    start: float,
+    stop: StopSignals | None,
 ) -> tuple[dict | None, dict]:
     """Train one epoch and validate. Returns (the epoch's record, validation metrics), or
     (None, the losses) when a loss is not finite."""
     t0 = time.perf_counter()
     lr = t.optimizer.param_groups[0]["lr"]
-    s = t.settings
-    train_loss = train_epoch(t.net, t.source, train_rows, s.batch_size, t.optimizer, t.shuffle,
-                             bf16=s.bf16, desc=f"epoch {epoch}", stop=t.stop,
+    train_loss = train_epoch(t.net, t.source, rows["train"], s.batch_size, t.optimizer, t.shuffle,
+                             bf16=s.bf16, desc=f"epoch {epoch}", stop=stop,
                              limit=s.limit_batches)  # fmt: skip
-    probs, y, val_loss = predict(t.net, t.source, val_rows, s.eval_batch_size, bf16=s.bf16)
+    probs, y, val_loss = predict(t.net, t.source, rows["val"], s.eval_batch_size, bf16=s.bf16)
     t.scheduler.step()
     if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
         return None, {"train_loss": train_loss, "val_loss": val_loss}

@@ -20,7 +20,7 @@ from virnucpro_trainer.checkpoint import (
     save_state,
 )
 from virnucpro_trainer.config.checks import validate
-from virnucpro_trainer.config.schema import CIConfig, CutoffConfig, as_dict, resolve_paths
+from virnucpro_trainer.config.schema import as_dict, resolve_paths
 from virnucpro_trainer.data.dataset import data_sources, load_table, make_batch_source
 from virnucpro_trainer.data.split import SIDES, Split, load_or_make_split
 from virnucpro_trainer.data.table import FeatureTable
@@ -31,9 +31,9 @@ from virnucpro_trainer.run_dir import LAST, results_in
 from virnucpro_trainer.runtime import describe, seed_everything, select_device
 from virnucpro_trainer.trackers import Trackers, start_trackers
 from virnucpro_trainer.train.epoch_log import EpochLog
-from virnucpro_trainer.train.loop import FitResult, FitSettings, fit
+from virnucpro_trainer.train.loop import FitResult, FitSettings, Training, fit
 from virnucpro_trainer.train.signals import StopSignals
-from virnucpro_trainer.train.test_metrics import ScoreSettings, evaluate
+from virnucpro_trainer.train.test_metrics import ScoreSettings, TestScores, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def train_and_evaluate(
     optimizer, scheduler = build_optimizer(model, cfg.optimizer)
     compiled = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else None
 
-    table = load_table(cfg, data_sources(cfg, width), width)
+    table = load_table(cfg.data, data_sources(cfg.data, width), width, cfg.num_workers)
     log.info(
         "data: %d files, %d rows of width %d under %s",
         len(table.names),
@@ -73,7 +73,9 @@ def train_and_evaluate(
         cfg.data.root,
     )
     split, rows = split_rows(cfg, table, run_dir)
-    source = make_batch_source(cfg, table, device)
+    source = make_batch_source(
+        cfg.data, table, device, cfg.features_on_gpu, cfg.gpu_memory_margin_gb
+    )
     log.info("features: %s in %s", table.features.dtype, source.where)
     log.info(
         "model: %d parameters; training on %d rows, validating on %d",
@@ -84,23 +86,18 @@ def train_and_evaluate(
     config = as_dict(cfg)
     with StopSignals() as stop:
         result = fit(
-            model,
-            optimizer,
-            scheduler,
-            source,
-            rows["train"],
-            rows["val"],
+            Training(model, optimizer, scheduler, source, compiled),
+            rows,
             fit_settings(cfg),
             EpochLog(run_dir / "metrics.csv", trackers),
-            compiled=compiled,
             save_state=lambda state: save_state(run_dir / LAST, {**state, "config": config}),
             resume_from=resume_from,
             stop=stop,
         )
-    scored = evaluate(
-        model, source, rows, table, run_dir / "test_predictions.tsv", score_settings(cfg)
+    scores = evaluate(
+        model, source, rows, table, run_dir / "test_predictions.tsv", ScoreSettings.from_config(cfg)
     )
-    return write_outputs(cfg, run_dir, model, result, split, *scored)
+    return write_outputs(cfg, run_dir, model, result, split, scores)
 
 
 def prepare(cfg: DictConfig, run_dir: Path) -> torch.device:
@@ -149,32 +146,16 @@ def fit_settings(cfg: DictConfig) -> FitSettings:
     return FitSettings(**{f.name: cfg[f.name] for f in dataclasses.fields(FitSettings)})
 
 
-def score_settings(cfg: DictConfig) -> ScoreSettings:
-    return ScoreSettings(
-        batch_size=cfg.eval_batch_size,
-        bf16=cfg.bf16,
-        threshold_metric=cfg.threshold_metric,
-        record_pattern=cfg.split.record_pattern,
-        ci=CIConfig(**cfg.ci),
-        cutoffs=CutoffConfig(
-            viral_fractions=list(cfg.cutoffs.viral_fractions), target_fdr=cfg.cutoffs.target_fdr
-        ),
-        calibration=cfg.calibration,
-    )
-
-
 def write_outputs(
     cfg: DictConfig,
     run_dir: Path,
     model: torch.nn.Module,
     result: FitResult,
     split: Split,
-    test: dict,
-    y,
-    probs,
-    raw_probs=None,
+    scores: TestScores,
 ) -> float:
     """test_metrics.json, the report and the best model; returns the sweepers' objective."""
+    test = scores.metrics
     objective = float(result.best_val_metrics[cfg.optimized_metric.removeprefix("val_")])
     test.update(
         best_epoch=result.best_epoch,
@@ -187,7 +168,7 @@ def write_outputs(
     )
     write_json(run_dir / "test_metrics.json", test)
     settings = main_settings(cfg)
-    write_report(run_dir, result.history, y, probs, test, split.document, settings, raw_probs)
+    write_report(run_dir, result.history, scores, split.document, settings)
     save_best_model(cfg, run_dir / cfg.checkpoint_name, model, result, split.hash, test)
     log.info("saved the best model to %s", run_dir / cfg.checkpoint_name)
     log.info("%s at the best epoch: %.6f", cfg.optimized_metric, objective)

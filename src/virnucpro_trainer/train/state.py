@@ -9,11 +9,15 @@ on the CPU, as a run that was never interrupted. Only tensors and plain types, s
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from virnucpro_trainer.train.early_stopping import EarlyStopping
+
+if TYPE_CHECKING:
+    from virnucpro_trainer.train.loop import Training
 
 
 def _rng_state(shuffle: torch.Generator) -> dict:
@@ -55,35 +59,28 @@ def _set_stopper_state(stopper: EarlyStopping, state: dict) -> None:
 
 
 def training_state(
-    epoch: int,
-    model,
-    optimizer,
-    scheduler,
-    stopper: EarlyStopping,
-    shuffle: torch.Generator,
-    best_metrics: dict,
-    history: list[dict],
+    epoch: int, t: Training, stopper: EarlyStopping, best_metrics: dict, history: list[dict]
 ) -> dict:
     """Everything needed to continue after `epoch` exactly as if never interrupted."""
     return {
         "epoch": epoch,
-        "model_state_dict": model.state_dict(),
-        "optimizer_state_dict": optimizer.state_dict(),
-        "scheduler_state_dict": scheduler.state_dict(),
+        "model_state_dict": t.model.state_dict(),
+        "optimizer_state_dict": t.optimizer.state_dict(),
+        "scheduler_state_dict": t.scheduler.state_dict(),
         "early_stopping": _stopper_state(stopper),
-        "rng": _rng_state(shuffle),
+        "rng": _rng_state(t.shuffle),
         "best_val_metrics": best_metrics,
         "history": history,
     }
 
 
 def restore_training_state(
-    state: dict, model, optimizer, scheduler, stopper: EarlyStopping, shuffle: torch.Generator
+    state: dict, t: Training, stopper: EarlyStopping
 ) -> tuple[int, dict, list[dict]]:
     """Load `state` into the objects; returns (first epoch to run, best metrics, history)."""
-    model.load_state_dict(state["model_state_dict"])
-    optimizer.load_state_dict(state["optimizer_state_dict"])
-    scheduler.load_state_dict(state["scheduler_state_dict"])
+    t.model.load_state_dict(state["model_state_dict"])
+    t.optimizer.load_state_dict(state["optimizer_state_dict"])
+    t.scheduler.load_state_dict(state["scheduler_state_dict"])
     _set_stopper_state(stopper, state["early_stopping"])
-    _set_rng_state(state["rng"], shuffle)
+    _set_rng_state(state["rng"], t.shuffle)
     return state["epoch"] + 1, state["best_val_metrics"], state["history"]

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 
 from virnucpro_trainer.atomic import write_lines
-from virnucpro_trainer.config.schema import CIConfig, CutoffConfig, SplitConfig
+from virnucpro_trainer.config.schema import CIConfig, CutoffConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.model import predict
@@ -31,15 +32,42 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ScoreSettings:
-    """How the test side is scored and summarised (top-level keys of the training config)."""
+    """How the test side is scored and summarised: keys of the training config (their defaults
+    and meaning: config/schema.py)."""
 
-    batch_size: int = 4096
-    bf16: bool = False
-    threshold_metric: str = "f1"
-    record_pattern: str = SplitConfig.record_pattern  # the unit the intervals resample
-    ci: CIConfig | None = field(default_factory=CIConfig)  # None: no intervals
-    cutoffs: CutoffConfig = field(default_factory=CutoffConfig)
-    calibration: str = "none"  # none | temperature
+    batch_size: int
+    bf16: bool
+    threshold_metric: str
+    record_pattern: str  # the unit the intervals resample
+    ci: CIConfig | None  # None: no intervals
+    cutoffs: CutoffConfig
+    calibration: str
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> ScoreSettings:
+        return cls(
+            batch_size=cfg.eval_batch_size,
+            bf16=cfg.bf16,
+            threshold_metric=cfg.threshold_metric,
+            record_pattern=cfg.split.record_pattern,
+            ci=CIConfig(**cfg.ci),
+            cutoffs=CutoffConfig(
+                viral_fractions=list(cfg.cutoffs.viral_fractions),
+                target_fdr=cfg.cutoffs.target_fdr,
+            ),
+            calibration=cfg.calibration,
+        )
+
+
+@dataclass
+class TestScores:
+    """The test side after training: test_metrics.json's content, the labels, the viral
+    probabilities (calibrated, if asked) and, when calibrated, those before."""
+
+    metrics: dict
+    y: np.ndarray
+    probs: np.ndarray
+    raw_probs: np.ndarray | None = None
 
 
 def evaluate(
@@ -48,15 +76,14 @@ def evaluate(
     rows: dict[str, torch.Tensor],
     table: FeatureTable,
     predictions_path: Path,
-    settings: ScoreSettings | None = None,
-) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray | None]:
+    settings: ScoreSettings,
+) -> TestScores:
     """Test metrics at 0.5 and at a threshold chosen on the validation rows (never on test),
-    with intervals by source record, the cutoff table and calibration; returns them with the
-    test labels, the probabilities (calibrated, if asked) and, when calibrated, those before.
+    with intervals by source record, the cutoff table and calibration.
 
     Also writes `predictions_path` (test_predictions.tsv): one row per test sequence.
     """
-    s = settings or ScoreSettings()
+    s = settings
     val_probs, val_y, _ = predict(model, source, rows["val"], s.batch_size, bf16=s.bf16)
     raw_probs, y, loss = predict(model, source, rows["test"], s.batch_size, bf16=s.bf16)
     calibrated = calibrate(s.calibration, val_y, val_probs, y, raw_probs)
@@ -93,7 +120,7 @@ def evaluate(
         test["calibration"] = calibrated
     log_test(test, chosen, threshold)
     write_predictions(predictions_path, table, rows["test"], y, probs, threshold)
-    return test, y, probs, None if calibrated is None else raw_probs
+    return TestScores(test, y, probs, None if calibrated is None else raw_probs)
 
 
 def calibrate(method: str, val_y, val_probs, y, probs) -> dict | None:
