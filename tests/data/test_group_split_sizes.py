@@ -8,8 +8,12 @@ import logging
 import numpy as np
 import pytest
 
-from virnucpro_trainer.data.group_split import assign_records, fill_side, swap_closer
-from virnucpro_trainer.data.split_doc import log_row_fractions
+from virnucpro_trainer.data.group_split import (
+    assign_records,
+    fill_side,
+    log_row_fractions,
+    swap_closer,
+)
 
 SIDES = ("train", "val", "test")
 CLASSES = {"non_viral": 0, "viral": 1}

@@ -56,19 +56,21 @@ def test_chunks_follow_the_prediction_steps_rule():
 @pytest.mark.parametrize(
     ("aggregate", "scores", "viral"),
     [
-        ("mean", [0.80, 0.45], [True, False]),  # (0.70 + 0.90) / 2; 0.45
-        ("max", [0.90, 0.45], [True, False]),
-        ("vote", [0.50, 0.0], [True, False]),  # one of A's two chunks is viral: a tie -> viral
+        ("mean", [0.80, 0.45, 0.80], [True, False, True]),  # (0.70 + 0.90) / 2; 0.45
+        ("max", [0.90, 0.45, 0.80], [True, False, True]),
+        # one of A's two chunks is viral: a tie -> viral
+        ("vote", [0.50, 0.0, 1.0], [True, False, True]),
     ],
 )
 def test_records_aggregate_their_chunks(aggregate, scores, viral):
     _, _, records, unparsed_chunks = levels(aggregate)
-    assert records.ids == ["A", "B"]
+    # the chunk without a record pattern match is a record of its own (data/records.py), counted
+    assert records.ids == ["A", "B", "contig7_"]
     assert unparsed_chunks == 1
     np.testing.assert_allclose(records.score, scores, rtol=1e-6)
     assert records.viral.tolist() == viral
-    assert records.size.tolist() == [2, 1]
-    assert records.labels.tolist() == [1, 0]
+    assert records.size.tolist() == [2, 1, 1]
+    assert records.labels.tolist() == [1, 0, 0]
 
 
 def test_given_host_probabilities_decide_the_rule():
@@ -134,7 +136,7 @@ def test_prediction_files_are_written_as_their_lines_come(tmp_path, which):
     if which == "prediction_results.txt":
         write_prediction_results(path, ids, 1 - probs, probs)
     else:
-        write_row_table(path, ids, ["f.pt"] * n, None, probs)
+        write_row_table(path, ids, ["f.pt"] * n, None, probs, {"viral": 0.5})
     lines = path.read_text().splitlines()
     assert len(lines) == n + 1 and lines[-1].startswith(f"r{n - 1}_chunk_0F1\t")
     assert ids.on_disk > 0.9 * path.stat().st_size

@@ -19,7 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from virnucpro_trainer.data.files import CLASS_NAMES
-from virnucpro_trainer.data.group_split import assign_records, record_labels, record_rows
+from virnucpro_trainer.data.group_split import (
+    assign_records,
+    log_row_fractions,
+    record_labels,
+    record_rows,
+)
 from virnucpro_trainer.data.leakage import leakage_report, log_leakage
 from virnucpro_trainer.data.split_doc import (
     GROUP_METHOD,
@@ -27,7 +32,6 @@ from virnucpro_trainer.data.split_doc import (
     check_data_root,
     describe,
     differences,
-    log_row_fractions,
     read_document,
     summary,
     write_folder,

@@ -25,8 +25,6 @@ UNHASHED = ("data_root", "file_ids")
 # of rows per side (and reports them in row_fractions). A group split without it was made before,
 # from shares of each class's record count; it is loaded as it is.
 GROUP_METHOD = "rows"
-# A side of a group split further than this from its requested share of a class's rows is warned of.
-ROW_FRACTION_TOLERANCE = 0.01
 # What row_fractions holds for each class and side.
 ROW_FRACTION_KEYS = (
     "requested",
@@ -222,55 +220,3 @@ def summary(doc: dict) -> str:
             f"viral ratio {d['viral_ratio']:.3f}"
         )
     return "; ".join(parts)
-
-
-def log_row_fractions(doc: dict, folder: Path) -> None:
-    """Log a group split's requested and achieved share of each class's rows per side; warn where
-    the test or validation side misses it by more than a percentage point (records too large)."""
-    fractions = doc.get("row_fractions")
-    if doc.get("group_method") is None or fractions is None:
-        d = doc["distribution"]
-        total = sum(d[side]["sequences"] for side in SIDES)
-        test = d["test"]["sequences"] / total if total else 0.0
-        requested = doc["split_ratio"]
-        message = (
-            "this group split was made before group splits aimed at shares of rows: its fractions "
-            "are of each class's record count, and its test side holds %.1f%% of all rows "
-            "(split.test_fraction=%s); move or delete %s to make it afresh with row targets"
-        )
-        emit = log.warning if abs(test - requested) > ROW_FRACTION_TOLERANCE else log.info
-        emit(message, 100 * test, requested, folder)
-        return
-    for class_name, of_class in fractions.items():
-        log.info(
-            "group split, %s rows (%d in %d records): %s",
-            class_name,
-            of_class["rows"],
-            of_class["records"],
-            "; ".join(
-                f"{side} {of_class[side]['achieved']:.2%} (requested "
-                f"{of_class[side]['requested']:.2%}; {of_class[side]['rows']} rows, "
-                f"{of_class[side]['records']} record{'s' * (of_class[side]['records'] != 1)})"
-                for side in SIDES
-            ),
-        )
-        for side in ("test", "val"):
-            got = of_class[side]
-            if abs(got["achieved"] - got["requested"]) > ROW_FRACTION_TOLERANCE + 1e-9:
-                log.warning(
-                    "group split: the %s side holds %.2f%% of the %s rows, not the requested "
-                    "%.2f%% (%d of %d rows in %d of %d records; the largest on this side has %d "
-                    "rows, the smallest on the training side %d): its records are too few or too "
-                    "large to come closer, with every side holding at least one. More or smaller "
-                    "records (split.record_pattern) or other fractions get closer",
-                    side,
-                    100 * got["achieved"],
-                    class_name,
-                    100 * got["requested"],
-                    got["rows"],
-                    of_class["rows"],
-                    got["records"],
-                    of_class["records"],
-                    got["largest_record_rows"],
-                    of_class["train"]["smallest_record_rows"],
-                )

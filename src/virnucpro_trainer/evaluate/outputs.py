@@ -54,16 +54,25 @@ def write_level_table(path: Path, level: Level, unit: str, size_name: str) -> No
 
 
 def write_row_table(
-    path: Path, ids: list[str], files: list[str], labels: np.ndarray | None, prob_viral: np.ndarray
+    path: Path,
+    ids: list[str],
+    files: list[str],
+    labels: np.ndarray | None,
+    prob_viral: np.ndarray,
+    calls: dict[str, float],
 ) -> None:
-    """predictions_rows.tsv: id, file, label (labelled data only), viral probability, 1/0 at 0.5."""
+    """One line per row (evaluate.py's predictions_rows.tsv, training's test_predictions.tsv):
+    id, file, label (labelled data only), viral probability, then for each of `calls` (column
+    name -> threshold) 1 if the probability is at least the threshold, else 0."""
 
     def lines() -> Iterator[str]:
-        yield "id\tfile" + ("" if labels is None else "\tlabel") + "\tprob_viral\tviral"
+        label_column = "" if labels is None else "\tlabel"
+        yield "\t".join([f"id\tfile{label_column}\tprob_viral", *calls])
         for i, (name, file) in enumerate(zip(ids, files, strict=True)):
             p = float(prob_viral[i])
             label = "" if labels is None else f"\t{int(labels[i])}"
-            yield f"{name}\t{file}{label}\t{p:.6f}\t{int(p >= 0.5)}"
+            called = "".join(f"\t{int(p >= t)}" for t in calls.values())
+            yield f"{name}\t{file}{label}\t{p:.6f}{called}"
 
     write_lines(path, lines())
 

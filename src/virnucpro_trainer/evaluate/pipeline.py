@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -93,50 +94,61 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
         log.info("applying the checkpoint's temperature T = %.4f", scoring.temperature)
         prob_viral = apply_temperature(prob_viral, scoring.temperature)
     prob_viral = prob_viral.astype(np.float32)
-    prob_host = np.float32(1.0) - prob_viral  # two classes: the softmax sums to one
-    ids, files = table.row_ids(rows), table.row_files(rows)
-    check_unique_ids(ids, files)
-    labels = y if cfg.labelled else None
-    return write_all(cfg, out_dir, scoring, subset, ids, files, labels, prob_host, prob_viral, loss)
-
-
-def write_all(
-    cfg: DictConfig,
-    out_dir: Path,
-    scoring: ScoringModel,
-    subset: str,
-    ids: list[str],
-    files: list[str],
-    labels: np.ndarray | None,
-    prob_host: np.ndarray,
-    prob_viral: np.ndarray,
-    loss: float,
-) -> dict:
-    """Levels, metrics.json and the five prediction files."""
-    rows = Level(
-        ids,
-        prob_viral,  # float32, as training scores it
-        prob_viral >= prob_host,
-        np.ones(len(ids), np.int64),
-        labels,
+    scored = Scored(
+        ids=table.row_ids(rows),
+        files=table.row_files(rows),
+        labels=y if cfg.labelled else None,
+        prob_viral=prob_viral,
+        prob_host=np.float32(1.0) - prob_viral,  # two classes: the softmax sums to one
+        loss=loss,
     )
-    chunks, unparsed_rows = chunk_level(ids, prob_viral, labels, prob_host)
-    records, unparsed_chunks = record_level(chunks, cfg.record_pattern, cfg.aggregate)
+    check_unique_ids(scored.ids, scored.files)
+    return write_all(cfg, out_dir, scoring, subset, scored)
+
+
+@dataclass
+class Scored:
+    """The scored rows, in table order: ids, files, labels (None for unlabelled data), the
+    probabilities as written to the prediction files, and the mean loss."""
+
+    ids: list[str]
+    files: list[str]
+    labels: np.ndarray | None
+    prob_viral: np.ndarray  # float32, as training scores it
+    prob_host: np.ndarray
+    loss: float
+
+
+def make_levels(scored: Scored, pattern: str, aggregate: str) -> tuple[dict[str, Level], dict]:
+    """Rows, chunks and records, and the counts metrics.json reports (what went where)."""
+    s = scored
+    rows = Level(s.ids, s.prob_viral, s.prob_viral >= s.prob_host, np.ones(len(s.ids), np.int64),
+                 s.labels)  # fmt: skip
+    chunks, unparsed_rows = chunk_level(s.ids, s.prob_viral, s.labels, s.prob_host)
+    records, own_records = record_level(chunks, pattern, aggregate)
     counts = {
-        "rows": len(ids),
+        "rows": len(s.ids),
         "chunks": len(chunks.ids),
         "records": len(records.ids),
         "rows_without_frame_suffix": unparsed_rows,
-        "chunks_as_own_record": unparsed_chunks,
+        "chunks_as_own_record": own_records,
     }
-    if unparsed_rows or unparsed_chunks:
+    if unparsed_rows or own_records:
         log.warning(
             "%d rows have no reading-frame suffix ([FR][1-3]) and are in no chunk; %d chunks do "
             "not match record_pattern %r and are each a record of their own",
             unparsed_rows,
-            unparsed_chunks,
-            cfg.record_pattern,
+            own_records,
+            pattern,
         )
+    return {"rows": rows, "chunks": chunks, "records": records}, counts
+
+
+def write_all(
+    cfg: DictConfig, out_dir: Path, scoring: ScoringModel, subset: str, scored: Scored
+) -> dict:
+    """Levels, metrics.json, the report and the five prediction files."""
+    levels, counts = make_levels(scored, cfg.record_pattern, cfg.aggregate)
     metrics = {
         "checkpoint": str(scoring.path),
         "huggingface_model_id": scoring.model_id,
@@ -147,25 +159,31 @@ def write_all(
         "record_pattern": cfg.record_pattern,
         "temperature": scoring.temperature,
         "counts": counts,
-        "sequences_sha256": sequences_digest(ids),
+        "sequences_sha256": sequences_digest(scored.ids),
     }
-    if labels is not None:
-        levels = {"rows": rows, "chunks": chunks, "records": records}
+    if scored.labels is not None:
         metrics.update(labelled_metrics(levels, scoring.stored_threshold, cfg.threshold))
-        metrics["rows"]["loss"] = loss
+        metrics["rows"]["loss"] = scored.loss
         if cfg.ci.enabled:
             add_level_intervals(metrics, levels, cfg.record_pattern, CIConfig(**cfg.ci))
         log_summary(metrics)
     write_json(out_dir / "metrics.json", metrics)
-    if labels is not None:
-        write_eval_report(out_dir, metrics, {"rows": rows, "chunks": chunks, "records": records})
-    write_row_table(out_dir / "predictions_rows.tsv", ids, files, labels, prob_viral)
-    write_level_table(out_dir / "predictions_chunks.tsv", chunks, "chunk", "frames")
-    write_level_table(out_dir / "predictions_records.tsv", records, "record", "chunks")
-    write_prediction_results(out_dir / "prediction_results.txt", ids, prob_host, prob_viral)
-    write_highest_score(out_dir / "prediction_results_highestscore.csv", chunks)
+    if scored.labels is not None:
+        write_eval_report(out_dir, metrics, levels)
+    write_predictions(out_dir, scored, levels)
     log.info("%d rows, %d chunks, %d records; results in %s", *list(counts.values())[:3], out_dir)
     return metrics
+
+
+def write_predictions(out_dir: Path, scored: Scored, levels: dict[str, Level]) -> None:
+    """The three prediction tables and the prediction step's two drop-in files."""
+    s, chunks = scored, levels["chunks"]
+    rows_path = out_dir / "predictions_rows.tsv"
+    write_row_table(rows_path, s.ids, s.files, s.labels, s.prob_viral, {"viral": 0.5})
+    write_level_table(out_dir / "predictions_chunks.tsv", chunks, "chunk", "frames")
+    write_level_table(out_dir / "predictions_records.tsv", levels["records"], "record", "chunks")
+    write_prediction_results(out_dir / "prediction_results.txt", s.ids, s.prob_host, s.prob_viral)
+    write_highest_score(out_dir / "prediction_results_highestscore.csv", chunks)
 
 
 def sequences_digest(ids: list[str]) -> str:

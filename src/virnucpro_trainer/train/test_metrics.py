@@ -4,7 +4,6 @@ per-sequence predictions file."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +12,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from virnucpro_trainer.atomic import write_lines
 from virnucpro_trainer.config.schema import CIConfig, CutoffConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.table import FeatureTable
+from virnucpro_trainer.evaluate.outputs import write_row_table
 from virnucpro_trainer.model import predict
 from virnucpro_trainer.stats.bootstrap import cluster_bootstrap, group_codes
 from virnucpro_trainer.stats.calibration import (
@@ -190,10 +189,6 @@ def log_test(test: dict, chosen: dict, threshold: float) -> None:
 def write_predictions(
     path: Path, table: FeatureTable, rows: torch.Tensor, y, probs, threshold: float
 ) -> None:
-    ids, files = table.row_ids(rows), table.row_files(rows)
-    lines = (
-        f"{i}\t{f}\t{label}\t{p:.6f}\t{int(p >= 0.5)}\t{int(p >= threshold)}"
-        for i, f, label, p in zip(ids, files, y.tolist(), probs.tolist(), strict=True)
-    )
-    header = "id\tfile\tlabel\tprob_viral\tpred_at_0.5\tpred_at_threshold"
-    write_lines(path, itertools.chain([header], lines))
+    """test_predictions.tsv: evaluate.py's row table, with a call at 0.5 and at the threshold."""
+    calls = {"pred_at_0.5": 0.5, "pred_at_threshold": threshold}
+    write_row_table(path, table.row_ids(rows), table.row_files(rows), y, probs, calls)
