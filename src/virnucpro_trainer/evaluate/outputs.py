@@ -11,7 +11,7 @@ import numpy as np
 
 from virnucpro_trainer.atomic import write_lines
 from virnucpro_trainer.evaluate.levels import Level
-from virnucpro_trainer.stats.metrics import classification_metrics
+from virnucpro_trainer.stats.metrics import classification_metrics, metrics_at
 
 THRESHOLD_FREE = ("auroc", "auprc", "brier")
 
@@ -32,7 +32,7 @@ def level_metrics(level: Level, thresholds: dict[str, float]) -> dict:
     free = classification_metrics(y, level.score)
     out["predicted"] = {**own, **{k: free[k] for k in THRESHOLD_FREE}}
     for name, threshold in thresholds.items():
-        out[name] = {"threshold": threshold, **classification_metrics(y, level.score, threshold)}
+        out[name] = metrics_at(y, level.score, threshold)
     return out
 
 

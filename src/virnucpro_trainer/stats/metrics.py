@@ -53,6 +53,18 @@ def classification_metrics(
     }
 
 
+def metrics_at(y_true: np.ndarray, prob_viral: np.ndarray, threshold: float, **about) -> dict:
+    """The one layout of "metrics at a threshold" in every results file (test_metrics.json's
+    `chosen_threshold`, metrics.json's `at_0.5`, `at_stored_threshold`, `at_threshold`):
+    `threshold`, then what says where it came from (`about`, e.g. chosen_on, maximising), then
+    every metric of classification_metrics at it; an `intervals` block may follow."""
+    return {
+        "threshold": float(threshold),
+        **about,
+        **classification_metrics(y_true, prob_viral, threshold),
+    }
+
+
 def choose_threshold(y_true: np.ndarray, prob_viral: np.ndarray, metric: str = "f1") -> float:
     """The probability cut-off (predict viral when prob >= it) that maximises `metric`.
 

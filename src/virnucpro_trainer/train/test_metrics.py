@@ -24,7 +24,7 @@ from virnucpro_trainer.stats.calibration import (
     fit_temperature,
 )
 from virnucpro_trainer.stats.cutoffs import cutoff_table
-from virnucpro_trainer.stats.metrics import choose_threshold, classification_metrics
+from virnucpro_trainer.stats.metrics import choose_threshold, classification_metrics, metrics_at
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +98,8 @@ def evaluate(
         "sequences": len(y),
         "viral_sequences": int(y.sum()),
     }
-    chosen = classification_metrics(y, probs, threshold)
-    test["chosen_threshold"] = {
-        "threshold": threshold,
-        "chosen_on": "validation",
-        "maximising": s.threshold_metric,
-        **chosen,
-    }
+    chosen = metrics_at(y, probs, threshold, chosen_on="validation", maximising=s.threshold_metric)
+    test["chosen_threshold"] = chosen
     ids = table.row_ids(rows["test"])
     if s.ci is not None and s.ci.enabled:
         add_intervals(test, y, probs, group_codes(ids, s.record_pattern), s.ci)
