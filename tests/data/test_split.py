@@ -370,6 +370,9 @@ def test_group_split_remembers_its_record_pattern(tmp_path):
     group_split(root, tmp_path / "test_set")
     with pytest.raises(UserError, match="was made with"):
         group_split(root, tmp_path / "test_set", record_pattern=r"^(.+?)_chunk_\d+F")
+    # a split made with the old default pattern names the override that keeps using it
+    with pytest.raises(UserError, match=r"to use it as it is: split.record_pattern='\^\(\.\+\?\)"):
+        group_split(root, tmp_path / "test_set", record_pattern=r"^(.+)_chunk_\d+")
 
 
 def test_group_split_needs_three_records_per_class(tmp_path):

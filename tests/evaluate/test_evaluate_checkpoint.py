@@ -9,15 +9,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from virnucpro_trainer.checkpoint import checkpoint_metadata
-from virnucpro_trainer.checkpoint_read import check_width, load_scoring_model
+from virnucpro_trainer.checkpoint import checkpoint_metadata, load_scoring_model
 from virnucpro_trainer.config.evaluate import register_eval_configs, validate_eval
 from virnucpro_trainer.data.merged import read_merged
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.evaluate.inputs import unlabelled_sources
+from virnucpro_trainer.evaluate.inputs import check_width, unlabelled_sources
 from virnucpro_trainer.model import VirNucProMLP
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def minimal_checkpoint(path: Path, input_dim: int, hidden_dim: int = 16) -> VirNucProMLP:
@@ -130,7 +129,7 @@ def test_unlabelled_files_are_found_at_any_depth_and_their_labels_ignored(tmp_pa
 
 
 def test_the_stored_threshold_is_the_explicit_key_then_the_old_place():
-    from virnucpro_trainer.checkpoint_read import stored_threshold
+    from virnucpro_trainer.checkpoint import stored_threshold
 
     old = {"test_metrics": {"chosen_threshold": {"threshold": 0.3}}}
     assert stored_threshold(old) == 0.3
