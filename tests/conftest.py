@@ -1,8 +1,9 @@
-"""Fixtures only; what tests share lives in helpers.py.
+"""Fixtures only; what tests share lives in the helpers package (tests/helpers/).
 
 Tests that start a process (train.py through `run_train` or `start_train`, or any other
-subprocess) carry the `e2e` marker. `pytest -m "not e2e"` is the fast loop: a test there whose
-own code starts a process fails at once, naming itself.
+subprocess) carry the `e2e` marker and live in tests/e2e/ (the other folders mirror the source
+packages). `pytest -m "not e2e"` is the fast loop: a test there whose own code starts a process
+fails at once, naming itself.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from helpers import TINY, compose_train
 TESTS = Path(__file__).resolve().parent
 
 # Hypothesis profiles: "ci" runs each fuzz test's full count of examples, thousands of files in
-# all; "fast" a fifth of them (test_reader_fuzz.py scales its counts by max_examples / 100).
+# all; "fast" a fifth of them (data/test_reader_fuzz.py scales its counts by max_examples / 100).
 settings.register_profile("ci", max_examples=100)
 settings.register_profile("fast", max_examples=20)
 
@@ -45,9 +46,23 @@ def pytest_configure(config):
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast" if fast_loop else "ci"))
 
 
+def pytest_collection_modifyitems(items):
+    """Every `e2e` test in tests/e2e/, and only those: the folder says what the marker does."""
+    misplaced = [
+        item.nodeid
+        for item in items
+        if (item.get_closest_marker("e2e") is not None) != item.path.is_relative_to(TESTS / "e2e")
+    ]
+    if misplaced:
+        raise pytest.UsageError(
+            "e2e tests belong in tests/e2e/ and tests there need the e2e marker: "
+            + ", ".join(misplaced)
+        )
+
+
 @pytest.fixture(autouse=True)
 def no_process_outside_e2e(request, monkeypatch):
-    """A test without the `e2e` marker may not start a process from the tests' code (helpers.py
+    """A test without the `e2e` marker may not start a process from the tests' code (helpers/
     included). Libraries may still run a helper program of their own, e.g. matplotlib's fc-list
     when it builds its font cache."""
     if request.node.get_closest_marker("e2e") is not None:
@@ -92,7 +107,7 @@ def tiny_data(tmp_path, tiny_data_once) -> Path:
 def no_figures(monkeypatch):
     """Matplotlib lays out and saves no figure (Figure.tight_layout and savefig do nothing): the
     run report's four PNGs take about half of a tiny run's time. For tests that do not look at
-    them; the demo run's test (test_end_to_end.py) and every e2e run draw them."""
+    them; the demo run's test (train/test_pipeline.py) and every e2e run draw them."""
     from matplotlib.figure import Figure
 
     monkeypatch.setattr(Figure, "tight_layout", lambda self, *args, **kwargs: None)

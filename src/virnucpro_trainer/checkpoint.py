@@ -59,17 +59,29 @@ def save_checkpoint(
     metadata: dict,
     **extra,
 ) -> None:
-    """Write the checkpoint dict; tensors are moved to the CPU so any machine can load it."""
+    """Write the checkpoint dict; every tensor in it (the optimizer's state too) is moved to the
+    CPU, so a machine without a GPU loads it with a plain `torch.load(path)`."""
     obj = {
         "epoch": epoch,
-        "model_state_dict": {k: v.detach().cpu() for k, v in model_state.items()},
+        "model_state_dict": model_state,
         "optimizer_state_dict": optimizer_state,
         "best_loss": best_loss,
         "metadata": metadata,
         **extra,
     }
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        torch.save(on_cpu(obj), tmp)
+
+
+def on_cpu(obj):
+    """`obj` with every tensor in its dicts, lists and tuples detached and on the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: on_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(on_cpu(v) for v in obj)
+    return obj
 
 
 def save_state(path: Path, state: dict) -> None:

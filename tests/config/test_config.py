@@ -160,7 +160,7 @@ def test_memory_budget_needs_the_feature_store():
 def test_group_split_config():
     for cfg in (make("split=group"), make("split.unit=group")):
         assert cfg.split.unit == "group"
-        assert cfg.split.record_pattern == r"^(.+?)_chunk_\d+"
+        assert cfg.split.record_pattern == r"^(.+)_chunk_\d+"  # greedy: data/records.py
         validate(cfg)
     with pytest.raises(UserError, match="split.unit must be one of"):
         validate(make("split.unit=genome"))

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from virnucpro_trainer.checkpoint import checkpoint_metadata, load_checkpoint, save_checkpoint
+from virnucpro_trainer.checkpoint import checkpoint_metadata, read_checkpoint, save_checkpoint
 from virnucpro_trainer.model import VirNucProMLP
 
 from helpers import PredictionStepMLP, states_equal
@@ -65,7 +65,7 @@ def test_checkpoint_loads_with_weights_only(saved_checkpoint):
     assert ckpt["split_hash"] == "0123456789abcdef"
     assert ckpt["optimizer_state_dict"]["state"][0]["step"] == 1
     assert states_equal(ckpt["model_state_dict"], model.state_dict())
-    assert states_equal(load_checkpoint(path)["model_state_dict"], ckpt["model_state_dict"])
+    assert states_equal(read_checkpoint(path)["model_state_dict"], ckpt["model_state_dict"])
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
 
 
@@ -103,3 +103,27 @@ def test_checkpoint_state_loads_strictly_into_model_and_reference(saved_checkpoi
         expected = model(x)
         assert torch.equal(fresh(x), expected)
         assert torch.equal(reference(x), expected)
+
+
+def test_every_tensor_of_the_checkpoint_is_saved_detached_on_the_cpu(tmp_path):
+    # after a CUDA run the optimizer state holds CUDA tensors; the saved file must not
+    weight = torch.ones(2, requires_grad=True)
+    optimizer_state = {"state": {0: {"momentum_buffer": weight * 2}}, "param_groups": [{"lr": 1}]}
+    path = tmp_path / "model.pth"
+    save_checkpoint(
+        path,
+        epoch=1,
+        model_state={"w": weight},
+        optimizer_state=optimizer_state,
+        best_loss=0.5,
+        metadata={},
+        extra=(weight * 3,),
+    )
+    saved = torch.load(path, weights_only=True)
+    tensors = [
+        saved["model_state_dict"]["w"],
+        saved["optimizer_state_dict"]["state"][0]["momentum_buffer"],
+        saved["extra"][0],
+    ]
+    assert all(t.device.type == "cpu" and not t.requires_grad for t in tensors)
+    assert saved["optimizer_state_dict"]["param_groups"] == [{"lr": 1}]

@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.model import VirNucProMLP
-from virnucpro_trainer.train.loop import predict
+from virnucpro_trainer.model import VirNucProMLP, predict
 
 CPU = torch.device("cpu")
 
@@ -130,7 +129,7 @@ def test_predict_of_no_rows():
 
 
 def test_eval_speed_benchmark_runs_at_tiny_size(monkeypatch, capsys):
-    script = Path(__file__).parents[1] / "benchmarks/eval_speed.py"
+    script = Path(__file__).parents[2] / "benchmarks/eval_speed.py"
     argv = ["--rows", "64", "--width", "16", "--batch-size", "16", "--repeats", "1"]
     monkeypatch.setattr(sys, "argv", [str(script), *argv, "--storage-dtype", "float16"])
     runpy.run_path(str(script), run_name="__main__")

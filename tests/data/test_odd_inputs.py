@@ -58,7 +58,7 @@ def test_ids_that_are_not_strings_name_the_file(tmp_path):
     bad = root / VIRAL_DIR / "output_2_merged.pt"
     write_merged(bad, 30, WIDTH, 1, ids=list(range(30)))
     before = bad.read_bytes()
-    # a UserError: train.py prints its message alone and exits with 1 (test_failures.py)
+    # a UserError: train.py prints its message alone and exits with 1 (e2e/test_failures.py)
     with pytest.raises(UserError) as err:
         train_in_process(tmp_path, *QUICK, "data.root=data_merge")
     assert f"{bad}: 'ids' must be a list of strings" in str(err.value)

@@ -1,5 +1,5 @@
 """Reading one merged file with every check: valid and legacy files, odd ids, bad data and labels,
-damaged files, and files that carry code (a randomized test: test_reader_fuzz.py)."""
+damaged files, and files that carry code (a randomized test: data/test_reader_fuzz.py)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from virnucpro_trainer.runtime import processor
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = [
     "data=synthetic",
     "data.synthetic.files_per_class=4",

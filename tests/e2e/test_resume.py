@@ -1,5 +1,5 @@
 """Resume after SIGKILL or SIGTERM: the same weights and metrics as a run never interrupted (how
-resume= becomes train.py's arguments: test_resume_arguments.py)."""
+resume= becomes train.py's arguments: train/test_resume_arguments.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Sweeps through Hydra's real launchers and the Optuna sweeper, on tiny data (the presets that
-configure them: test_presets.py)."""
+configure them: config/test_presets.py)."""
 
 from __future__ import annotations
 

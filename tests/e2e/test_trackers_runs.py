@@ -3,8 +3,8 @@ client on the SQLite database, W&B's offline run file (`run-<id>.wandb`: W&B's p
 in the LevelDB log format that `wandb sync` reads).
 
 e2e: MLflow sets up a new database in ~5 s and W&B starts its own service process, so these stay
-out of the fast loop (test_trackers.py has the quick checks; the TensorBoard test in
-test_end_to_end.py runs the trackers' thread on every fast run)."""
+out of the fast loop (trackers/test_trackers.py has the quick checks; the TensorBoard test in
+train/test_pipeline.py runs the trackers' thread on every fast run)."""
 
 from __future__ import annotations
 

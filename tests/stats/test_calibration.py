@@ -9,11 +9,11 @@ from scipy.special import expit, logit
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import log_loss, roc_auc_score
 
+from virnucpro_trainer.reports.figures import draw_reliability
 from virnucpro_trainer.stats.calibration import (
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
-    reliability_plot,
 )
 
 
@@ -102,10 +102,10 @@ def test_reliability_plot_writes_a_png(tmp_path):
     y, p = simulated(3.0, n=2000)
     after = apply_temperature(p, fit_temperature(y, p))
     path = tmp_path / "reliability.png"
-    reliability_plot(path, y, p, after, title="Reliability (validation)")
+    draw_reliability(path, y, p, after, title="Reliability (validation)")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     single = tmp_path / "before_only.png"
-    reliability_plot(str(single), y, p)
+    draw_reliability(single, y, p)
     assert single.stat().st_size > 1000
 
 

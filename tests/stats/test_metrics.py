@@ -1,4 +1,4 @@
-"""Classification metrics worked out by hand (test_evaluation.py checks them against
+"""Classification metrics worked out by hand (stats/test_evaluation.py checks them against
 scikit-learn)."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Trackers, the quick part: choosing them with the logger group, their settings' checks, what
 goes in as final metrics, and the start-up errors, which come before any data is read.
 
-The runs that read back what MLflow and W&B stored are in test_trackers_runs.py (e2e: MLflow sets
-up its database in ~5 s, W&B starts its own service process)."""
+The runs that read back what MLflow and W&B stored are in e2e/test_trackers_runs.py (e2e: MLflow
+sets up its database in ~5 s, W&B starts its own service process)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """End to end in this process: the run function on a composed config and small generated demo
-data, checked by the files it writes (train.py as a real process: test_train_cli.py)."""
+data, checked by the files it writes (train.py as a real process: e2e/test_train_cli.py; a
+compiled run: e2e/test_compile.py)."""
 
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ def test_demo_run_writes_the_whole_run_directory(tmp_path, caplog):
 
 @pytest.mark.usefixtures("tiny_data", "no_figures")
 def test_same_seed_same_results_in_separate_directories(tmp_path):
-    # Runs started at the same moment each get their own directory: test_run_directory.py
+    # Runs started at the same moment each get their own directory: e2e/test_run_directory.py
     # (test_ten_runs_started_together_get_ten_directories) checks that with real processes.
     for _ in range(2):
         train_in_process(tmp_path, *TINY, "seed=7")
@@ -122,7 +123,7 @@ def test_same_seed_same_results_in_separate_directories(tmp_path):
 
 @pytest.mark.usefixtures("tiny_data")  # made with data.protein_dim 1280: 2048 numbers a row
 def test_wrong_width_names_the_file_and_both_widths(tmp_path):
-    # a UserError: train.py prints its message alone and exits with 1 (test_failures.py)
+    # a UserError: train.py prints its message alone and exits with 1 (e2e/test_failures.py)
     with pytest.raises(UserError) as err:
         train_in_process(
             tmp_path,
@@ -154,16 +155,6 @@ def test_results_do_not_depend_on_where_features_live(tmp_path, caplog):
     assert "torch.float16" in logs[3]
     stores = list((tmp_path / "data/synthetic/feature_cache").iterdir())
     assert len([s for s in stores if not s.name.startswith(".")]) == 2  # float32 and float16
-
-
-@pytest.mark.e2e  # torch.compile runs the C++ compiler
-@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
-@pytest.mark.usefixtures("tiny_data")
-def test_compiled_bf16_run_saves_plain_weights(tmp_path):
-    run_dir = train_in_process(tmp_path, *TINY, "epochs=1", "compile=true", "bf16=true")
-    ckpt = torch.load(run_dir / "model_fastesm650.pth", weights_only=True)
-    assert not any(k.startswith(("_orig_mod.", "module.")) for k in ckpt["model_state_dict"])
-    PredictionStepMLP().load_state_dict(ckpt["model_state_dict"], strict=True)
 
 
 @pytest.mark.usefixtures("tiny_data", "no_figures")

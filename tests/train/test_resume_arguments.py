@@ -7,9 +7,8 @@ import fcntl
 import pytest
 
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.run_dir import LOCK
+from virnucpro_trainer.run_dir import LAST, LOCK
 from virnucpro_trainer.train.resume import config_differences, hydra_quote, resume_arguments
-from virnucpro_trainer.train.state import LAST
 
 
 def test_resuming_a_search_trial_continues_that_one_run(tmp_path):
