@@ -4,16 +4,16 @@
     python benchmarks/bootstrap_speed.py --coverage  # coverage, cluster vs row bootstrap
     python benchmarks/bootstrap_speed.py --rows 2000 --records 50 --n-boot 50 --repeats 1
 
-Speed: `uncertainty.cluster_bootstrap` on `--rows` simulated fragments of `--records` genomes
+Speed: `stats.intervals.cluster_bootstrap` on `--rows` simulated fragments of `--records` genomes
 (rows fall on genomes at random; scores correlated within a genome), timed `--repeats` times;
-prints the median, every run, and the machine (CPU model, cores, numpy version).
+prints the median, every run, and the machine (`_common.machine`, numpy version).
 `--row-bootstrap` also times the row bootstrap (one group per row) on the same data.
 
 Coverage (`--coverage`): `--sets` simulated test sets (`--set-records` genomes each, 5-25
 fragments per genome, a random effect per genome shifting all its fragments' scores); for each,
 the 95% cluster-bootstrap and row-bootstrap intervals of AUROC and accuracy (`--coverage-boot`
 resamples), and how often each covers the true value of the generative model, which is known in
-closed form (TRUE_AUROC, TRUE_ACCURACY; checked on a large sample). tests/test_uncertainty.py
+closed form (TRUE_AUROC, TRUE_ACCURACY; checked on a large sample). tests/stats/test_uncertainty.py
 runs the same simulation at a smaller size.
 """
 
@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import statistics
 import time
 
 import numpy as np
 from scipy import stats
 
-from virnucpro_trainer.runtime import processor
-from virnucpro_trainer.stats.bootstrap import cluster_bootstrap
+from virnucpro_trainer.stats.intervals import cluster_bootstrap
+
+from _common import MEDIANS, machine, medians, table, timed
 
 # The generative model: a genome's class is viral with probability 1/2; each fragment's logit is
 # CLASS_SHIFT (viral) or -CLASS_SHIFT (host), plus the genome's effect ~ N(0, GENOME_SD^2), plus
@@ -80,33 +79,28 @@ def coverage(sets: int, records: int, n_boot: int, seed: int = 0) -> dict[str, d
     return {kind: {m: h / sets for m, h in per.items()} for kind, per in hits.items()}
 
 
-def machine() -> str:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{processor()}, {cores} cores available; numpy {np.__version__}"
-
-
 def speed(args: argparse.Namespace) -> None:
     y, prob, groups = simulate(np.random.default_rng(0), args.records, rows=args.rows)
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; numpy {np.__version__}")
     print(
         f"{len(y):,} rows, {args.records:,} records, n_boot {args.n_boot}, {args.repeats} repeats"
     )
-    print("| bootstrap | seconds (median) | all repeats |")
-    print("|---|---|---|")
-    kinds = [("cluster (by record)", groups)]
+    kinds = {"cluster (by record)": groups}
     if args.row_bootstrap:
-        kinds.append(("row", np.arange(len(y))))
-    for label, codes in kinds:
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            cluster_bootstrap(y, prob, codes, n_boot=args.n_boot)
-            times.append(time.perf_counter() - start)
-        all_runs = ", ".join(f"{t:.2f}" for t in times)
-        print(f"| {label} | {statistics.median(times):.2f} | {all_runs} |", flush=True)
+        kinds["row"] = np.arange(len(y))
+
+    def rows():
+        for label, codes in kinds.items():
+            times = [
+                timed(cluster_bootstrap, y, prob, codes, n_boot=args.n_boot)
+                for _ in range(args.repeats)
+            ]
+            yield [label, *medians(times)]
+
+    table(["bootstrap", *MEDIANS], rows())
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--records", type=int, default=2_000)
@@ -117,11 +111,15 @@ def main() -> None:
     parser.add_argument("--sets", type=int, default=1000, help="simulated test sets (--coverage)")
     parser.add_argument("--set-records", type=int, default=100, help="genomes per simulated set")
     parser.add_argument("--coverage-boot", type=int, default=1000, help="resamples per interval")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
     if not args.coverage:
         speed(args)
         return
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; numpy {np.__version__}")
     print(
         f"{args.sets} simulated test sets of {args.set_records} genomes ({FRAGMENTS[0]}-"
         f"{FRAGMENTS[1]} fragments each), 95% intervals from {args.coverage_boot} resamples; "
@@ -130,11 +128,11 @@ def main() -> None:
     start = time.perf_counter()
     result = coverage(args.sets, args.set_records, args.coverage_boot)
     se = math.sqrt(0.95 * 0.05 / args.sets)
-    print(f"| bootstrap | AUROC coverage | accuracy coverage |  (binomial SE at 0.95: {se:.3f})")
-    print("|---|---|---|")
-    for kind, per in result.items():
-        print(f"| {kind} | {per['auroc']:.3f} | {per['accuracy']:.3f} |")
-    print(f"({time.perf_counter() - start:.0f} s)")
+    table(
+        ["bootstrap", "AUROC coverage", "accuracy coverage"],
+        ([kind, f"{per['auroc']:.3f}", f"{per['accuracy']:.3f}"] for kind, per in result.items()),
+    )
+    print(f"binomial SE at 0.95: {se:.3f} ({time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 
 The demo data is generated once before timing (in a temporary directory), so every timed run
 measures what a user's second and later demo runs cost: start-up, loading, training, evaluation.
+More train.py overrides may follow the options (the tests pass a tiny demo).
 """
 
 from __future__ import annotations
@@ -11,41 +12,31 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-import torch
+from _common import listed, machine, run_timed, train_command
 
-from virnucpro_trainer.runtime import processor
 
-TRAIN_PY = Path(__file__).resolve().parents[1] / "train.py"
+def arguments() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("overrides", nargs="*", help="more train.py overrides")
+    return parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments().parse_args()
+    cmd = train_command(*args.overrides)
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, str(TRAIN_PY), "data=synthetic"]
-        subprocess.run([*cmd, "epochs=1"], cwd=tmp, check=True, capture_output=True)
+        run_timed([*cmd, "epochs=1"], tmp)  # makes the demo data: not timed
         walls, results = [], []
         for _ in range(args.runs):
-            start = time.perf_counter()
-            subprocess.run(cmd, cwd=tmp, check=True, capture_output=True)
-            walls.append(time.perf_counter() - start)
+            walls.append(run_timed(cmd, tmp)[0])
             newest = max(Path(tmp, "outputs").glob("*/*"), key=lambda p: p.name)
             results.append(json.loads((newest / "test_metrics.json").read_text()))
-    print(
-        f"machine: {processor()}, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
-    )
-    print(
-        f"wall seconds per run: {', '.join(f'{w:.1f}' for w in walls)}; "
-        f"median {statistics.median(walls):.1f}"
-    )
+    print(f"machine: {machine()}")
+    print(f"wall seconds per run: {listed(walls, 1)}; median {statistics.median(walls):.1f}")
     r = results[0]
     print(
         f"epochs run {r['epochs_run']}, best epoch {r['best_epoch']}, "

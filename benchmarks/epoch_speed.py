@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
@@ -21,6 +20,8 @@ from virnucpro_trainer.config.schema import OptimizerConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.model import VirNucProMLP, build_optimizer
 from virnucpro_trainer.train.loop import train_epoch
+
+from _common import MEDIANS, machine, medians, table, timed
 
 SETTINGS = {
     "defaults (batch 32)": {"batch_size": 32},
@@ -31,11 +32,6 @@ SETTINGS = {
     },
     "large batch 4096": {"batch_size": 4096},
 }
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def epoch_seconds(
@@ -54,18 +50,17 @@ def epoch_seconds(
     net = torch.compile(model, mode=compile_mode) if compile_mode else model
     gen = torch.Generator().manual_seed(0)
     all_rows = torch.arange(rows)
-    train_epoch(net, source, all_rows[:warmup_rows], batch_size, optimizer, gen, bf16=bf16)
-    times = []
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        train_epoch(net, source, all_rows, batch_size, optimizer, gen, bf16=bf16)
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return times
+
+    def epoch(rows: torch.Tensor) -> None:
+        train_epoch(net, source, rows, batch_size, optimizer, gen, bf16=bf16)
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # the GPU's work done, not only queued
+
+    epoch(all_rows[:warmup_rows])
+    return [timed(epoch, all_rows) for _ in range(repeats)]
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--width", type=int, default=2048)
@@ -75,32 +70,30 @@ def main() -> None:
     parser.add_argument(
         "--only", action="append", help="run only settings whose name contains this (repeatable)"
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
     device = torch.device(args.device)
     gen = torch.Generator(device=device).manual_seed(0)
     features = torch.randn(args.rows, args.width, generator=gen, device=device)
     labels = torch.randint(0, 2, (args.rows,), generator=gen, device=device)
     source = BatchSource(features, labels, device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(
-        f"device: {name}; torch {torch.__version__}; {args.rows} x {args.width} float32 "
-        f"features in {source.where}; {torch.get_num_threads()} CPU threads"
-    )
-    print("| setting | seconds per epoch (median) | all repeats | samples/s |")
-    print("|---|---|---|---|")
-    for label, options in SETTINGS.items():
-        if args.only and not any(part in label for part in args.only):
-            continue
-        warmup = min(args.warmup_rows, args.rows)
-        times = epoch_seconds(
-            source, args.rows, device, repeats=args.repeats, warmup_rows=warmup, **options
-        )
-        median = statistics.median(times)
-        print(
-            f"| {label} | {median:.2f} | {', '.join(f'{t:.2f}' for t in times)} | "
-            f"{args.rows / median:,.0f} |",
-            flush=True,
-        )
+    print(f"machine: {machine(device)}")
+    print(f"{args.rows} x {args.width} float32 features in {source.where}")
+
+    def rows():
+        for label, options in SETTINGS.items():
+            if args.only and not any(part in label for part in args.only):
+                continue
+            warmup = min(args.warmup_rows, args.rows)
+            times = epoch_seconds(
+                source, args.rows, device, repeats=args.repeats, warmup_rows=warmup, **options
+            )
+            yield [label, *medians(times), f"{args.rows / statistics.median(times):,.0f}"]
+
+    table(["setting", *MEDIANS, "samples/s"], rows())
 
 
 if __name__ == "__main__":

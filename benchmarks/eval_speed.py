@@ -25,19 +25,15 @@ processes kept under 0.1 cores busy, retrying the others. File reading is not ti
 from __future__ import annotations
 
 import argparse
-import math
-import os
-import resource
 import statistics
 import time
-from collections.abc import Callable
 
 import torch
 
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.model import VirNucProMLP
-from virnucpro_trainer.runtime import processor
-from virnucpro_trainer.train.loop import predict
+from virnucpro_trainer.model import VirNucProMLP, predict
+
+from _common import OtherLoad, listed, machine, table, timed
 
 ROWS_2M = 2_000_000
 
@@ -48,21 +44,6 @@ def floor(model: torch.nn.Module, features: torch.Tensor, n: int, batch: int) ->
     with torch.inference_mode():
         for i in range(0, n, batch):
             model(features[i : min(i + batch, n)])
-
-
-def busy_seconds() -> float:
-    """CPU seconds the whole machine has spent busy (not idle or waiting), from /proc/stat."""
-    try:
-        with open("/proc/stat") as f:
-            ticks = [int(v) for v in f.readline().split()[1:]]
-    except OSError:
-        return math.nan
-    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def own_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class TimedModel(torch.nn.Module):
@@ -79,13 +60,7 @@ class TimedModel(torch.nn.Module):
         return out
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500_000)
     parser.add_argument("--width", type=int, default=2048)
@@ -100,8 +75,11 @@ def main() -> None:
         "than this many cores busy (e.g. 0.1), retrying up to --max-tries times",
     )
     parser.add_argument("--max-tries", type=int, default=30)
-    args = parser.parse_args()
+    return parser
 
+
+def main() -> None:
+    args = arguments().parse_args()
     gen = torch.Generator().manual_seed(0)
     features = torch.randn(args.rows, args.width, generator=gen)
     labels = torch.randint(0, 2, (args.rows,), generator=gen)
@@ -141,29 +119,24 @@ def main() -> None:
         for attempt in range(args.max_tries if args.max_others is not None else args.repeats):
             if len(floors[name]) == args.repeats:
                 break
-            start, busy, own = time.perf_counter(), busy_seconds(), own_seconds()
             # back to back, in turns first, so that a busy spell hits both alike
             timed_model.seconds = 0.0
-            if attempt % 2 == 0:
-                floor_s, scoring_s = timed(floor_pass), timed(scoring_pass)
-            else:
-                scoring_s, floor_s = timed(scoring_pass), timed(floor_pass)
-            busy_others = (busy_seconds() - busy) - (own_seconds() - own)
-            share_others = busy_others / (time.perf_counter() - start)
-            if args.max_others is not None and share_others >= args.max_others:
+            with OtherLoad() as load:
+                if attempt % 2 == 0:
+                    floor_s, scoring_s = timed(floor_pass), timed(scoring_pass)
+                else:
+                    scoring_s, floor_s = timed(scoring_pass), timed(floor_pass)
+            if args.max_others is not None and load.cores >= args.max_others:
                 dropped += 1
                 continue
             floors[name].append(floor_s)
             scorings[name].append(scoring_s)
             shares[name].append(timed_model.seconds / scoring_s)
-            others[name].append(share_others)
+            others[name].append(load.cores)
         if not floors[name]:
             raise SystemExit(f"{name}: no repeat with other processes under --max-others")
 
-    print(
-        f"machine: {processor()}, {os.cpu_count()} cores; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
-    )
+    print(f"machine: {machine()}")
     print(
         f"{args.rows:,} x {args.width} features in RAM, stored as {args.storage_dtype}; "
         f"batch {batch}; subset=test: {n_test:,} sorted random rows; "
@@ -176,24 +149,30 @@ def main() -> None:
         f"{max(kept):.2f}) during the repeats kept (0 on a quiet machine)"
         + (f"; {dropped} busier repeats dropped" if args.max_others is not None else "")
     )
-    print(
-        "| rows scored | rows | floor rows/s | scoring rows/s | scoring / floor "
-        "| model's share of scoring | s per 2M rows, floor | s per 2M rows, scoring |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for name, (n, _, _) in pairs.items():
-        floor_speed = n / statistics.median(floors[name])
-        scoring_speed = n / statistics.median(scorings[name])
-        ratio = statistics.median(f / s for f, s in zip(floors[name], scorings[name], strict=True))
-        print(
-            f"| {name} | {n:,} | {floor_speed:,.0f} | {scoring_speed:,.0f} | {ratio:.3f} | "
-            f"{statistics.median(shares[name]):.3f} | {ROWS_2M / floor_speed:.1f} | "
-            f"{ROWS_2M / scoring_speed:.1f} |"
-        )
+    header = ["rows scored", "rows", "floor rows/s", "scoring rows/s", "scoring / floor"]
+    header += ["model's share of scoring", "s per 2M rows, floor", "s per 2M rows, scoring"]
+
+    def rows():
+        for name, (n, _, _) in pairs.items():
+            floor_speed = n / statistics.median(floors[name])
+            scoring_speed = n / statistics.median(scorings[name])
+            ratios = (f / s for f, s in zip(floors[name], scorings[name], strict=True))
+            yield [
+                name,
+                f"{n:,}",
+                f"{floor_speed:,.0f}",
+                f"{scoring_speed:,.0f}",
+                f"{statistics.median(ratios):.3f}",
+                f"{statistics.median(shares[name]):.3f}",
+                f"{ROWS_2M / floor_speed:.1f}",
+                f"{ROWS_2M / scoring_speed:.1f}",
+            ]
+
+    table(header, rows())
     for name in pairs:
         print(
-            f"{name} seconds per repeat: floor {', '.join(f'{t:.2f}' for t in floors[name])}; "
-            f"scoring {', '.join(f'{t:.2f}' for t in scorings[name])}"
+            f"{name} seconds per repeat: floor {listed(floors[name])}; "
+            f"scoring {listed(scorings[name])}"
         )
 
 

@@ -11,7 +11,6 @@ the record of every id).
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -22,10 +21,12 @@ import torch
 from virnucpro_trainer.data.split import load_or_make_split
 from virnucpro_trainer.data.table import FeatureTable
 
+from _common import MEDIANS, machine, medians, table
+
 PATTERN = r"^(.+?)_chunk_\d+"
 
 
-def table(n_rows: int, n_files: int = 100) -> FeatureTable:
+def id_table(n_rows: int, n_files: int = 100) -> FeatureTable:
     rows = n_rows // n_files
     labels = [int(f < n_files // 2) for f in range(n_files)]
     ids = [
@@ -51,16 +52,20 @@ def split(t: FeatureTable, where: Path):
     )
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
     times = {"make": [], "load": [], "rows": []}
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             for step in ("make", "load"):
-                t = table(args.rows)
+                t = id_table(args.rows)
                 start = time.perf_counter()
                 s = split(t, Path(tmp))
                 times[step].append(time.perf_counter() - start)
@@ -68,6 +73,7 @@ def main() -> None:
             rows = t.rows_of_records(s.records, PATTERN)
             times["rows"].append(time.perf_counter() - start)
     sides = {side: len(r) for side, r in rows.items()}
+    print(f"machine: {machine()}")
     print(f"{args.rows} rows, {len(s.document['train_records'])} train records; rows {sides}")
     for class_name, of_class in s.document["row_fractions"].items():
         shares = ", ".join(
@@ -75,9 +81,7 @@ def main() -> None:
             for side in ("test", "val")
         )
         print(f"{class_name} share of rows: {shares}")
-    for step, values in times.items():
-        each = ", ".join(f"{v:.2f}" for v in values)
-        print(f"{step}: median {statistics.median(values):.2f} s ({each})")
+    table(["step", *MEDIANS], ([step, *medians(values)] for step, values in times.items()))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The old trainer's data path, re-implemented for `benchmarks/data_path.py` to compare against.
+"""OLD: the old trainer's data path, re-implemented for `benchmarks/data_path.py` to compare with.
 
 What the old scripts did, kept on purpose: every run `torch.load`s every merged file into a list of
 per-file float32 tensors held in RAM; the Dataset's `__getitem__(i)` walks that list in a Python
@@ -8,6 +8,7 @@ them per batch, for training (shuffled) and for evaluation alike.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,28 @@ def evaluate(model: nn.Module, loader: DataLoader) -> tuple[np.ndarray, np.ndarr
         probs.append(torch.softmax(logits, dim=1)[:, 1])
         labels.append(y)
     return torch.cat(probs).numpy(), torch.cat(labels).numpy(), total / len(loader.dataset)
+
+
+def design(spec: dict, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """data_path.py's design: `load` every file of spec["split_json"] under spec["root"] and make
+    the loaders (spec["workers"] DataLoader workers), `train` one epoch (or its first
+    `max_steps` batches), `evaluate` a side (its row count)."""
+    root, workers = Path(spec["root"]), spec["workers"]
+    split = json.loads(Path(spec["split_json"]).read_text())
+    loaders = {}
+
+    def load():
+        names = sorted(split["train_files"] + split["val_files"] + split["test_files"])
+        files = dict(zip(names, load_files([root / n for n in names]), strict=True))
+        for side in ("train", "val", "test"):
+            dataset = OldMergedDataset([files[n] for n in split[f"{side}_files"]])
+            loaders[side] = make_loader(dataset, shuffle=side == "train", workers=workers)
+
+    def train(max_steps=None):
+        train_epoch(model, loaders["train"], optimizer, max_steps)
+
+    def evaluate_side(side):
+        evaluate(model, loaders[side])
+        return len(loaders[side].dataset)
+
+    return {"load": load, "train": train, "evaluate": evaluate_side}

@@ -12,7 +12,6 @@ budget (docs/performance.md).
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -26,17 +25,22 @@ from virnucpro_trainer.evaluate.outputs import (
     write_prediction_results,
     write_row_table,
 )
-from virnucpro_trainer.runtime import processor
+
+from _common import machine, peak_rss_mb
 
 
 def peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # KiB on Linux
+    return peak_rss_mb() * 2**20 / 1e9
+
+
+def arguments() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    return parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    n = parser.parse_args().rows
+    n = arguments().parse_args().rows
     rng = np.random.default_rng(0)
     frames = [f"{s}{k}" for s in "FR" for k in (1, 2, 3)]
     ids = [f"NC_{i // 600:06d}.1_chunk_{(i // 6) % 100}{frames[i % 6]}" for i in range(n)]
@@ -49,14 +53,15 @@ def main() -> None:
     before, start = peak_gb(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        write_row_table(out / "predictions_rows.tsv", ids, files, labels, prob_viral)
+        rows_path = out / "predictions_rows.tsv"
+        write_row_table(rows_path, ids, files, labels, prob_viral, {"viral": 0.5})  # as evaluate.py
         write_level_table(out / "predictions_chunks.tsv", chunks, "chunk", "frames")
         write_level_table(out / "predictions_records.tsv", records, "record", "chunks")
         write_prediction_results(out / "prediction_results.txt", ids, prob_host, prob_viral)
         write_highest_score(out / "prediction_results_highestscore.csv", chunks)
         size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
     seconds = time.perf_counter() - start
-    print(f"machine: {processor()}")
+    print(f"machine: {machine()}")
     print(
         f"{n:,} rows, {len(chunks.ids):,} chunks, {len(records.ids):,} records: {size:.0f} MB of "
         f"files in {seconds:.1f} s; peak memory {before:.2f} GB before writing, "

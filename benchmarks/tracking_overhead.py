@@ -10,7 +10,8 @@ cost. The configurations take turns within each round, so a slower spell of a sh
 on all of them alike. Prints, for each, the median wall time and its difference to logger=none,
 the median CPU time (the run and its child processes), and the seconds the training waited for
 its trackers (each run's last train.log line). On a shared machine the wall times vary by more
-than the trackers cost; the seconds waited are what the trackers add to a run's wall time.
+than the trackers cost; the seconds waited are what the trackers add to a run's wall time. More
+train.py overrides may follow the options (the tests pass a tiny demo).
 """
 
 from __future__ import annotations
@@ -18,51 +19,41 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
-from pathlib import Path
 
-import torch
+from _common import machine, run_timed, train_command
 
-from virnucpro_trainer.runtime import processor
-
-TRAIN_PY = Path(__file__).resolve().parents[1] / "train.py"
 LOGGERS = {
     "none": ["logger=none"],
     "mlflow": ["logger=mlflow"],
     "wandb": ["logger=wandb", "logger.mode=offline"],
 }
-
-
 WAITED = re.compile(r"the run waited ([0-9.]+) s for them at the start and ([0-9.]+) s at the end")
 
 
 def timed(cmd: list[str], cwd: str, env: dict) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system, the process and its children: W&B's service
     too) and the seconds the training waited for its trackers (0 without any) of one run."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    waited = WAITED.search(done.stdout + done.stderr)
+    wall, cpu, output = run_timed(cmd, cwd, env)
+    waited = WAITED.search(output)
     return wall, cpu, sum(map(float, waited.groups())) if waited else 0.0
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each logger")
     parser.add_argument("--epochs", type=int, default=None, help="default: the demo's own")
     parser.add_argument("--only", action="append", choices=list(LOGGERS), help="these loggers")
-    args = parser.parse_args()
+    parser.add_argument("overrides", nargs="*", help="more train.py overrides")
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
     names = ["none", *[n for n in args.only or LOGGERS if n != "none"]]
-    base = [sys.executable, str(TRAIN_PY), "data=synthetic"]
-    base += [] if args.epochs is None else [f"epochs={args.epochs}"]
+    epochs = [] if args.epochs is None else [f"epochs={args.epochs}"]
+    base = train_command(*epochs, *args.overrides)
     walls: dict[str, list[float]] = {n: [] for n in names}
     cpus: dict[str, list[float]] = {n: [] for n in names}
     waits: dict[str, list[float]] = {n: [] for n in names}
@@ -71,7 +62,7 @@ def main() -> None:
         env["WANDB_CONFIG_DIR"] = f"{tmp}/wandb_config"
         for name in names:  # data, feature store, MLflow database: made here, not timed
             warm_up = [*base, "epochs=1", *LOGGERS[name]]
-            subprocess.run(warm_up, cwd=tmp, env=env, check=True, capture_output=True)
+            run_timed(warm_up, tmp, env)
         for _ in range(args.runs):
             for name in names:
                 wall, cpu, waited = timed([*base, *LOGGERS[name]], tmp, env)
@@ -79,8 +70,7 @@ def main() -> None:
                 cpus[name].append(cpu)
                 waits[name].append(waited)
     print(
-        f"machine: {processor()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
-        f"torch {torch.__version__}, {args.runs} runs each"
+        f"machine: {machine()}; load {os.getloadavg()[0]:.1f}; {args.runs} runs each"
         + ("" if args.epochs is None else f", epochs={args.epochs}")
     )
     wall_ref, cpu_ref = statistics.median(walls["none"]), statistics.median(cpus["none"])

@@ -1,19 +1,45 @@
-"""The benchmark scripts still run, at a tiny size, in this process."""
+"""The benchmark scripts that measure in their own process still run, at a tiny size, here."""
 
 from __future__ import annotations
 
-import runpy
-import sys
-
-from helpers import ROOT
+import pytest
 
 
-def test_gpu_check_benchmark_runs_on_cpu_at_tiny_size(monkeypatch, capsys):
+def test_epoch_speed_runs_on_cpu_at_tiny_size(run_benchmark):
     argv = ["--rows", "300", "--device", "cpu", "--repeats", "1", "--warmup-rows", "64"]
-    argv += ["--only", "defaults", "--only", "large"]
-    script = ROOT / "benchmarks/epoch_speed.py"
-    monkeypatch.setattr(sys, "argv", [str(script), *argv])
-    runpy.run_path(str(script), run_name="__main__")
-    out = capsys.readouterr().out
+    out = run_benchmark("epoch_speed.py", *argv, "--only", "defaults", "--only", "large")
+    assert "machine: cpu: " in out
     assert "| defaults (batch 32) |" in out and "| large batch 4096 |" in out
     assert "compile" not in out
+
+
+def test_eval_speed_runs_at_tiny_size(run_benchmark):
+    argv = ["--rows", "64", "--width", "16", "--batch-size", "16", "--repeats", "1"]
+    out = run_benchmark("eval_speed.py", *argv, "--storage-dtype", "float16")
+    assert "| subset=all | 64 |" in out and "| subset=test | 6 |" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--rows", "2000", "--records", "50", "--n-boot", "20", "--repeats", "1"]
+        + ["--row-bootstrap"],
+        ["--coverage", "--sets", "3", "--set-records", "20", "--coverage-boot", "20"],
+    ],
+    ids=["speed", "coverage"],
+)
+def test_bootstrap_speed_runs_at_tiny_size(run_benchmark, argv):
+    out = run_benchmark("bootstrap_speed.py", *argv)
+    assert "machine:" in out and "numpy" in out
+    assert "| cluster" in out and "| row" in out
+
+
+def test_group_split_runs_at_tiny_size(run_benchmark):
+    out = run_benchmark("group_split.py", "--rows", "2000", "--repeats", "1")
+    assert "viral share of rows: test" in out
+    assert "| make |" in out and "| load |" in out and "| rows |" in out
+
+
+def test_prediction_files_runs_at_tiny_size(run_benchmark):
+    out = run_benchmark("prediction_files.py", "--rows", "1200")
+    assert "1,200 rows, 200 chunks, 2 records" in out and "peak memory" in out
