@@ -1,4 +1,4 @@
-"""Finding merged embedding files under the data root and reading each one with every check.
+"""Reading one merged embedding file with every check (files.py finds them).
 
 A merged file is `torch.save` of {"ids": [str], "data": float tensor [n, width],
 "labels": [0 or 1]}. Its class comes from its directory name and must agree with its `labels`
@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from virnucpro_trainer.data.files import CLASS_NAMES, UNLABELLED, SourceFile
+from virnucpro_trainer.data.ids import check_id_text
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.torch_files import load_weights_only
 
@@ -128,15 +129,17 @@ def _checked_data(path: Path, data: object, width: int) -> torch.Tensor:
         )
     if data.shape[1] != width:
         raise UserError(
-            f"{path}: rows are {data.shape[1]} numbers wide, expected {width} "
-            "(data.dna_dim + data.protein_dim; ESM2-3B data needs data.protein_dim=2560)"
+            f"{path}: rows are {data.shape[1]} numbers wide, expected {width} (training: "
+            "data.dna_dim + data.protein_dim, and ESM2-3B data needs data.protein_dim=2560; "
+            "evaluate.py: the checkpoint's width, so every file must be embedded like its data)"
         )
     return data
 
 
 def _checked_ids(path: Path, ids: object, rows: int) -> list[str] | None:
     """The ids, one string per row; None (with a warning) when they cannot be matched to rows.
-    Ids that are not strings are a UserError."""
+    Ids that are not strings, and ids of rows that break the id rule (data/ids.py), are a
+    UserError."""
     if isinstance(ids, tuple):
         ids = list(ids)
     if isinstance(ids, list):
@@ -147,6 +150,7 @@ def _checked_ids(path: Path, ids: object, rows: int) -> list[str] | None:
                 f"position {bad} ({_short_repr(ids[bad])})"
             )
     if isinstance(ids, list) and len(ids) == rows:
+        check_id_text(path, ids)
         return ids
     found = f"{len(ids)} ids" if isinstance(ids, list) else f"ids of type {type(ids).__name__}"
     log.warning(

@@ -1,5 +1,5 @@
-"""The training loop: `fit` (epochs, early stopping, the best weights restored), one training epoch,
-and batched prediction. Batches come from a BatchSource; nothing here reads files or configs."""
+"""The training loop: `fit` (epochs, early stopping, the best weights restored) and one training
+epoch. Batches come from a BatchSource; nothing here reads files or configs."""
 
 from __future__ import annotations
 
