@@ -1,6 +1,7 @@
 """Score a checkpoint on merged data: `python evaluate.py ckpt=<run dir or .pth> [overrides]`
 (see docs/evaluate.md and conf/evaluate.yaml)."""
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -8,7 +9,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from virnucpro_trainer.config.evaluate import register_eval_configs
-from virnucpro_trainer.entry import run_task
+from virnucpro_trainer.entry import options_first, run_task
+from virnucpro_trainer.evaluate.inputs import run_data_overrides
 from virnucpro_trainer.evaluate.pipeline import evaluate_run
 from virnucpro_trainer.run_dir import EVAL_RESULT
 
@@ -28,4 +30,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv = options_first(run_data_overrides(sys.argv))
     main()

@@ -11,7 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from virnucpro_trainer.config.schema import register_configs
-from virnucpro_trainer.entry import run_task
+from virnucpro_trainer.entry import options_first, run_task
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.run_dir import LAST
 from virnucpro_trainer.sweeps.training import is_search
@@ -57,7 +57,7 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     try:
-        sys.argv = resume_arguments(sys.argv)
+        sys.argv = options_first(resume_arguments(sys.argv))
         check_resume(sys.argv, Path(__file__).parent / "conf")
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -294,7 +294,8 @@ def store_source(table, **options):
     memory_budget_bytes, block_rows."""
     import torch
 
-    from virnucpro_trainer.data.batches import BatchSource
+    from virnucpro_trainer.data.batches import BatchSource, Placement
 
     where = {"mapping": table.mapping, "path": table.features_file}
-    return BatchSource(table.features, table.labels, torch.device("cpu"), **where, **options)
+    cpu = torch.device("cpu")
+    return BatchSource(table.features, table.labels, cpu, Placement(**options), **where)

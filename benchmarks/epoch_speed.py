@@ -16,10 +16,10 @@ import statistics
 
 import torch
 
-from virnucpro_trainer.config.schema import OptimizerConfig
-from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.config.schema import OptimizerConfig, TrainConfig
+from virnucpro_trainer.data.batches import BatchSource, Placement
 from virnucpro_trainer.model import VirNucProMLP, build_optimizer
-from virnucpro_trainer.train.loop import train_epoch
+from virnucpro_trainer.train.loop import Training, train_epoch
 
 from _common import MEDIANS, machine, medians, table, timed
 
@@ -47,12 +47,12 @@ def epoch_seconds(
     torch.manual_seed(0)
     model = VirNucProMLP(source.features.shape[1]).to(device)
     optimizer, _ = build_optimizer(model, OptimizerConfig())
-    net = torch.compile(model, mode=compile_mode) if compile_mode else model
-    gen = torch.Generator().manual_seed(0)
+    net = torch.compile(model, mode=compile_mode) if compile_mode else None
+    training = Training(model, optimizer, None, source, net, torch.Generator().manual_seed(0))
     all_rows = torch.arange(rows)
 
     def epoch(rows: torch.Tensor) -> None:
-        train_epoch(net, source, rows, batch_size, optimizer, gen, bf16=bf16)
+        train_epoch(training, rows, batch_size, bf16=bf16)
         if device.type == "cuda":
             torch.cuda.synchronize()  # the GPU's work done, not only queued
 
@@ -79,7 +79,9 @@ def main() -> None:
     gen = torch.Generator(device=device).manual_seed(0)
     features = torch.randn(args.rows, args.width, generator=gen, device=device)
     labels = torch.randint(0, 2, (args.rows,), generator=gen, device=device)
-    source = BatchSource(features, labels, device)
+    defaults = TrainConfig()  # a run's placement: features on the GPU when they fit
+    margin = int(defaults.gpu_memory_margin_gb * 2**30)
+    source = BatchSource(features, labels, device, Placement(defaults.features_on_gpu, margin))
     print(f"machine: {machine(device)}")
     print(f"{args.rows} x {args.width} float32 features in {source.where}")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from virnucpro_trainer.data.split import load_or_make_split
+from virnucpro_trainer.data.split import SplitSettings, load_or_make_split
 from virnucpro_trainer.data.table import FeatureTable
 
 from _common import MEDIANS, machine, medians, table
@@ -43,12 +43,8 @@ def split(t: FeatureTable, where: Path):
         t.file_summary(),
         where,
         where / "test_set",
-        "group",
-        0.1,
-        0.1,
-        42,
+        SplitSettings("group", 0.1, 0.1, 42, PATTERN),
         records=lambda: t.records(PATTERN),
-        record_pattern=PATTERN,
     )
 
 

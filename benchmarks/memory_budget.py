@@ -240,7 +240,7 @@ def speed(args: argparse.Namespace, cache: Path, data: Path) -> None:
     import torch
 
     from virnucpro_trainer.model import VirNucProMLP, predict
-    from virnucpro_trainer.train.loop import train_epoch
+    from virnucpro_trainer.train.loop import Training, train_epoch
 
     tables = [open_demo_store(data, cache) for _ in range(2)]
     plain = store_source(tables[0])
@@ -257,7 +257,12 @@ def speed(args: argparse.Namespace, cache: Path, data: Path) -> None:
         seconds = {}
         for name, source in (("budget", kept), ("none", plain), ("budget2", kept)):
             seconds[name] = (
-                timed(train_epoch, model, source, train_rows, BATCH, optimizer, no_seed),
+                timed(
+                    train_epoch,
+                    Training(model, optimizer, None, source, shuffle=no_seed),
+                    train_rows,
+                    BATCH,
+                ),  # fmt: skip
                 timed(predict, model, source, score_rows, 4096),
             )
         for i, key in enumerate(("train", "score")):  # budget runs before and after: their mean
@@ -279,7 +284,7 @@ def budget_epoch(spec: dict, model, optimizer) -> dict:
     budget (or none)."""
     import torch
 
-    from virnucpro_trainer.train.loop import train_epoch
+    from virnucpro_trainer.train.loop import Training, train_epoch
 
     start = time.perf_counter()
     store = open_demo_store(Path(spec["root"]), Path(spec["cache_dir"]))
@@ -288,7 +293,9 @@ def budget_epoch(spec: dict, model, optimizer) -> dict:
     source = store_source(store, **options)
     rows = torch.arange(len(store.labels))
     shuffle = torch.Generator().manual_seed(SEED)
-    epoch_s = timed(train_epoch, model, source, rows, BATCH, optimizer, shuffle)
+    epoch_s = timed(
+        train_epoch, Training(model, optimizer, None, source, shuffle=shuffle), rows, BATCH
+    )
     return {
         "open_s": opened - start,
         "epoch_s": epoch_s,

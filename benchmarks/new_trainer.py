@@ -13,18 +13,17 @@ from pathlib import Path
 import torch
 
 from virnucpro_trainer.config.schema import TrainConfig
-from virnucpro_trainer.data.split import SIDES, Split, load_or_make_split
+from virnucpro_trainer.data.split import SIDES, Split, SplitSettings, load_or_make_split
 from virnucpro_trainer.model import predict
-from virnucpro_trainer.train.loop import train_epoch
+from virnucpro_trainer.train.loop import Training, train_epoch
 
 from _common import BATCH, open_demo_store, store_source
 
 
 def default_split(summary: dict, root: Path, split_dir: Path) -> Split:
     """The trainer's split with its default settings (made once, then loaded)."""
-    s = TrainConfig().split
     return load_or_make_split(
-        summary, root, split_dir, s.unit, s.test_fraction, s.val_fraction, s.seed
+        summary, root, split_dir, SplitSettings.from_config(TrainConfig().split)
     )
 
 
@@ -44,7 +43,8 @@ def design(spec: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer)
         state["source"] = store_source(table)
 
     def train():
-        train_epoch(model, state["source"], state["rows"]["train"], BATCH, optimizer, shuffle)
+        training = Training(model, optimizer, None, state["source"], shuffle=shuffle)
+        train_epoch(training, state["rows"]["train"], BATCH)
 
     def evaluate(side):
         predict(model, state["source"], state["rows"][side], cfg.eval_batch_size)

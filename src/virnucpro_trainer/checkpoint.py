@@ -155,6 +155,12 @@ def resolve_checkpoint(ckpt: Path) -> tuple[Path, Path | None]:
 def read_checkpoint(path: Path) -> dict:
     """The checkpoint dict, loaded with weights_only=True; a UserError for anything else."""
     obj = load_weights_only(path, REFUSED)
+    if isinstance(obj, dict) and {"scheduler_state_dict", "rng", "history"} <= set(obj):
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        raise UserError(
+            f"{path}: this is a run's training state (for resume=), not its best model: score "
+            f"the run directory, ckpt={run_dir}, which takes the best-model file in it"
+        )
     if not isinstance(obj, dict) or any(k not in obj for k in REQUIRED_KEYS):
         found = sorted(map(str, obj))[:10] if isinstance(obj, dict) else type(obj).__name__
         raise UserError(

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from virnucpro_trainer.data.batches import BatchSource
 
@@ -56,10 +57,12 @@ def predict(
     batch_size: int,
     *,
     bf16: bool = False,
+    progress: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Viral probabilities, true labels and mean cross-entropy loss for `rows`, in order.
 
-    Rows labelled -1 (unlabelled data, scored for predictions) add nothing to the loss."""
+    Rows labelled -1 (unlabelled data, scored for predictions) add nothing to the loss. With
+    `progress` (its label), a progress bar on a terminal (none when output goes to a file)."""
     model.eval()
     if len(rows) == 0:
         return np.empty(0), np.empty(0, np.int64), math.nan
@@ -70,7 +73,10 @@ def predict(
     total = torch.zeros((), device=source.device)
     done = 0
     # each batch is used before the next is asked for, so one buffer can hold them all
-    for x, y in source.eval_batches(rows, batch_size, reuse_buffer=True):
+    batches = source.eval_batches(rows, batch_size, reuse_buffer=True)
+    n_batches = -(-len(rows) // batch_size)
+    bar = tqdm(batches, progress, n_batches, leave=False, disable=None if progress else True)
+    for x, y in bar:
         with torch.autocast(source.device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x).float()
         total += nn.functional.cross_entropy(logits, y, reduction="sum", ignore_index=-1)

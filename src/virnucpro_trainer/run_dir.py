@@ -33,9 +33,11 @@ _claimed: dict[Path, tuple[IO, bool]] = {}
 
 
 def results_in(run_dir: Path, checkpoint_name: str) -> list[str]:
-    """The result files of a run that `run_dir` already holds: metrics.csv counts once it has an
-    epoch's row (a run stopped in its first epoch has only the header)."""
-    used = [n for n in (*RESULTS, checkpoint_name) if (run_dir / n).exists()]
+    """The result files `run_dir` already holds, of a training run or of an evaluation (neither
+    kind may write over the other's): metrics.csv counts once it has an epoch's row (a run
+    stopped in its first epoch has only the header)."""
+    names = dict.fromkeys((*RESULTS, checkpoint_name, EVAL_RESULT))
+    used = [n for n in names if (run_dir / n).exists()]
     try:
         with (run_dir / "metrics.csv").open() as f:
             if len(list(itertools.islice(f, 2))) == 2:  # a header and a row
@@ -67,16 +69,14 @@ def claim(run_dir: Path, resume: bool, checkpoint_name: str, evaluation: bool = 
     if not resume:
         used = results_in(run_dir, checkpoint_name)
         if used:
-            hint = (
-                ""
-                if evaluation
-                else f", or continue that run with: python train.py "
-                f"{shlex.quote(f'resume={run_dir}')}"
-            )
+            held = "an evaluation" if used == [EVAL_RESULT] else "a training run"
+            hint = ""
+            if held == "a training run" and not evaluation:
+                resume_arg = shlex.quote(f"resume={run_dir}")
+                hint = f", or continue that run with: python train.py {resume_arg}"
             raise UserError(
-                f"{run_dir} already holds {'an evaluation' if evaluation else 'another run'}'s "
-                f"results ({', '.join(used)}); nothing was written there. Choose another "
-                f"hydra.run.dir{hint}"
+                f"{run_dir} already holds {held}'s results ({', '.join(used)}); nothing was "
+                f"written there. Choose another hydra.run.dir{hint}"
             )
     created = _make(run_dir, "hydra.run.dir")
     handle = (run_dir / LOCK).open("a+")

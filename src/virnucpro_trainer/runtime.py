@@ -47,7 +47,7 @@ def select_device(requested: str) -> torch.device:
             "use device=cpu or device=auto, or install a CUDA build of PyTorch"
         )
     if requested == "auto" and not has_cuda:
-        log.warning("no CUDA GPU found: training on the CPU (set device=cpu to silence this)")
+        log.warning("no CUDA GPU found: computing on the CPU (set device=cpu to silence this)")
     return torch.device("cuda" if requested != "cpu" and has_cuda else "cpu")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.data.batches import BatchSource, Placement
 
 CPU = torch.device("cpu")
 
@@ -16,7 +16,10 @@ CPU = torch.device("cpu")
 def batch_rows(rows, batch_size, seed, **options):
     n = int(rows.max()) + 1
     source = BatchSource(
-        torch.arange(n, dtype=torch.float32)[:, None], torch.zeros(n).long(), CPU, **options
+        torch.arange(n, dtype=torch.float32)[:, None],
+        torch.zeros(n).long(),
+        CPU,
+        Placement(**options),
     )
     gen = torch.Generator().manual_seed(seed)
     return [x[:, 0].long() for x, _ in source.train_batches(rows, batch_size, gen)]

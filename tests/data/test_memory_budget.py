@@ -8,7 +8,7 @@ import mmap
 import pytest
 import torch
 
-from virnucpro_trainer.data.batches import FOLIO_BYTES, BatchSource
+from virnucpro_trainer.data.batches import FOLIO_BYTES, BatchSource, Placement
 from virnucpro_trainer.data.files import find_files
 from virnucpro_trainer.data.store import open_store
 
@@ -44,10 +44,9 @@ def budgeted(table, **kwargs) -> BatchSource:
         table.features,
         table.labels,
         CPU,
+        Placement(memory_budget_bytes=1, **kwargs),
         mapping=table.mapping,
         path=table.features_file,
-        memory_budget_bytes=1,
-        **kwargs,
     )
 
 

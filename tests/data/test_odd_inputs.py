@@ -88,7 +88,8 @@ def test_sibling_data_sets_each_get_their_own_split(tmp_path):
     v1 = json.loads(next((tmp_path / "x/test_set/data_v1").glob("*/split.json")).read_text())
     for name, rows in v1["file_rows"].items():
         label = int(name.startswith(VIRAL_DIR))
-        write_merged(root / name, rows, WIDTH, label, ids=[f"other_{i}" for i in range(rows)])
+        ids = [f"other_{name}_{i}" for i in range(rows)]
+        write_merged(root / name, rows, WIDTH, label, ids=ids)
     expected = f"belongs to the data at {tmp_path / 'x/data_v1'}"
     with pytest.raises(UserError, match=re.escape(expected)):
         train_in_process(tmp_path, *QUICK, "data.root=x/data_v3", "split.dir=x/test_set/data_v1")

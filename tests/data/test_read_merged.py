@@ -101,9 +101,9 @@ def test_read_merged_more_ids_than_rows_warns_and_drops_ids(tmp_path, caplog):
 
 def test_read_merged_tuple_ids_accepted_as_a_list(tmp_path):
     path = tmp_path / VIRAL_DIR / "output_0_merged.pt"
-    write_merged(path, 3, WIDTH, 1, ids=("a", "", "c"))
+    write_merged(path, 3, WIDTH, 1, ids=("a", "b", "c"))
     merged = read_merged(source(path), WIDTH)
-    assert merged.ids == ["a", "", "c"]
+    assert merged.ids == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_read_merged_unusual_but_valid_data(tmp_path, data, width):
     assert not merged.data.requires_grad
     assert merged.data.dtype == data.dtype
     assert torch.equal(merged.data, data.detach())
-    assert merged.ids == [f"output_0_merged_{i}" for i in range(n)]
+    assert merged.ids == [f"{VIRAL_DIR}.output_0_merged_{i}" for i in range(n)]
 
 
 # read_merged: bad files

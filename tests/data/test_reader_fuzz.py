@@ -30,6 +30,9 @@ from helpers import HOST_DIR, VIRAL_DIR, write_merged
 WIDTH = 4
 DIRS = {1: VIRAL_DIR, 0: HOST_DIR}
 FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)  # what 'data' may hold
+# Ids as the id rule asks (data/ids.py): non-empty, no tab, newline or carriage return; and not.
+ID = st.text(min_size=1, max_size=8).filter(lambda s: not set(s) & set("\t\n\r"))
+BAD_TEXT = st.sampled_from(["", "a\tb", "x\n", "\r", "\r\n"])
 
 # torch warns about prototype and experimental dtypes (complex32, nested tensors ...) it is given.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -184,12 +187,18 @@ def labels_for(draw, label: int) -> tuple[object, object]:
 @st.composite
 def ids_for(draw, rows: int) -> tuple[object, str]:
     """(ids, what the reader must make of them): 'exact' (kept), 'dropped' (warned, None),
-    'bad' (refused: not all strings) or 'missing' (no key: warned, None)."""
-    names = st.text(max_size=8)  # empty strings are valid ids
-    kind = draw(st.sampled_from(["exact", "exact", "length", "not-a-list", "bad", "missing"]))
+    'bad' (refused: not all strings, or one breaking the id rule) or 'missing' (no key: warned,
+    None)."""
+    names = st.text(max_size=8)  # unchecked where ids cannot be matched to rows
+    kinds = ["exact", "exact", "length", "not-a-list", "bad", "bad-text", "missing"]
+    kind = draw(st.sampled_from(kinds))
     if kind == "exact":
-        ids = draw(st.lists(names, min_size=rows, max_size=rows))
+        ids = draw(st.lists(ID, min_size=rows, max_size=rows, unique=True))
         return (tuple(ids) if draw(st.booleans()) else ids), "exact"
+    if kind == "bad-text" and rows:
+        ids = draw(st.lists(ID, min_size=rows - 1, max_size=rows - 1, unique=True))
+        ids.insert(draw(st.integers(0, rows - 1)), draw(BAD_TEXT))
+        return ids, "bad"
     if kind == "length":
         n = draw(st.integers(0, rows + 2).map(lambda n: n if n < rows else n + 1))
         return draw(st.lists(names, min_size=n, max_size=n)), "dropped"
@@ -316,6 +325,9 @@ def check_accepted(merged: MergedFile, path: Path, label: int, companion: Merged
     try:
         table = build_table([companion, merged])
     except UserError as err:
+        if ids is not None and len(set(ids)) < len(ids):  # a flipped byte can make two equal
+            assert "names two rows, twice in" in str(err)
+            return
         assert not torch.isfinite(expected).all(), f"build_table refused finite data: {err}"
         assert str(path) in str(err)
         return
@@ -398,7 +410,7 @@ def damaged_files(draw) -> tuple[int, bytes, bytes, dict]:
     label = draw(st.sampled_from([0, 1]))
     rows = draw(st.integers(0, 5))
     obj = {
-        "ids": draw(st.lists(st.text(max_size=4), min_size=rows, max_size=rows)),
+        "ids": draw(st.lists(ID, min_size=rows, max_size=rows, unique=True)),
         "data": draw(valid_data(rows)),
         "labels": [label],
     }
@@ -438,7 +450,7 @@ def test_fuzz_valid_files_read_exactly(workdir, companion, rows, data):
     """The plain valid case, many shapes and dtypes: every value and id comes back."""
     label = data.draw(st.sampled_from([0, 1]))
     saved = {
-        "ids": data.draw(st.lists(st.text(max_size=6), min_size=rows, max_size=rows)),
+        "ids": data.draw(st.lists(ID, min_size=rows, max_size=rows, unique=True)),
         "data": data.draw(valid_data(rows)),
         "labels": [label],
     }

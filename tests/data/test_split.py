@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from virnucpro_trainer.data.split import assign_units, load_or_make_split, split_folder
+from virnucpro_trainer.data.split import (
+    SplitSettings,
+    assign_units,
+    load_or_make_split,
+    split_folder,
+)
 from virnucpro_trainer.data.table import build_table
 from virnucpro_trainer.errors import UserError
 
@@ -84,7 +89,11 @@ def dataset(tmp_path):
 def split_of(root, split_dir, **changes):
     table = build_table(read_all(root, WIDTH))
     return load_or_make_split(
-        table.file_summary(), root, split_dir, ids=table.ids_digests, **(SETTINGS | changes)
+        table.file_summary(),
+        root,
+        split_dir,
+        SplitSettings(**(SETTINGS | changes)),
+        ids=table.ids_digests,
     )
 
 
@@ -251,8 +260,8 @@ def test_leakage_report_on_a_split_built_to_leak(tmp_path):
         table.file_summary(),
         root,
         tmp_path / "test_set",
+        SplitSettings(**SETTINGS),
         records=lambda: table.records(r"^(.+?)_chunk_\d+"),
-        **SETTINGS,
     )
     report = split.document["leakage"]
     assert report["train_test"]["shared_records"] == 1
@@ -276,8 +285,8 @@ def test_no_leakage_when_records_stay_in_their_files(tmp_path, caplog):
         table.file_summary(),
         root,
         tmp_path / "test_set",
+        SplitSettings(**SETTINGS),
         records=lambda: table.records(r"^(.+?)_chunk_\d+"),
-        **SETTINGS,
     )
     assert split.document["leakage"]["train_test"]["shared_records"] == 0
     assert "train/test leakage: 0 source records" in caplog.text
@@ -298,8 +307,8 @@ def group_split(root, split_dir, table=None, **changes):
         table.file_summary(),
         root,
         split_dir,
+        SplitSettings(**settings),
         records=lambda: table.records(settings["record_pattern"]),
-        **settings,
     )
     return split, table
 
@@ -340,11 +349,8 @@ def test_file_split_of_the_same_data_leaks_and_says_so(tmp_path, caplog):
         table.file_summary(),
         root,
         tmp_path / "test_set",
+        SplitSettings("file", test_fraction=0.2, val_fraction=0.25, seed=3),
         records=lambda: table.records(PATTERN),
-        unit="file",
-        test_fraction=0.2,
-        val_fraction=0.25,
-        seed=3,
     )
     assert split.records is None
     assert split.document["leakage"]["train_test"]["shared_records"] > 0

@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.data.batches import BatchSource, Placement
 from virnucpro_trainer.data.files import UNLABELLED, find_files
 from virnucpro_trainer.data.merged import read_merged
 from virnucpro_trainer.data.store import open_store
@@ -143,10 +143,9 @@ def test_budget_and_blocks_cover_every_training_row_once(data):
         table.features,
         table.labels,
         torch.device("cpu"),
+        Placement(memory_budget_bytes=1, block_rows=8),
         mapping=table.mapping,
         path=table.features_file,
-        memory_budget_bytes=1,
-        block_rows=8,
     )
     assert source.where == "the feature store under a budget"
     gen = torch.Generator().manual_seed(0)
@@ -175,7 +174,7 @@ def test_leftovers_of_a_killed_build_are_removed(data):
 def test_block_rows_apply_without_a_budget(data):
     root, cache = data
     table = store(root, cache)
-    source = BatchSource(table.features, table.labels, torch.device("cpu"), block_rows=8)
+    source = BatchSource(table.features, table.labels, torch.device("cpu"), Placement(block_rows=8))
     assert source.where == "host memory"
     order = source.order(torch.arange(0, 40), torch.Generator().manual_seed(0))
     blocks = [sorted(order[i : i + 8].tolist()) for i in range(0, 40, 8)]

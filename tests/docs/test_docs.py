@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from virnucpro_trainer.config.checks import validate
 from virnucpro_trainer.config.evaluate import register_eval_configs, validate_eval
 from virnucpro_trainer.config.schema import register_configs
+from virnucpro_trainer.entry import options_first
 
 from helpers import ROOT
 
@@ -100,6 +102,24 @@ def test_every_example_composes_and_names_its_data(command):
     (validate if script == "train.py" else validate_eval)(cfg)
     # on a fresh checkout only the demo data exists: an example names it, or the user's own
     assert cfg.data.synthetic.enabled or any(a.startswith("data.root=") for a in args), command
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_example_parses_on_the_real_command_line(command):
+    # what `python train.py ...` does with its arguments before Hydra's own parser sees them
+    script, *args = shlex.split(command)[1:]
+    argv = options_first([script, *args])
+    parsed = get_args_parser().parse_args(argv[1:])  # argparse exits (SystemExit) if it fails
+    # every key=value reached Hydra as an override, in the order written
+    assert parsed.overrides == [a for a in args if "=" in a and not a.startswith("-")]
+
+
+def test_overrides_after_multirun_need_the_options_first():
+    raw = ["data=synthetic", "--multirun", "seed=1,2,3"]
+    with pytest.raises(SystemExit):  # Hydra's parser alone: "unrecognized arguments: seed=1,2,3"
+        get_args_parser().parse_args(raw)
+    parsed = get_args_parser().parse_args(options_first(["train.py", *raw])[1:])
+    assert parsed.multirun and parsed.overrides == ["data=synthetic", "seed=1,2,3"]
 
 
 def relative_links(text: str) -> list[str]:

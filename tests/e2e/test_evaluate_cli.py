@@ -58,8 +58,10 @@ def trained(tmp_path_factory) -> Path:
 
 
 def test_rescoring_a_runs_test_side_reproduces_its_test_metrics(trained):
-    out = evaluate(trained, "eval_test", "ckpt=run", *DATA)  # subset: test, as the default says
+    # no data settings: the run directory brings its own; subset: test, as the default says
+    out = evaluate(trained, "eval_test", "ckpt=run")
     metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data_root"] == str((trained / "data/synthetic/data_merge").resolve())
     test = json.loads((trained / "run/test_metrics.json").read_text())
     assert metrics["subset"] == "test"
     rows = metrics["rows"]
@@ -202,3 +204,6 @@ def test_help_shows_the_evaluation_settings(tmp_path):
     assert done.returncode == 0 and "Score a trained VirNucPro checkpoint" in out
     assert "aggregate: vote" in out and "labelled: true" in out and "--multirun ckpt=" in out
     assert "powered by Hydra" not in out and not (tmp_path / "outputs").exists()
+    # the config groups it takes, as train.py --help lists its own
+    groups = out.split("== Configuration groups (group=option) ==")[1].split("==")[0]
+    assert "data: merged, synthetic" in groups

@@ -3,6 +3,7 @@ resume= becomes train.py's arguments: train/test_resume_arguments.py)."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,12 +88,18 @@ def test_sigterm_stops_cleanly_says_how_to_resume_and_resumes(reference):
 
 def test_resume_refuses_changes_that_would_change_results(reference):
     tmp, reference_dir = reference
-    overrides = (reference_dir / ".hydra/overrides.yaml").read_bytes()
-    proc = run_train(tmp, f"resume={reference_dir}", "optimizer.lr=0.1", "seed=4", expect_ok=False)
+    finished = run_train(tmp, f"resume={reference_dir}", expect_ok=False)
+    assert finished.returncode == 1 and "this run has finished" in finished.stderr
+    # the same run as if stopped before its test: resumable, but not with other settings
+    stopped = tmp / "stopped"
+    shutil.copytree(reference_dir, stopped)
+    (stopped / "test_metrics.json").unlink()
+    overrides = (stopped / ".hydra/overrides.yaml").read_bytes()
+    proc = run_train(tmp, f"resume={stopped}", "optimizer.lr=0.1", "seed=4", expect_ok=False)
     assert proc.returncode == 1
     assert "refusing to resume" in proc.stderr
     assert "optimizer.lr: 0.0002 -> 0.1" in proc.stderr and "seed: 3 -> 4" in proc.stderr
-    assert (reference_dir / ".hydra/overrides.yaml").read_bytes() == overrides  # untouched
+    assert (stopped / ".hydra/overrides.yaml").read_bytes() == overrides  # untouched
 
 
 def test_resume_of_a_missing_or_foreign_directory_is_a_clear_error(tmp_path):

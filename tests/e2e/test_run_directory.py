@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from virnucpro_trainer.train.resume import hydra_quote
+from virnucpro_trainer.entry import hydra_quote
 
 from helpers import TINY, TRAIN_PY, epochs_saved, run_dirs, run_train, start_train, wait_for
 
@@ -41,7 +41,7 @@ def test_a_refused_run_leaves_the_run_it_points_at_untouched_and_resumable(tmp_p
         tmp_path, *LONG, "optimizer.lr=0.1", "seed=7", "hydra.run.dir=runs/v", expect_ok=False
     )
     assert refused.returncode == 1
-    assert "already holds another run's results" in refused.stderr
+    assert "already holds a training run's results" in refused.stderr
     assert "nothing was written there" in refused.stderr
     assert snapshot(tmp_path / "runs/v") == before  # .hydra/, train.log, metrics.csv, ...
     run_train(tmp_path, "resume=runs/v")

@@ -31,7 +31,7 @@ def test_overrides_reach_the_run(tmp_path):
 
 
 def test_multirun_gives_one_directory_per_seed_with_different_results(tmp_path):
-    run_train(tmp_path, "--multirun", *TINY, "seed=1,2")
+    run_train(tmp_path, *TINY, "--multirun", "seed=1,2")  # the order README.md shows
     (sweep,) = (tmp_path / "outputs/multirun").glob("*/*")
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert [j.name for j in jobs] == ["0", "1"]

@@ -8,8 +8,6 @@ import os
 import numpy as np
 import pytest
 
-from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.evaluate.inputs import check_unique_ids
 from virnucpro_trainer.evaluate.levels import chunk_level, record_level
 from virnucpro_trainer.evaluate.outputs import (
     level_metrics,
@@ -98,15 +96,6 @@ def test_level_metrics_use_the_levels_own_prediction_and_each_threshold():
     assert m["at_threshold"]["confusion_matrix"] == [[1, 1], [1, 1]]
     assert m["predicted"]["auroc"] == m["at_0.5"]["auroc"] == 0.75
     assert (m["units"], m["viral_units"], m["mixed_label_units"]) == (4, 2, 0)
-
-
-def test_a_duplicate_id_names_both_files():
-    with pytest.raises(UserError, match=r"'x_chunk_0F1' .* in a/one_merged\.pt and b/two_merged"):
-        check_unique_ids(
-            ["x_chunk_0F1", "y", "x_chunk_0F1"], ["a/one_merged.pt", "a", "b/two_merged.pt"]
-        )
-    with pytest.raises(UserError, match="twice in a.pt"):
-        check_unique_ids(["x", "x"], ["a.pt", "a.pt"])
 
 
 class WatchedIds(list):

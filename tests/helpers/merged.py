@@ -32,11 +32,14 @@ def write_merged(
     """torch.save a merged-file dict at `path` (parents created) and return what was saved.
 
     `data` is a float32 [n_rows, width] tensor drawn from `seed`; `ids` default to one
-    `<stem>_<row>` per row. `overrides` replace keys of the dict (MISSING removes a key).
+    `<directory>.<stem>_<row>` per row (unique across the files of a data set, as data/ids.py
+    asks). `overrides` replace keys of the dict (MISSING removes a key).
     """
     gen = torch.Generator().manual_seed(seed)
     obj = {
-        "ids": [f"{path.stem}_{i}" for i in range(n_rows)] if ids is MISSING else ids,
+        "ids": [f"{path.parent.name}.{path.stem}_{i}" for i in range(n_rows)]
+        if ids is MISSING
+        else ids,
         "data": torch.randn(n_rows, width, generator=gen),
         "labels": [label],
     }

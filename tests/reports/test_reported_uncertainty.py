@@ -52,14 +52,18 @@ def test_temperature_scaling_end_to_end(plain_and_calibrated):
 def test_intervals_hold_their_estimate_and_cutoffs_come_from_validation(plain_and_calibrated):
     (test, ckpt, _, report), _ = plain_and_calibrated
     for metric, (low, high) in test["intervals"].items():
-        assert low <= test[metric] <= high, metric
+        if metric in test["not_estimable"]:  # null in JSON, with the reason
+            assert low is None and high is None and test["not_estimable"][metric], metric
+        else:
+            assert low <= test[metric] <= high, metric
     assert test["ci"]["n_boot"] == 200 and test["ci"]["unit"] == "source record"
     assert test["cutoffs"]["chosen_on"] == "validation" and test["cutoffs"]["target_fdr"] == 0.05
     assert ckpt["cutoffs"] == test["cutoffs"]
     rows = test["cutoffs"]["table"]
     thresholds = [r["threshold"] for r in rows if r["threshold"] is not None]
     assert thresholds == sorted(thresholds, reverse=True)  # rarer viruses need a higher cutoff
-    assert "In brackets: 95% intervals from a percentile cluster bootstrap" in report
+    assert "In brackets: 95% intervals from a studentized cluster bootstrap" in report
+    assert test["ci"]["method_setting"] == "studentized"
 
 
 def test_intervals_can_be_turned_off(tmp_path):

@@ -131,8 +131,9 @@ def test_train_epoch_limit_stops_after_that_many_batches(one_thread):
     model.register_forward_hook(lambda _m, inputs, _out: seen.append(len(inputs[0])))
     optimizer, _ = build_optimizer(model, OptimizerConfig())
     source = BatchSource(features, labels, CPU)
-    train_epoch(model, source, train_rows, 8, optimizer, torch.Generator(), limit=3)
+    training = Training(model, optimizer, None, source)
+    train_epoch(training, train_rows, 8, limit=3)
     assert seen == [8, 8, 8]
     seen.clear()
-    train_epoch(model, source, train_rows, 8, optimizer, torch.Generator(), limit=100)
+    train_epoch(training, train_rows, 8, limit=100)
     assert len(seen) == 8

@@ -6,9 +6,10 @@ import fcntl
 
 import pytest
 
+from virnucpro_trainer.entry import hydra_quote
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.run_dir import LAST, LOCK
-from virnucpro_trainer.train.resume import config_differences, hydra_quote, resume_arguments
+from virnucpro_trainer.train.resume import config_differences, resume_arguments
 
 
 def test_resuming_a_search_trial_continues_that_one_run(tmp_path):
@@ -68,3 +69,14 @@ def test_tracker_settings_never_block_a_resume_but_results_settings_do():
         "optimizer": {"lr": 1e-3},
     }
     assert config_differences(saved, requested) == ["optimizer.lr: 0.0002 -> 0.001"]
+
+
+def test_a_finished_run_is_not_resumed(tmp_path):
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra/overrides.yaml").write_text("- data=synthetic\n")
+    (run / LAST).parent.mkdir()
+    (run / LAST).write_bytes(b"")
+    (run / "test_metrics.json").write_text("{}")
+    with pytest.raises(UserError, match="this run has finished .*nothing is left to continue"):
+        resume_arguments(["train.py", f"resume={run}"])

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from virnucpro_trainer.config.schema import OPTIMIZABLE, TrainConfig
 from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.stats.intervals import METHODS as CI_METHODS
 from virnucpro_trainer.stats.metrics import THRESHOLD_METRICS
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -99,6 +100,7 @@ CHECKS = {
     "threshold_metric": _one_of(THRESHOLD_METRICS),
     "ci.n_boot": (lambda v: v >= 20, ">= 20 (1000 or more for publication)"),
     "ci.level": (lambda v: 0.5 <= v < 1, "in [0.5, 1)"),
+    "ci.method": _one_of(CI_METHODS),
     "cutoffs.viral_fractions": (
         lambda v: len(v) > 0 and all(0 < x < 1 for x in v),
         "a non-empty list of fractions in (0, 1)",

@@ -60,6 +60,7 @@ CHECKS = {
     "record_pattern": TRAIN_CHECKS["split.record_pattern"],
     "ci.n_boot": TRAIN_CHECKS["ci.n_boot"],
     "ci.level": TRAIN_CHECKS["ci.level"],
+    "ci.method": TRAIN_CHECKS["ci.method"],
     **RUNTIME_CHECKS,
     # the data settings evaluate.py uses, checked as in training
     **{

@@ -120,6 +120,7 @@ class CIConfig:
     n_boot: int = 1000  # resamples
     level: float = 0.95
     seed: int = 0  # the resampling seed (intervals are exactly reproducible)
+    method: str = "studentized"  # studentized (bootstrap-t) | bca | percentile: docs/statistics.md
 
 
 @dataclass

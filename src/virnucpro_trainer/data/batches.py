@@ -30,6 +30,7 @@ import logging
 import mmap
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,18 @@ def pread_into(fd: int, out: np.ndarray, offset: int) -> None:
         done += n
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a BatchSource keeps the features and what memory it may use (see above); the
+    default keeps them where they are, with no budget."""
+
+    on_gpu: bool = False  # copy the features to a CUDA device once when they fit
+    gpu_margin_bytes: int = 0  # GPU memory left free when they are copied there
+    memory_budget_bytes: int | None = None  # for features mapped from a file
+    block_rows: int | None = None  # a block-wise shuffle
+    overhead_bytes: int = OVERHEAD_BYTES  # the process besides the store, added to the budget
+
+
 class BatchSource:
     """Yields (features, labels) batches for given rows, ready on `device` as float32.
 
@@ -69,51 +82,45 @@ class BatchSource:
         features: torch.Tensor,
         labels: torch.Tensor,
         device: torch.device,
+        placement: Placement = Placement(),
         *,
         mapping: mmap.mmap | None = None,
         path: Path | None = None,
-        on_gpu: bool = True,
-        gpu_margin_bytes: int = 2 << 30,
-        memory_budget_bytes: int | None = None,
-        overhead_bytes: int = OVERHEAD_BYTES,
-        block_rows: int | None = None,
     ):
+        p = placement
         self.device = device
         self.features, self.labels = features, labels
         self.pin = device.type == "cuda"
         nbytes = features.numel() * features.element_size()
         self.gpu_resident = False
-        if device.type == "cuda" and on_gpu:
+        if device.type == "cuda" and p.on_gpu:
             free, _ = torch.cuda.mem_get_info(device)
-            if nbytes + gpu_margin_bytes <= free:
+            if nbytes + p.gpu_margin_bytes <= free:
                 self.features = features.to(device)
                 self.labels = labels.to(device)
                 self.gpu_resident, self.pin = True, False
             else:
-                log.info(
-                    "features (%.1f GB) do not fit in free GPU memory (%.1f GB) with the "
-                    "margin: gathering batches on the host",
-                    nbytes / 1e9,
-                    free / 1e9,
-                )
-        over_budget = memory_budget_bytes is not None and nbytes > memory_budget_bytes
+                log.info("features (%.1f GB) do not fit in free GPU memory (%.1f GB) with "
+                         "the margin: gathering batches on the host", nbytes / 1e9,
+                         free / 1e9)  # fmt: skip
+        over_budget = p.memory_budget_bytes is not None and nbytes > p.memory_budget_bytes
         budgeted = over_budget and mapping is not None and path is not None
         self.mapping = mapping if budgeted and not self.gpu_resident else None
-        self.block_rows = block_rows  # honoured wherever the features are, budget or not
+        self.block_rows = p.block_rows  # honoured wherever the features are, budget or not
         self.fd = None
         if self.mapping is not None:
-            self.rss_limit = memory_budget_bytes + overhead_bytes
+            self.rss_limit = p.memory_budget_bytes + p.overhead_bytes
             self.row_bytes = features.stride(0) * features.element_size()
             self.fd = os.open(path, os.O_RDONLY)
             if hasattr(os, "posix_fadvise"):  # not on macOS
-                advice = os.POSIX_FADV_SEQUENTIAL if block_rows else os.POSIX_FADV_RANDOM
+                advice = os.POSIX_FADV_SEQUENTIAL if p.block_rows else os.POSIX_FADV_RANDOM
                 os.posix_fadvise(self.fd, 0, 0, advice)
             self.release()
             log.info(
                 "features (%.1f GB) exceed data.memory_budget_gb: reading them from the feature "
                 "store file%s, resident memory held under %.2f GB (%.2f GB besides the store now)",
                 nbytes / 1e9,
-                " in shuffled blocks" if block_rows else "",
+                " in shuffled blocks" if p.block_rows else "",
                 self.rss_limit / 1e9,
                 self.base / 1e9,
             )

@@ -10,7 +10,7 @@ import torch
 from omegaconf import DictConfig
 
 from virnucpro_trainer.config.schema import SyntheticConfig
-from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.data.batches import BatchSource, Placement
 from virnucpro_trainer.data.files import SourceFile, find_files
 from virnucpro_trainer.data.merged import read_merged
 from virnucpro_trainer.data.store import open_store
@@ -18,12 +18,14 @@ from virnucpro_trainer.data.synthetic import ensure_synthetic
 from virnucpro_trainer.data.table import FeatureTable, build_table
 
 
-def data_sources(data: DictConfig, width: int) -> list[SourceFile]:
-    """The files under data.root (the demo data generated first, when `data` asks for it)."""
+def data_sources(data: DictConfig, width: int, for_training: bool = True) -> list[SourceFile]:
+    """The files under data.root (the demo data generated first, when `data` asks for it); an
+    evaluation (not `for_training`) takes data of one class too."""
     data_root = Path(data.root)
     if data.synthetic.enabled:
         ensure_synthetic(data_root, SyntheticConfig(**data.synthetic), width)
-    return find_files(data_root, data.file_glob, data.viral_dir_substring)
+    script = "train.py" if for_training else "evaluate.py"
+    return find_files(data_root, data.file_glob, data.viral_dir_substring, script, for_training)
 
 
 def load_table(
@@ -73,14 +75,17 @@ def make_batch_source(
 ) -> BatchSource:
     """Batches of `table` on `device`, within data.memory_budget_gb and data.block_rows."""
     budget = data.memory_budget_gb
-    return BatchSource(
-        table.features,
-        table.labels,
-        device,
-        mapping=table.mapping,
-        path=table.features_file,
+    placement = Placement(
         on_gpu=features_on_gpu,
         gpu_margin_bytes=int(gpu_memory_margin_gb * 2**30),
         memory_budget_bytes=None if budget is None else int(budget * 2**30),
         block_rows=data.block_rows,
+    )
+    return BatchSource(
+        table.features,
+        table.labels,
+        device,
+        placement,
+        mapping=table.mapping,
+        path=table.features_file,
     )

@@ -27,8 +27,16 @@ class SourceFile:
     label: int
 
 
-def find_files(root: Path, file_glob: str, viral_dir_substring: str) -> list[SourceFile]:
-    """All files matching `<root>/<class dir>/<file_glob>`, sorted, with both classes present.
+def find_files(
+    root: Path,
+    file_glob: str,
+    viral_dir_substring: str,
+    script: str = "train.py",
+    both_classes: bool = True,
+) -> list[SourceFile]:
+    """All files matching `<root>/<class dir>/<file_glob>`, sorted; with `both_classes`, a
+    UserError unless both classes are present (training needs them; an evaluation of one class,
+    e.g. a viral-only set to measure recall, does not). `script` names the command in messages.
 
     Paths that look like data files but are not read (broken links, directories, files in
     sub-directories of a class directory or in the root itself) get one warning per kind.
@@ -37,8 +45,8 @@ def find_files(root: Path, file_glob: str, viral_dir_substring: str) -> list[Sou
         raise UserError(
             f"data directory not found: {root}\n"
             "Point data.root at a folder of merged embedding files, e.g. "
-            "`python train.py data.root=/path/to/data_merge`,\n"
-            "or try the bundled demo data: `python train.py data=synthetic`."
+            f"`python {script} data.root=/path/to/data_merge`,\n"
+            f"or try the bundled demo data: `python {script} data=synthetic`."
         )
     candidates = sorted(root.glob(f"*/{file_glob}"))
     paths = [p for p in candidates if p.is_file()]
@@ -54,7 +62,7 @@ def find_files(root: Path, file_glob: str, viral_dir_substring: str) -> list[Sou
         for p in paths
     ]
     for label, name in CLASS_NAMES.items():
-        if not any(f.label == label for f in files):
+        if both_classes and not any(f.label == label for f in files):
             dirs = sorted({f.path.parent.name for f in files})
             raise UserError(
                 f"no {name} files under {root}: a directory whose name contains "

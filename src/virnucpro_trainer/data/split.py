@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from omegaconf import DictConfig
 
 from virnucpro_trainer.data.files import CLASS_NAMES
 from virnucpro_trainer.data.group_split import (
@@ -26,12 +27,11 @@ from virnucpro_trainer.data.group_split import (
     record_rows,
 )
 from virnucpro_trainer.data.leakage import leakage_report, log_leakage
+from virnucpro_trainer.data.split_check import check_run_split, check_split_data
 from virnucpro_trainer.data.split_doc import (
     GROUP_METHOD,
     SIDES,
-    check_data_root,
     describe,
-    differences,
     read_document,
     summary,
     write_folder,
@@ -137,16 +137,40 @@ def make_split(
     return doc
 
 
+@dataclass(frozen=True)
+class SplitSettings:
+    """What a split is made with (the split config's keys but its folder)."""
+
+    unit: str
+    test_fraction: float
+    val_fraction: float
+    seed: int
+    record_pattern: str | None = None  # a group split's unit; used by every split's leakage report
+
+    @classmethod
+    def from_config(cls, split: DictConfig) -> SplitSettings:
+        return cls(split.unit, split.test_fraction, split.val_fraction, split.seed,
+                   split.record_pattern)  # fmt: skip
+
+    def document(self) -> dict:
+        """The settings as split.json records them (the record pattern for a group split)."""
+        settings = {
+            "unit": self.unit,
+            "seed": self.seed,
+            "split_ratio": self.test_fraction,
+            "val_fraction": self.val_fraction,
+        }
+        if self.unit == "group":
+            settings["record_pattern"] = self.record_pattern
+        return settings
+
+
 def load_or_make_split(
     files: dict[str, tuple[int, int]],
     data_root: Path,
     split_dir: Path,
-    unit: str,
-    test_fraction: float,
-    val_fraction: float,
-    seed: int,
+    settings: SplitSettings,
     records: Callable[[], dict[str, list[str]]] | None = None,
-    record_pattern: str | None = None,
     ids: Callable[[], dict[str, str]] | None = None,
 ) -> Split:
     """Load the split for these settings if it matches `files`, else make and save it.
@@ -157,18 +181,12 @@ def load_or_make_split(
     `ids()` gives a hash of each file's sequence ids: recorded in a new split, and checked, so a
     split is never used for other data that has the same file names and row counts.
     """
-    if unit == "group" and records is None:
+    s = settings
+    if s.unit == "group" and records is None:
         raise ValueError("a group split needs the records of the rows")
-    folder = split_folder(split_dir, unit, test_fraction, val_fraction, seed)
+    folder = split_folder(split_dir, s.unit, s.test_fraction, s.val_fraction, s.seed)
     path = folder / "split.json"
-    settings = {
-        "unit": unit,
-        "seed": seed,
-        "split_ratio": test_fraction,
-        "val_fraction": val_fraction,
-    }
-    if unit == "group":
-        settings["record_pattern"] = record_pattern
+    settings = s.document()
     if not path.exists():
         doc = make_split(files, settings, data_root, records, ids)
         try:
@@ -179,18 +197,35 @@ def load_or_make_split(
             ) from None
         log.info("made a new split: %s", path)
     doc = read_document(path, settings)
-    check_data_root(doc, data_root, files, ids, path)
-    diffs = differences(doc, files, ids)
-    if diffs:
-        raise UserError(
-            f"the data under {data_root} no longer matches the split in {path}:\n  "
-            + "\n  ".join(diffs)
-            + f"\nTo split the changed data afresh, move or delete {folder} (runs judged on the "
-            "old split are then not comparable), or use another split.dir or split.seed."
-        )
+    check_split_data(doc, data_root, files, ids, path)
     log.info("split %s (%s): %s", doc["hash"], path, summary(doc))
-    if unit == "group":
+    if s.unit == "group":
         log_row_fractions(doc, folder)
     log_leakage(doc.get("leakage"))
-    side_records = {side: doc[f"{side}_records"] for side in SIDES} if unit == "group" else None
+    return split_of(doc, path)
+
+
+def split_of(doc: dict, path: Path) -> Split:
+    side_records = (
+        {side: doc[f"{side}_records"] for side in SIDES} if doc.get("unit") == "group" else None
+    )
     return Split({side: doc[f"{side}_files"] for side in SIDES}, side_records, doc, path)
+
+
+def run_split(
+    run_dir: Path,
+    settings: SplitSettings,
+    files: dict[str, tuple[int, int]],
+    data_root: Path,
+    ids: Callable[[], dict[str, str]] | None,
+) -> Split:
+    """The split a run used, from its own split.json, checked against the data found: resume=
+    continues on exactly the data the run was split on, never on a new split of other data."""
+    doc = check_run_split(run_dir, settings.document(), files, data_root, ids)
+    path = run_dir / "split.json"
+    try:
+        split = split_of(doc, path)
+        log.info("split %s (the run's own, %s): %s", split.hash, path, summary(doc))
+    except (KeyError, TypeError) as err:
+        raise UserError(f"{path}: incomplete, no {err}") from None
+    return split

@@ -1,5 +1,6 @@
 """split.json, the document that describes a split: made from the assignment, written atomically
-(with, for a file split, symlinks to the test files), read back and checked against the data found.
+(with, for a file split, symlinks to the test files) and read back (split_check.py checks it
+against the data found).
 """
 
 from __future__ import annotations
@@ -7,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -88,44 +88,6 @@ def describe(
     return doc
 
 
-def differences(
-    doc: dict, files: dict[str, tuple[int, int]], ids: Callable[[], dict[str, str]] | None
-) -> list[str]:
-    labels = doc.get("file_labels")
-    if labels is None:  # written before file_labels existed: a file split, labels per side
-        labels = {}
-        for side in SIDES:
-            labels.update(zip(doc[f"{side}_files"], doc[f"{side}_labels"], strict=True))
-    recorded = {name: (label, doc["file_rows"][name]) for name, label in labels.items()}
-    found = {name: tuple(v) for name, v in files.items()}
-    missing = sorted(set(recorded) - set(found))
-    new = sorted(set(found) - set(recorded))
-    changed = sorted(n for n in set(found) & set(recorded) if found[n] != recorded[n])
-
-    def show(names: list[str]) -> str:
-        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-
-    diffs = []
-    if missing:
-        diffs.append(f"{len(missing)} file(s) in the split are gone: {show(missing)}")
-    if new:
-        diffs.append(f"{len(new)} file(s) found that the split does not know: {show(new)}")
-    for name in changed[:5]:
-        (la, ra), (lb, rb) = recorded[name], found[name]
-        diffs.append(
-            f"{name}: split recorded label {la} and {ra} rows, found label {lb} and {rb} rows"
-        )
-    if not diffs and ids is not None and doc.get("file_ids") is not None:
-        found_ids = ids()
-        other = sorted(n for n in recorded if doc["file_ids"].get(n) != found_ids.get(n))
-        if other:
-            diffs.append(
-                f"{len(other)} file(s) hold other sequence ids than when the split was made "
-                f"(same names and row counts, other sequences): {show(other)}"
-            )
-    return diffs
-
-
 def write_folder(folder: Path, doc: dict, data_root: Path) -> None:
     """Write split.json (and, for a file split, the test-file symlinks), atomically."""
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -177,35 +139,6 @@ def read_document(path: Path, settings: dict) -> dict:
             f"delete {path.parent} or choose another split.dir{hint}"
         )
     return doc
-
-
-def check_data_root(
-    doc: dict,
-    data_root: Path,
-    files: dict[str, tuple[int, int]],
-    ids: Callable[[], dict[str, str]] | None,
-    path: Path,
-) -> None:
-    """A split belongs to the data it was made from. Under another data root it is used only for
-    the same sequences (the data moved, or re-embedded): same files, rows and sequence ids."""
-    made_for = doc["data_root"]
-    if made_for == str(data_root):
-        return
-    same = ids is not None and doc.get("file_ids") is not None and not differences(doc, files, ids)
-    if not same:
-        raise UserError(
-            f"the split in {path} belongs to the data at {made_for}, not to {data_root}. Each "
-            "data set gets its own split by default (split.dir: <data.root>/../test_set/<name "
-            "of data.root>); set split.dir to another folder, or move or delete "
-            f"{path.parent} to split this data afresh"
-        )
-    log.warning(
-        "the split in %s was made for the data at %s; the data at %s has the same files, rows "
-        "and sequence ids, so it is used for it as well",
-        path,
-        made_for,
-        data_root,
-    )
 
 
 def summary(doc: dict) -> str:

@@ -18,6 +18,7 @@ from typing import IO
 import numpy as np
 import torch
 
+from virnucpro_trainer.data.ids import check_unique_ids
 from virnucpro_trainer.data.merged import MergedFile
 from virnucpro_trainer.data.records import records_of
 from virnucpro_trainer.errors import UserError
@@ -46,6 +47,13 @@ class FeatureTable:
                 self.names, self.offsets[:-1], self.offsets[1:], strict=True
             )
         }
+
+    def file_ids(self) -> list[list[str] | None]:
+        """Each file's sequence ids (None where they cannot be matched to its rows), read from
+        the feature store's ids.json when first needed."""
+        if self.ids is None:
+            self.ids = json.loads(self.ids_file.read_text())
+        return self.ids
 
     def ids_digests(self) -> dict[str, str]:
         """{file name: a hash of its sequence ids}: which sequences a file holds, to tell the
@@ -201,6 +209,7 @@ def build_table(files: list[MergedFile], workers: int = 0) -> FeatureTable:
             "GB as float32) does not fit in memory: use the feature store (data.cache_dir, on by "
             "default) with data.memory_budget_gb, or data.storage_dtype=float16"
         ) from None
+    check_unique_ids([f.source.name for f in files], [f.ids for f in files])  # text: on reading
     labels = torch.empty(int(offsets[-1]), dtype=torch.int64)
     fill_rows(files, features, labels, workers)
     return FeatureTable(

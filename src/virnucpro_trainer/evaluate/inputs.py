@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 
-from virnucpro_trainer.checkpoint import ScoringModel
-from virnucpro_trainer.data.dataset import data_sources
+from virnucpro_trainer.checkpoint import ScoringModel, read_checkpoint, resolve_checkpoint
+from virnucpro_trainer.data.dataset import data_sources, read_into_ram
 from virnucpro_trainer.data.files import UNLABELLED, SourceFile
+from virnucpro_trainer.data.split_check import check_split_data, read_run_split
 from virnucpro_trainer.data.split_doc import SIDES
+from virnucpro_trainer.data.store import find_store, open_store
 from virnucpro_trainer.data.synthetic import MARKER
 from virnucpro_trainer.data.table import FeatureTable
+from virnucpro_trainer.entry import hydra_quote, override_value
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.torch_files import load_weights_only
 
@@ -43,7 +47,7 @@ def labelled_sources(cfg: DictConfig, width: int) -> list[SourceFile]:
                 f"the demo data in {root} is {made_width} numbers wide but the checkpoint takes "
                 f"{width}: choose another data.root for demo data of that width"
             )
-    return data_sources(cfg.data, width)
+    return data_sources(cfg.data, width, for_training=False)
 
 
 def unlabelled_sources(root: Path, file_glob: str) -> list[SourceFile]:
@@ -56,62 +60,47 @@ def unlabelled_sources(root: Path, file_glob: str) -> list[SourceFile]:
     return [SourceFile(p, p.relative_to(root).as_posix(), UNLABELLED) for p in paths]
 
 
-def read_split(run_dir: Path) -> dict:
-    path = run_dir / "split.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise UserError(f"subset=test needs the run's split: cannot read {path}: {err}") from None
-
-
 def choose_subset(subset: str | None, run_dir: Path | None, data_root: Path, labelled: bool) -> str:
-    """`subset`, or when null: test for a run directory trained on this data root, else all."""
+    """`subset`, or when null: test for a run directory trained on this data root, else all.
+
+    A run directory without its split.json is refused rather than scored whole: its training
+    rows would be scored as if they were new (subset=all does it deliberately)."""
     if subset == "test" and run_dir is None:
         raise UserError(
             "subset=test needs ckpt=<run directory> (its split.json names the test side)"
         )
     if subset is not None:
         return subset
-    if not labelled or run_dir is None or not (run_dir / "split.json").is_file():
+    if not labelled or run_dir is None:
         return "all"
-    trained_on = read_split(run_dir).get("data_root")
+    if not (run_dir / "split.json").is_file():
+        raise UserError(
+            f"ckpt={run_dir} is a run directory without its split.json, so its test side is "
+            "unknown and the default subset (its test side) cannot be chosen; scoring every row "
+            "would score the rows it was trained on as well. Put the run's split.json back, or "
+            "score every row deliberately with subset=all"
+        )
+    trained_on = read_run_split(run_dir / "split.json", "subset=test").get("data_root")
     return "test" if trained_on and Path(trained_on).resolve() == data_root.resolve() else "all"
 
 
-def test_rows(table: FeatureTable, run_dir: Path) -> torch.Tensor:
-    """Exactly the rows of the run's test side, from its split.json."""
-    doc = read_split(run_dir)
+def test_rows(table: FeatureTable, run_dir: Path, data_root: Path) -> torch.Tensor:
+    """Exactly the rows of the run's test side, from its split.json, once the data under
+    `data_root` is checked to be the data the run was split on (data/split_check.py)."""
+    path = run_dir / "split.json"
+    doc = read_run_split(path, "subset=test")
+    remedy = (
+        f"subset=test scores the test side of the run {run_dir} only on the data it was split "
+        "on: point data.root at that data, or score every row of this data with subset=all"
+    )
+    check_split_data(doc, data_root, table.file_summary(), table.ids_digests, path, remedy)
     try:
         if doc.get("unit") == "group":
             sides = {side: doc[f"{side}_records"] for side in SIDES}
             return table.rows_of_records(sides, doc["record_pattern"])["test"]
-        names, expected = doc["test_files"], doc["file_rows"]
+        return table.rows_of(doc["test_files"])
     except KeyError as err:
-        raise UserError(f"{run_dir / 'split.json'}: incomplete, no {err}") from None
-    found = table.file_summary()
-    wrong = [n for n in names if n not in found or found[n][1] != expected.get(n)]
-    if wrong:
-        raise UserError(
-            f"the run {run_dir} was tested on files that this data does not hold as they were "
-            f"(missing or with other row counts): {', '.join(wrong[:5])}; point data.root at the "
-            "run's data, or use subset=all"
-        )
-    return table.rows_of(names)
-
-
-def check_unique_ids(ids: list[str], files: list[str]) -> None:
-    """A UserError naming both files when one id names two rows."""
-    first: dict[str, int] = {}
-    for i, name in enumerate(ids):
-        j = first.setdefault(name, i)
-        if j != i:
-            where = (
-                "twice in " + files[i] if files[i] == files[j] else f"in {files[j]} and {files[i]}"
-            )
-            raise UserError(
-                f"sequence id {name!r} names two rows, {where}: ids must be unique, or rows "
-                "could not be told apart in the predictions (was a file copied or merged twice?)"
-            )
+        raise UserError(f"{path}: incomplete, no {err}") from None
 
 
 def check_width(scoring: ScoringModel, data_width: int, where: Path) -> None:
@@ -123,3 +112,88 @@ def check_width(scoring: ScoringModel, data_width: int, where: Path) -> None:
             "score data embedded with the same protein model (2048 = DNABERT-S + FastESM2-650, "
             "3328 = DNABERT-S + ESM2-3B)"
         )
+
+
+SCRATCH_STORE = ".feature_store"  # in the evaluation directory, removed when scoring is done
+
+
+def scoring_table(cfg: DictConfig, sources: list[SourceFile], width: int, out_dir: Path):
+    """The rows to score, writing nothing outside `out_dir`: the feature store training built
+    for exactly these files if there is one (mapped, read only); else, when the files are larger
+    than data.memory_budget_gb, a store built in `out_dir` for this evaluation alone (removed
+    when it ends: remove_scratch); else the files read into RAM."""
+    data = cfg.data
+    if data.cache_dir is not None:
+        table = find_store(sources, Path(data.cache_dir), width, data.storage_dtype)
+        if table is not None:
+            return table
+    budget = data.memory_budget_gb
+    if budget is not None and sum(s.path.stat().st_size for s in sources) > budget * 2**30:
+        log.info("the files exceed data.memory_budget_gb: mapping them from a store in %s", out_dir)
+        scratch = out_dir / SCRATCH_STORE
+        return open_store(sources, Path(data.root), scratch, width, data.storage_dtype, 1)
+    return read_into_ram(sources, width, data.storage_dtype, cfg.num_workers)
+
+
+def remove_scratch(out_dir: Path) -> None:
+    shutil.rmtree(out_dir / SCRATCH_STORE, ignore_errors=True)
+
+
+# The data settings a run directory brings to `ckpt=<run>`: where its data is and what it is
+# (not memory_budget_gb or block_rows, which belong to the machine a run is on).
+RUN_DATA_KEYS = (
+    "root",
+    "file_glob",
+    "viral_dir_substring",
+    "dna_dim",
+    "protein_dim",
+    "protein_model",
+    "protein_model_id",
+    "cache_dir",
+    "storage_dtype",
+    "synthetic",
+)
+
+
+def run_data_overrides(argv: list[str]) -> list[str]:
+    """`argv` with, for `ckpt=<run directory>` and no data setting on the command line, the
+    run's own data settings (from the resolved config its best model stores) put before the
+    user's overrides: `python evaluate.py ckpt=<run>` scores the data the run was trained on.
+    Unchanged for a .pth file, several checkpoints, or any `data=`/`data.` override."""
+    args = argv[1:]
+    ckpts = [a for a in args if a.startswith("ckpt=")]
+    if len(ckpts) != 1 or any(a.lstrip("+~").startswith(("data=", "data.")) for a in args):
+        return argv
+    run_dir = Path(override_value(ckpts[0]))
+    if not run_dir.is_dir():
+        return argv  # a .pth file, a sweep (a,b) or a missing path: evaluate_run says which
+    try:
+        config = read_checkpoint(resolve_checkpoint(run_dir)[0]).get("config")
+    except UserError:
+        return argv  # evaluate_run reports it
+    data = config.get("data") if isinstance(config, dict) else None
+    if not isinstance(data, dict):
+        return argv  # a checkpoint written without its config
+    brought = [
+        f"data.{key}={_override_text(value)}"
+        for key, value in _flatten({k: data[k] for k in RUN_DATA_KEYS if k in data})
+    ]
+    return [*argv[:1], *brought, *args]
+
+
+def _flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out += _flatten(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def _override_text(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return hydra_quote(value) if isinstance(value, str) else repr(value)

@@ -17,19 +17,19 @@ from virnucpro_trainer.atomic import write_json
 from virnucpro_trainer.checkpoint import ScoringModel, load_scoring_model
 from virnucpro_trainer.config.evaluate import validate_eval
 from virnucpro_trainer.config.schema import CIConfig
-from virnucpro_trainer.data.dataset import load_table, make_batch_source
+from virnucpro_trainer.data.dataset import make_batch_source
 from virnucpro_trainer.evaluate.inputs import (
-    check_unique_ids,
     check_width,
     choose_subset,
     labelled_sources,
+    remove_scratch,
+    scoring_table,
     stored_width,
     test_rows,
     unlabelled_sources,
 )
 from virnucpro_trainer.evaluate.levels import LEVELS, Level, chunk_level, record_level
 from virnucpro_trainer.evaluate.outputs import (
-    THRESHOLD_FREE,
     level_metrics,
     write_highest_score,
     write_level_table,
@@ -38,9 +38,11 @@ from virnucpro_trainer.evaluate.outputs import (
 )
 from virnucpro_trainer.model import predict
 from virnucpro_trainer.reports.evaluation import write_eval_report
+from virnucpro_trainer.run_dir import EVAL_RESULT
 from virnucpro_trainer.runtime import describe, select_device
-from virnucpro_trainer.stats.bootstrap import cluster_bootstrap, group_codes
+from virnucpro_trainer.stats.bootstrap import group_codes
 from virnucpro_trainer.stats.calibration import apply_temperature
+from virnucpro_trainer.stats.interval_block import interval_blocks
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +65,19 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
     log.info("evaluation directory: %s", out_dir)
     log.info("device %s", describe(device))
     scoring = load_scoring_model(Path(cfg.ckpt))
-    root = Path(cfg.data.root)
-    subset = choose_subset(cfg.subset, scoring.run_dir, root, cfg.labelled)
-    width = scoring.input_dim
+    subset = choose_subset(cfg.subset, scoring.run_dir, Path(cfg.data.root), cfg.labelled)
+    try:
+        scored = score(cfg, out_dir, scoring, subset, device)
+        return write_all(cfg, out_dir, scoring, subset, scored)
+    finally:
+        remove_scratch(out_dir)
+
+
+def score(
+    cfg: DictConfig, out_dir: Path, scoring: ScoringModel, subset: str, device: torch.device
+) -> Scored:
+    """The files `cfg` names, checked against the checkpoint, scored by its model."""
+    root, width = Path(cfg.data.root), scoring.input_dim
     if cfg.labelled:
         sources = labelled_sources(cfg, width)
     else:
@@ -73,23 +85,21 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
     found = stored_width(sources[0].path)
     if found is not None:
         check_width(scoring, found, sources[0].path)
-    # the feature store, or RAM, as in training
-    table = load_table(cfg.data, sources, width, cfg.num_workers)
+    table = scoring_table(cfg, sources, width, out_dir)
     rows = (
-        test_rows(table, scoring.run_dir) if subset == "test" else torch.arange(len(table.labels))
+        test_rows(table, scoring.run_dir, root)
+        if subset == "test"
+        else torch.arange(len(table.labels))
     )
-    log.info(
-        "scoring %d rows of %d files under %s (subset=%s)",
-        len(rows),
-        len(table.names),
-        root,
-        subset,
-    )
+    log.info("scoring %d rows of %d files under %s (subset=%s)", len(rows), len(table.names),
+             root, subset)  # fmt: skip
     source = make_batch_source(
         cfg.data, table, device, cfg.features_on_gpu, cfg.gpu_memory_margin_gb
     )
     model = scoring.model.to(device)
-    prob_viral, y, loss = predict(model, source, rows, cfg.eval_batch_size, bf16=cfg.bf16)
+    prob_viral, y, loss = predict(
+        model, source, rows, cfg.eval_batch_size, bf16=cfg.bf16, progress="scoring"
+    )
     if scoring.temperature is not None:  # the training run's calibration, fitted on validation
         log.info("applying the checkpoint's temperature T = %.4f", scoring.temperature)
         prob_viral = apply_temperature(prob_viral, scoring.temperature)
@@ -102,8 +112,7 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
         prob_host=np.float32(1.0) - prob_viral,  # two classes: the softmax sums to one
         loss=loss,
     )
-    check_unique_ids(scored.ids, scored.files)
-    return write_all(cfg, out_dir, scoring, subset, scored)
+    return scored
 
 
 @dataclass
@@ -147,7 +156,7 @@ def make_levels(scored: Scored, pattern: str, aggregate: str) -> tuple[dict[str,
 def write_all(
     cfg: DictConfig, out_dir: Path, scoring: ScoringModel, subset: str, scored: Scored
 ) -> dict:
-    """Levels, metrics.json, the report and the five prediction files."""
+    """Levels, the five prediction files, the report, then metrics.json."""
     levels, counts = make_levels(scored, cfg.record_pattern, cfg.aggregate)
     metrics = {
         "checkpoint": str(scoring.path),
@@ -167,10 +176,12 @@ def write_all(
         if cfg.ci.enabled:
             add_level_intervals(metrics, levels, cfg.record_pattern, CIConfig(**cfg.ci))
         log_summary(metrics)
-    write_json(out_dir / "metrics.json", metrics)
+    # metrics.json last: it marks a finished evaluation (an interrupted one leaves none, and its
+    # directory is removed as holding no results)
+    write_predictions(out_dir, scored, levels)
     if scored.labels is not None:
         write_eval_report(out_dir, metrics, levels)
-    write_predictions(out_dir, scored, levels)
+    write_json(out_dir / EVAL_RESULT, metrics)
     log.info("%d rows, %d chunks, %d records; results in %s", *list(counts.values())[:3], out_dir)
     return metrics
 
@@ -207,18 +218,20 @@ def labelled_metrics(
 def add_level_intervals(
     metrics: dict, levels: dict[str, Level], pattern: str, ci: CIConfig
 ) -> None:
-    """`intervals` for each level's own prediction, resampling records: rows and chunks by the
-    record their id names (`pattern`), records one by one."""
-    settings = {"n_boot": ci.n_boot, "level": ci.level, "seed": ci.seed}
+    """`intervals` and `not_estimable` for each level's own prediction, resampling records: rows
+    and chunks by the record their id names (`pattern`), records one by one."""
+    described = None
     for name, level in levels.items():
         block = metrics[name].get("predicted")
         if block is None:
             continue
         groups = np.arange(len(level.ids)) if name == "records" else group_codes(level.ids, pattern)
-        cut = cluster_bootstrap(level.labels, level.viral.astype(np.float64), groups, **settings)
-        free = cluster_bootstrap(level.labels, level.score, groups, **settings)
-        block["intervals"] = {k: free[k] if k in THRESHOLD_FREE else v for k, v in cut.items()}
-    metrics["ci"] = {**settings, "method": "percentile cluster bootstrap", "unit": "record"}
+        (found,), described = interval_blocks(
+            level.labels, level.score, groups, [np.asarray(level.viral)], ci
+        )
+        block.update(found)
+    if described is not None:
+        metrics["ci"] = {**described, "unit": "record"}
 
 
 def log_summary(metrics: dict) -> None:

@@ -157,9 +157,8 @@ def run_epoch(
     (None, the losses) when a loss is not finite."""
     t0 = time.perf_counter()
     lr = t.optimizer.param_groups[0]["lr"]
-    train_loss = train_epoch(t.net, t.source, rows["train"], s.batch_size, t.optimizer, t.shuffle,
-                             bf16=s.bf16, desc=f"epoch {epoch}", stop=stop,
-                             limit=s.limit_batches)  # fmt: skip
+    train_loss = train_epoch(t, rows["train"], s.batch_size, bf16=s.bf16, desc=f"epoch {epoch}",
+                             stop=stop, limit=s.limit_batches)  # fmt: skip
     probs, y, val_loss = predict(t.net, t.source, rows["val"], s.eval_batch_size, bf16=s.bf16)
     t.scheduler.step()
     if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
@@ -179,23 +178,21 @@ def run_epoch(
 
 
 def train_epoch(
-    model: nn.Module,
-    source: BatchSource,
+    t: Training,
     rows: torch.Tensor,
     batch_size: int,
-    optimizer: torch.optim.Optimizer,
-    generator: torch.Generator,
     *,
     bf16: bool = False,
     desc: str = "",
     stop: StopSignals | None = None,
     limit: int | None = None,
 ) -> float:
-    """Train for one shuffled pass over `rows`; returns the mean training loss.
+    """Train `t` for one pass over `rows`, shuffled by `t.shuffle`; the mean training loss.
 
     `stop` is checked before every batch and raises errors.Interrupted after SIGINT or SIGTERM.
     `limit` stops the pass after that many batches (a quick check, `limit_batches`).
     """
+    model, source, optimizer = t.net, t.source, t.optimizer
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     total = torch.zeros((), device=source.device)
@@ -203,7 +200,7 @@ def train_epoch(
     n_batches = math.ceil(len(rows) / batch_size)
     if limit is not None:
         n_batches = min(n_batches, limit)
-    batches = itertools.islice(source.train_batches(rows, batch_size, generator), n_batches)
+    batches = itertools.islice(source.train_batches(rows, batch_size, t.shuffle), n_batches)
     for x, y in tqdm(batches, desc=desc, total=n_batches, leave=False, disable=None):
         if stop is not None:
             stop.check()

@@ -22,7 +22,13 @@ from virnucpro_trainer.checkpoint import (
 from virnucpro_trainer.config.checks import validate
 from virnucpro_trainer.config.schema import as_dict, resolve_paths
 from virnucpro_trainer.data.dataset import data_sources, load_table, make_batch_source
-from virnucpro_trainer.data.split import SIDES, Split, load_or_make_split
+from virnucpro_trainer.data.split import (
+    SIDES,
+    Split,
+    SplitSettings,
+    load_or_make_split,
+    run_split,
+)
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.model import VirNucProMLP, build_optimizer
@@ -122,20 +128,16 @@ def prepare(cfg: DictConfig, run_dir: Path) -> torch.device:
 def split_rows(
     cfg: DictConfig, table: FeatureTable, run_dir: Path
 ) -> tuple[Split, dict[str, torch.Tensor]]:
-    """The split for this data (made on first use), copied into the run; the rows of each side."""
-    split = load_or_make_split(
-        table.file_summary(),
-        Path(cfg.data.root),
-        Path(cfg.split.dir),
-        cfg.split.unit,
-        cfg.split.test_fraction,
-        cfg.split.val_fraction,
-        cfg.split.seed,
-        records=lambda: table.records(cfg.split.record_pattern),
-        record_pattern=cfg.split.record_pattern,
-        ids=table.ids_digests,
-    )
-    shutil.copyfile(split.path, run_dir / "split.json")
+    """The split for this data (made on first use), copied into the run; the rows of each side.
+    A resumed run keeps its own split, checked against the data found (never a new split)."""
+    settings = SplitSettings.from_config(cfg.split)
+    files, root, ids = table.file_summary(), Path(cfg.data.root), table.ids_digests
+    if cfg.resume:
+        split = run_split(run_dir, settings, files, root, ids)
+    else:
+        records = lambda: table.records(settings.record_pattern)  # noqa: E731
+        split = load_or_make_split(files, root, Path(cfg.split.dir), settings, records, ids)
+        shutil.copyfile(split.path, run_dir / "split.json")
     if split.records is None:
         return split, {side: table.rows_of(split.files[side]) for side in SIDES}
     return split, table.rows_of_records(split.records, cfg.split.record_pattern)
@@ -221,6 +223,6 @@ def refuse_used_directory(run_dir: Path, checkpoint_name: str) -> None:
     used = results_in(run_dir, checkpoint_name)
     if used:
         raise UserError(
-            f"{run_dir} already holds another run's results ({', '.join(used)}); "
+            f"{run_dir} already holds earlier results ({', '.join(used)}); "
             f"choose another hydra.sweep.dir"
         )

@@ -7,12 +7,12 @@ before anything is touched. Problems raise UserError; train.py decides how the p
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import yaml
 
 from virnucpro_trainer.checkpoint import load_state
+from virnucpro_trainer.entry import hydra_quote, override_value
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.run_dir import LAST, refuse_if_locked
 
@@ -58,30 +58,6 @@ def config_differences(saved: dict, requested: dict) -> list[str]:
     ]
 
 
-def hydra_quote(value: str) -> str:
-    """`value` as a single-quoted Hydra override value: any character, non-ASCII included.
-
-    Inside quotes Hydra un-escapes backslashes only before a quote or at the end.
-    """
-    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
-    escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
-    return f"'{escaped}'"
-
-
-def override_value(arg: str) -> str:
-    """The value of a `key=value` argument: unquoted the way Hydra would when it is quoted,
-    else as typed (so `resume=/home/josé/run` works without Hydra's quotes)."""
-    value = arg.split("=", 1)[1]
-    if value[:1] not in ("'", '"'):
-        return value
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        return str(OverridesParser.create().parse_override(f"resume={value}").value())
-    except Exception:  # not valid Hydra quoting: take it as typed
-        return value
-
-
 def resume_arguments(argv: list[str]) -> list[str]:
     """The command line for `resume=<run dir>`: that run's overrides, its directory, then argv's.
 
@@ -102,6 +78,11 @@ def resume_arguments(argv: list[str]) -> list[str]:
         problem = (
             f"resume={run_dir}: not a resumable run (expected .hydra/overrides.yaml and "
             f"{LAST}, written after the first finished epoch)"
+        )
+    elif (run_dir / "test_metrics.json").is_file():
+        problem = (
+            f"resume={run_dir}: this run has finished (test_metrics.json, its best model and "
+            "report are there); nothing is left to continue. Start a new run instead"
         )
     if problem:
         raise UserError(problem)

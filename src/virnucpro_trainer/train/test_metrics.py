@@ -17,13 +17,14 @@ from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.evaluate.outputs import write_row_table
 from virnucpro_trainer.model import predict
-from virnucpro_trainer.stats.bootstrap import cluster_bootstrap, group_codes
+from virnucpro_trainer.stats.bootstrap import group_codes
 from virnucpro_trainer.stats.calibration import (
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
 )
 from virnucpro_trainer.stats.cutoffs import cutoff_table
+from virnucpro_trainer.stats.interval_block import interval_blocks
 from virnucpro_trainer.stats.metrics import choose_threshold, classification_metrics, metrics_at
 
 log = logging.getLogger(__name__)
@@ -137,14 +138,14 @@ def calibrate(method: str, val_y, val_probs, y, probs) -> dict | None:
 
 
 def add_intervals(test: dict, y, probs, groups: np.ndarray, ci: CIConfig) -> None:
-    """`intervals` ([low, high] per metric) at 0.5 and at the chosen threshold, resampling source
-    records; `ci` says how they were made."""
-    common = {"n_boot": ci.n_boot, "level": ci.level, "seed": ci.seed}
-    test["intervals"] = cluster_bootstrap(y, probs, groups, 0.5, **common)
+    """`intervals` ([low, high] per metric) and `not_estimable` (metric: reason) at 0.5 and at
+    the chosen threshold, resampling source records; `ci` says how they were made."""
     chosen = test["chosen_threshold"]
-    chosen["intervals"] = cluster_bootstrap(y, probs, groups, chosen["threshold"], **common)
-    test["ci"] = {**common, "method": "percentile cluster bootstrap", "unit": "source record"}
-    test["ci"]["records"] = int(len(np.unique(groups)))
+    cuts = [probs >= 0.5, probs >= chosen["threshold"]]
+    (at_half, at_chosen), described = interval_blocks(y, probs, groups, cuts, ci)
+    test.update(at_half)
+    chosen.update(at_chosen)
+    test["ci"] = {**described, "unit": "source record", "records": int(len(np.unique(groups)))}
 
 
 def log_test(test: dict, chosen: dict, threshold: float) -> None:
