@@ -4,6 +4,7 @@ scores rows with it (training and evaluate.py alike); the optimizer and schedule
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -49,7 +50,6 @@ def build_optimizer(model: nn.Module, cfg) -> tuple[torch.optim.Optimizer, objec
     return opt, sched
 
 
-@torch.no_grad()
 def predict(
     model: nn.Module,
     source: BatchSource,
@@ -59,16 +59,46 @@ def predict(
     bf16: bool = False,
     progress: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Viral probabilities, true labels and mean cross-entropy loss for `rows`, in order.
+    """Viral probabilities (float32), true labels and mean cross-entropy loss for `rows`, in
+    order. Rows labelled -1 (unlabelled data, scored for predictions) add nothing to the loss.
+    With `progress` (its label), a progress bar on a terminal (none when output goes to a file)."""
+    scored = predict_scores(
+        model, source, rows, batch_size, bf16=bf16, progress=progress, logits=False
+    )
+    return scored.probs, scored.labels, scored.loss
 
-    Rows labelled -1 (unlabelled data, scored for predictions) add nothing to the loss. With
-    `progress` (its label), a progress bar on a terminal (none when output goes to a file)."""
+
+@dataclass
+class Predictions:
+    """What scoring rows gives: the viral probabilities (float32, the softmax's), the
+    viral-minus-host logit differences (float64 of the float32 logits: unrounded and never
+    saturated, for ranking metrics and temperature scaling), the labels and the mean loss."""
+
+    probs: np.ndarray
+    logits: np.ndarray | None
+    labels: np.ndarray
+    loss: float
+
+
+@torch.no_grad()
+def predict_scores(
+    model: nn.Module,
+    source: BatchSource,
+    rows: torch.Tensor,
+    batch_size: int,
+    *,
+    bf16: bool = False,
+    progress: str | None = None,
+    logits: bool = True,
+) -> Predictions:
+    """`predict`, with the logit differences too (unless not `logits`)."""
     model.eval()
     if len(rows) == 0:
-        return np.empty(0), np.empty(0, np.int64), math.nan
+        return Predictions(np.empty(0), np.empty(0), np.empty(0, np.int64), math.nan)
     # Filled in place: keeping nothing per batch lets the model's large intermediates reuse the
     # same memory every batch (small tensors kept per batch left them on fresh pages).
     probs = torch.empty(len(rows), dtype=torch.float32)
+    diffs = torch.empty(len(rows), dtype=torch.float64) if logits else None
     labels = torch.empty(len(rows), dtype=source.labels.dtype)
     total = torch.zeros((), device=source.device)
     done = 0
@@ -78,9 +108,12 @@ def predict(
     bar = tqdm(batches, progress, n_batches, leave=False, disable=None if progress else True)
     for x, y in bar:
         with torch.autocast(source.device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x).float()
-        total += nn.functional.cross_entropy(logits, y, reduction="sum", ignore_index=-1)
-        probs[done : done + len(y)] = torch.softmax(logits, dim=1)[:, 1]
+            out = model(x).float()
+        total += nn.functional.cross_entropy(out, y, reduction="sum", ignore_index=-1)
+        probs[done : done + len(y)] = torch.softmax(out, dim=1)[:, 1]
+        if diffs is not None:
+            diffs[done : done + len(y)] = out[:, 1].double() - out[:, 0].double()
         labels[done : done + len(y)] = y
         done += len(y)
-    return probs.numpy(), labels.numpy(), float(total) / len(rows)
+    kept = None if diffs is None else diffs.numpy()
+    return Predictions(probs.numpy(), kept, labels.numpy(), float(total) / len(rows))

@@ -17,13 +17,18 @@ from virnucpro_trainer.stats.calibration import (
 )
 
 
-def simulated(slope: float, n: int = 20_000, seed: int = 0):
-    """True viral probabilities q, labels drawn from q, reported p = sigmoid(slope * logit(q)).
-    logit(q) is kept within +-5 so p stays inside the [1e-7, 1 - 1e-7] clip even at slope 3."""
+def simulated_logits(slope: float, n: int = 20_000, seed: int = 0):
+    """Labels drawn from true viral probabilities q, and a model's logits slope * logit(q)."""
     rng = np.random.default_rng(seed)
-    true_logit = np.clip(rng.normal(0.0, 1.5, n), -5, 5)
+    true_logit = rng.normal(0.0, 1.5, n)
     y = (rng.random(n) < expit(true_logit)).astype(np.int64)
-    return y, expit(slope * true_logit)
+    return y, slope * true_logit
+
+
+def simulated(slope: float, n: int = 20_000, seed: int = 0):
+    """The same, as reported probabilities p = sigmoid(slope * logit(q))."""
+    y, z = simulated_logits(slope, n, seed)
+    return y, expit(z)
 
 
 def test_ece_zero_when_each_bin_is_calibrated():
@@ -59,11 +64,12 @@ def test_ece_matches_the_reliability_curve_on_random_data():
 
 
 def test_temperature_softens_an_over_confident_model():
-    y, p = simulated(3.0)
-    temperature = fit_temperature(y, p)
+    y, z = simulated_logits(3.0)
+    p = expit(z)
+    temperature = fit_temperature(y, z)
     assert type(temperature) is float
     assert temperature == pytest.approx(3.0, abs=0.2)
-    scaled = apply_temperature(p, temperature)
+    scaled = apply_temperature(z, temperature)
     assert scaled.dtype == np.float64
     assert log_loss(y, scaled) < log_loss(y, p) - 0.05
     assert expected_calibration_error(y, scaled) < expected_calibration_error(y, p)
@@ -73,20 +79,44 @@ def test_temperature_softens_an_over_confident_model():
 
 
 def test_temperature_near_one_on_a_calibrated_model():
-    y, p = simulated(1.0, seed=2)
-    assert fit_temperature(y, p) == pytest.approx(1.0, abs=0.1)
+    y, z = simulated_logits(1.0, seed=2)
+    assert fit_temperature(y, z) == pytest.approx(1.0, abs=0.1)
 
 
-def test_apply_temperature_one_and_clipping():
-    p = np.array([0.0, 1e-9, 0.2, 0.5, 0.9, 1.0])
-    out = apply_temperature(p, 1.0)
-    assert out == pytest.approx([1e-7, 1e-7, 0.2, 0.5, 0.9, 1 - 1e-7], rel=1e-9, abs=1e-15)
-    assert out.min() > 0 and out.max() < 1
-    assert apply_temperature(np.array([0.5]), 7.0)[0] == pytest.approx(0.5)
+def test_a_very_over_confident_model_gets_its_whole_temperature():
+    # logits x12: from clipped probabilities the fit saw only +-16 and found T about 6.4
+    y, z = simulated_logits(12.0, seed=3)
+    temperature = fit_temperature(y, z)
+    assert temperature == pytest.approx(12.0, rel=0.05)
+    assert expected_calibration_error(y, apply_temperature(z, temperature)) < 0.01
+
+
+def test_scaling_logits_never_ties_rows_that_were_apart():
+    # the issue's example: probabilities 1e-9 and 1e-10 were both clipped to 1e-7 (a tie)
+    y = np.array([1, 0, 1, 0])
+    z = logit(np.array([1e-9, 1e-10, 0.9, 0.1]))
+    out = apply_temperature(z, 1.0)
+    assert roc_auc_score(y, out) == roc_auc_score(y, z) == 0.75
+    assert out[0] > out[1] > 0
+
+
+def test_apply_temperature_to_logits():
+    assert apply_temperature(np.array([0.0]), 7.0)[0] == pytest.approx(0.5)
     # T = 2 halves the logit: logit(0.9) = log 9 -> sigmoid(log 3) = 0.75
-    assert apply_temperature(np.array([0.9]), 2.0)[0] == pytest.approx(0.75)
+    assert apply_temperature(np.array([np.log(9.0)]), 2.0)[0] == pytest.approx(0.75)
     with pytest.raises(ValueError):
-        apply_temperature(p, 0.0)
+        apply_temperature(np.array([1.0]), 0.0)
+
+
+def test_a_temperature_at_its_bound_is_warned_of(caplog):
+    y = np.array([0, 0, 1, 1])
+    z = np.array([-3.0, -2.0, 2.0, 3.0])  # perfectly separated: the loss falls as T does
+    assert fit_temperature(y, z) == pytest.approx(0.05, rel=1e-2)
+    assert "at the edge of its range" in caplog.text
+    caplog.clear()
+    y, z = simulated_logits(2.0, n=2000)
+    fit_temperature(y, z)
+    assert "edge" not in caplog.text
 
 
 def test_bad_inputs():
@@ -94,13 +124,16 @@ def test_bad_inputs():
         expected_calibration_error([0, 1], [0.5])
     with pytest.raises(ValueError):
         fit_temperature([0, 2], [0.5, 0.5])
+    with pytest.raises(ValueError, match="finite"):
+        fit_temperature([0, 1], [0.5, np.inf])
     with pytest.raises(ValueError):
         expected_calibration_error([0, 1], [0.5, 1.5])
 
 
 def test_reliability_plot_writes_a_png(tmp_path):
-    y, p = simulated(3.0, n=2000)
-    after = apply_temperature(p, fit_temperature(y, p))
+    y, z = simulated_logits(3.0, n=2000)
+    p = expit(z)
+    after = apply_temperature(z, fit_temperature(y, z))
     path = tmp_path / "reliability.png"
     draw_reliability(path, y, p, after, title="Reliability (validation)")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -116,4 +149,4 @@ def test_logit_difference_convention():
     assert logit(p_viral) == pytest.approx(logits[:, 1] - logits[:, 0])
     # so dividing both logits by T before the softmax is the same as apply_temperature
     scaled = np.exp(logits[:, 1] / 2.5) / np.exp(logits / 2.5).sum(axis=1)
-    assert apply_temperature(p_viral, 2.5) == pytest.approx(scaled)
+    assert apply_temperature(logits[:, 1] - logits[:, 0], 2.5) == pytest.approx(scaled)

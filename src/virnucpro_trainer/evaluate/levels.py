@@ -35,6 +35,7 @@ class Level:
     size: np.ndarray  # int64: rows per chunk, or chunks per record
     labels: np.ndarray | None
     mixed: int = 0  # units whose members disagree on the label (labelled to the majority)
+    ranking: np.ndarray | None = None  # what AUROC and AUPRC rank by, if not `score` (logits)
 
 
 def _group(keys: list[str]) -> tuple[list[str], np.ndarray]:

@@ -29,10 +29,10 @@ def level_metrics(level: Level, thresholds: dict[str, float]) -> dict:
     if not len(y):
         return out
     own = classification_metrics(y, level.viral.astype(np.float64), 0.5)
-    free = classification_metrics(y, level.score)
+    free = classification_metrics(y, level.score, ranking=level.ranking)
     out["predicted"] = {**own, **{k: free[k] for k in THRESHOLD_FREE}}
     for name, threshold in thresholds.items():
-        out[name] = metrics_at(y, level.score, threshold)
+        out[name] = metrics_at(y, level.score, threshold, level.ranking)
     return out
 
 

@@ -36,7 +36,7 @@ from virnucpro_trainer.evaluate.outputs import (
     write_prediction_results,
     write_row_table,
 )
-from virnucpro_trainer.model import predict
+from virnucpro_trainer.model import predict_scores
 from virnucpro_trainer.reports.evaluation import write_eval_report
 from virnucpro_trainer.run_dir import EVAL_RESULT
 from virnucpro_trainer.runtime import describe, select_device
@@ -97,22 +97,23 @@ def score(
         cfg.data, table, device, cfg.features_on_gpu, cfg.gpu_memory_margin_gb
     )
     model = scoring.model.to(device)
-    prob_viral, y, loss = predict(
+    out = predict_scores(
         model, source, rows, cfg.eval_batch_size, bf16=cfg.bf16, progress="scoring"
     )
+    prob_viral = out.probs
     if scoring.temperature is not None:  # the training run's calibration, fitted on validation
         log.info("applying the checkpoint's temperature T = %.4f", scoring.temperature)
-        prob_viral = apply_temperature(prob_viral, scoring.temperature)
+        prob_viral = apply_temperature(out.logits, scoring.temperature)
     prob_viral = prob_viral.astype(np.float32)
-    scored = Scored(
+    return Scored(
         ids=table.row_ids(rows),
         files=table.row_files(rows),
-        labels=y if cfg.labelled else None,
+        labels=out.labels if cfg.labelled else None,
         prob_viral=prob_viral,
         prob_host=np.float32(1.0) - prob_viral,  # two classes: the softmax sums to one
-        loss=loss,
+        loss=out.loss,
+        logits=out.logits,
     )
-    return scored
 
 
 @dataclass
@@ -126,13 +127,14 @@ class Scored:
     prob_viral: np.ndarray  # float32, as training scores it
     prob_host: np.ndarray
     loss: float
+    logits: np.ndarray | None = None  # viral minus host: what the rows' AUROC and AUPRC rank by
 
 
 def make_levels(scored: Scored, pattern: str, aggregate: str) -> tuple[dict[str, Level], dict]:
     """Rows, chunks and records, and the counts metrics.json reports (what went where)."""
     s = scored
     rows = Level(s.ids, s.prob_viral, s.prob_viral >= s.prob_host, np.ones(len(s.ids), np.int64),
-                 s.labels)  # fmt: skip
+                 s.labels, ranking=s.logits)  # fmt: skip
     chunks, unparsed_rows = chunk_level(s.ids, s.prob_viral, s.labels, s.prob_host)
     records, own_records = record_level(chunks, pattern, aggregate)
     counts = {

@@ -4,11 +4,14 @@ See docs/cutoffs-and-calibration.md."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import expit, logit
+from scipy.special import expit
 
-EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before taking logits
+log = logging.getLogger(__name__)
+
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 
 
@@ -61,8 +64,18 @@ def expected_calibration_error(y, p, n_bins: int = ECE_BINS) -> float:
     return float(np.sum(counts * np.abs(observed - predicted)) / y.size)
 
 
-def _logits(p) -> np.ndarray:
-    return logit(np.clip(np.asarray(p, dtype=np.float64), EPS, 1.0 - EPS))
+def _labels_logits(y, z) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype=np.float64).ravel()
+    z = np.asarray(z, dtype=np.float64).ravel()
+    if y.shape != z.shape:
+        raise ValueError(f"{y.size} labels but {z.size} logits")
+    if y.size == 0:
+        raise ValueError("no rows")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0 (host) or 1 (viral)")
+    if not np.isfinite(z).all():
+        raise ValueError("logits must be finite numbers")
+    return y, z
 
 
 def _mean_bce(y: np.ndarray, z: np.ndarray) -> float:
@@ -70,17 +83,19 @@ def _mean_bce(y: np.ndarray, z: np.ndarray) -> float:
     return float(np.mean(np.logaddexp(0.0, z) - y * z))
 
 
-def fit_temperature(y, p) -> float:
-    """One temperature T > 0 by maximum likelihood, on validation predictions.
+def fit_temperature(y, logits) -> float:
+    """One temperature T > 0 by maximum likelihood, on validation logits.
 
-    z = logit(p) = log(p / (1 - p)), p clipped to [1e-7, 1 - 1e-7]; for a 2-class softmax z is the
-    difference of the two logits (viral minus host). T minimises the mean binary cross-entropy of
-    sigmoid(z / T) against `y`, searched over log T (bounded, T in [0.05, 20]). T > 1 softens an
-    over-confident model, T < 1 sharpens an under-confident one. Scaling never reorders the rows,
-    so AUROC, AUPRC and the ranking are unchanged. Returns a plain Python float.
+    `logits` are the model's viral-minus-host logit differences z (for a 2-class softmax, the
+    viral probability is sigmoid(z)), taken as float64 from the model's output: no probability is
+    clipped or rounded on the way, so an over-confident model's large logits keep their sizes. T
+    minimises the mean binary cross-entropy of sigmoid(z / T) against `y`, searched over log T
+    (bounded, T in [0.05, 20]). T > 1 softens an over-confident model, T < 1 sharpens an
+    under-confident one. A T at a bound (e.g. perfectly separated validation rows, whose loss
+    only falls as T does) is logged as a warning: the calibration is then not trustworthy.
+    Returns a plain Python float.
     """
-    y, p = _labels_probs(y, p)
-    z = _logits(p)
+    y, z = _labels_logits(y, logits)
     low, high = np.log(TEMPERATURE_BOUNDS)
     result = minimize_scalar(
         lambda log_t: _mean_bce(y, z / np.exp(log_t)),
@@ -88,16 +103,21 @@ def fit_temperature(y, p) -> float:
         method="bounded",
         options={"xatol": 1e-6},
     )
-    return float(np.exp(result.x))
+    temperature = float(np.exp(result.x))
+    if min(abs(result.x - low), abs(result.x - high)) < 1e-3:
+        log.warning(
+            "temperature scaling: T = %.4g is at the edge of its range %s (validation rows "
+            "perfectly separated, or too few): the calibrated probabilities are not trustworthy",
+            temperature,
+            TEMPERATURE_BOUNDS,
+        )
+    return temperature
 
 
-def apply_temperature(p, temperature: float) -> np.ndarray:
-    """sigmoid(logit(p) / T) as float64.
-
-    p is first clipped to [1e-7, 1 - 1e-7], so a probability of exactly 0 or 1 comes back as
-    (at most) 1e-7 or (at least) 1 - 1e-7, never 0 or 1; with T = 1 every other p comes back
-    unchanged up to float rounding.
-    """
+def apply_temperature(logits, temperature: float) -> np.ndarray:
+    """sigmoid(z / T) of the viral-minus-host logits z, as float64. Dividing by T > 0 keeps the
+    order of the rows; ranking metrics are computed from the logits themselves, so they are the
+    same with and without calibration."""
     if not (np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive number, got {temperature}")
-    return expit(_logits(p) / float(temperature))
+    return expit(np.asarray(logits, dtype=np.float64) / float(temperature))

@@ -24,13 +24,15 @@ SCALAR_METRICS = (
 
 
 def classification_metrics(
-    y_true: np.ndarray, prob_viral: np.ndarray, threshold: float = 0.5
+    y_true: np.ndarray, prob_viral: np.ndarray, threshold: float = 0.5, ranking=None
 ) -> dict:
     """Metrics at `threshold` plus threshold-free ones (AUROC, AUPRC, Brier score).
 
-    AUROC and AUPRC are NaN when only one class is present. The confusion matrix is
-    [[TN, FP], [FN, TP]].
+    AUROC and AUPRC rank the rows by `ranking` when given (the model's logits: unrounded, and
+    the same before and after calibration, which never reorders rows), else by `prob_viral`;
+    they are NaN when only one class is present. The confusion matrix is [[TN, FP], [FN, TP]].
     """
+    rank = prob_viral if ranking is None else np.asarray(ranking)
     y_pred = (prob_viral >= threshold).astype(np.int64)
     both_classes = len(np.unique(y_true)) == 2
     (tn, fp), (fn, tp) = skm.confusion_matrix(y_true, y_pred, labels=[0, 1])
@@ -44,16 +46,16 @@ def classification_metrics(
         if both_classes
         else math.nan,
         "mcc": float(skm.matthews_corrcoef(y_true, y_pred)),
-        "auroc": float(skm.roc_auc_score(y_true, prob_viral)) if both_classes else math.nan,
-        "auprc": float(skm.average_precision_score(y_true, prob_viral))
-        if both_classes
-        else math.nan,
+        "auroc": float(skm.roc_auc_score(y_true, rank)) if both_classes else math.nan,
+        "auprc": float(skm.average_precision_score(y_true, rank)) if both_classes else math.nan,
         "brier": float(skm.brier_score_loss(y_true, prob_viral, pos_label=1)),
         "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
     }
 
 
-def metrics_at(y_true: np.ndarray, prob_viral: np.ndarray, threshold: float, **about) -> dict:
+def metrics_at(
+    y_true: np.ndarray, prob_viral: np.ndarray, threshold: float, ranking=None, **about
+) -> dict:
     """The one layout of "metrics at a threshold" in every results file (test_metrics.json's
     `chosen_threshold`, metrics.json's `at_0.5`, `at_stored_threshold`, `at_threshold`):
     `threshold`, then what says where it came from (`about`, e.g. chosen_on, maximising), then
@@ -61,7 +63,7 @@ def metrics_at(y_true: np.ndarray, prob_viral: np.ndarray, threshold: float, **a
     return {
         "threshold": float(threshold),
         **about,
-        **classification_metrics(y_true, prob_viral, threshold),
+        **classification_metrics(y_true, prob_viral, threshold, ranking),
     }
 
 

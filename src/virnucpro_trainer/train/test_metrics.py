@@ -16,7 +16,7 @@ from virnucpro_trainer.config.schema import CIConfig, CutoffConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.evaluate.outputs import write_row_table
-from virnucpro_trainer.model import predict
+from virnucpro_trainer.model import predict_scores
 from virnucpro_trainer.stats.bootstrap import group_codes
 from virnucpro_trainer.stats.calibration import (
     apply_temperature,
@@ -84,22 +84,26 @@ def evaluate(
     Also writes `predictions_path` (test_predictions.tsv): one row per test sequence.
     """
     s = settings
-    val_probs, val_y, _ = predict(model, source, rows["val"], s.batch_size, bf16=s.bf16)
-    raw_probs, y, loss = predict(model, source, rows["test"], s.batch_size, bf16=s.bf16)
-    calibrated = calibrate(s.calibration, val_y, val_probs, y, raw_probs)
-    probs = raw_probs
+    val = predict_scores(model, source, rows["val"], s.batch_size, bf16=s.bf16)
+    scored = predict_scores(model, source, rows["test"], s.batch_size, bf16=s.bf16)
+    val_y, val_probs, y, loss = val.labels, val.probs, scored.labels, scored.loss
+    z = scored.logits  # AUROC and AUPRC rank by the logits: calibration cannot change them
+    calibrated = calibrate(s.calibration, val_y, val.logits, y, scored.probs, z)
+    probs = raw_probs = scored.probs
     if calibrated is not None:
         val_probs, probs = calibrated.pop("val_probs"), calibrated.pop("test_probs")
     threshold = choose_threshold(val_y, val_probs, s.threshold_metric)
     test = {
         "loss": loss,
-        **classification_metrics(y, probs),
+        **classification_metrics(y, probs, ranking=z),
         "ece": expected_calibration_error(y, probs),
         "threshold": 0.5,
         "sequences": len(y),
         "viral_sequences": int(y.sum()),
     }
-    chosen = metrics_at(y, probs, threshold, chosen_on="validation", maximising=s.threshold_metric)
+    chosen = metrics_at(
+        y, probs, threshold, z, chosen_on="validation", maximising=s.threshold_metric
+    )
     test["chosen_threshold"] = chosen
     ids = table.row_ids(rows["test"])
     if s.ci is not None and s.ci.enabled:
@@ -118,13 +122,14 @@ def evaluate(
     return TestScores(test, y, probs, None if calibrated is None else raw_probs)
 
 
-def calibrate(method: str, val_y, val_probs, y, probs) -> dict | None:
-    """Temperature scaling fitted on validation: the temperature, the ECE before and after, and
-    both sides' calibrated probabilities (`val_probs`, `test_probs`); None for `none`."""
+def calibrate(method: str, val_y, val_logits, y, probs, logits) -> dict | None:
+    """Temperature scaling fitted on the validation logits: the temperature, the ECE and Brier
+    score before, and both sides' calibrated probabilities (`val_probs`, `test_probs`, from the
+    logits); None for `none`."""
     if method == "none":
         return None
-    temperature = fit_temperature(val_y, val_probs)
-    after = apply_temperature(probs, temperature)
+    temperature = fit_temperature(val_y, val_logits)
+    after = apply_temperature(logits, temperature)
     log.info("temperature scaling: T = %.4f (fitted on validation)", temperature)
     return {
         "method": "temperature",
@@ -132,7 +137,7 @@ def calibrate(method: str, val_y, val_probs, y, probs) -> dict | None:
         "fitted_on": "validation",
         "ece_before": expected_calibration_error(y, probs),
         "brier_before": float(np.mean((probs - y) ** 2)),
-        "val_probs": apply_temperature(val_probs, temperature),
+        "val_probs": apply_temperature(val_logits, temperature),
         "test_probs": after,
     }
 
