@@ -85,6 +85,14 @@ def test_the_lowest_qualifying_threshold_even_past_one_that_fails():
     assert r["test_expected_fdr"] == pytest.approx(3 / 7)
 
 
+def test_equal_recall_goes_to_the_highest_threshold():
+    # pi = 0.5, target 0.3: t = 0.9 (TPR 1, FPR 0: FDR 0) and t = 0.8 (TPR 1, FPR 1/3: FDR 0.25)
+    # qualify with the same recall; 0.8 only adds a false positive, so 0.9 is chosen
+    y, p = np.array([1, 0, 0, 0]), np.array([0.9, 0.8, 0.1, 0.05])
+    (r,) = cutoff_table(y, p, y, p, viral_fractions=(0.5,), target_fdr=0.3)
+    assert (r["threshold"], r["val_recall"], r["val_fpr"]) == (0.9, 1.0, 0.0)
+
+
 def test_a_tie_in_scores_enters_together():
     # pi = 0.5, target 0.22: 0.8 (0.1667) and 0.6 (0.2105) qualify, 0.3 (0.2308) does not. At
     # 0.6 the viral and the host row enter together (TP 3, FP 2: FPR 0.2); counting the viral

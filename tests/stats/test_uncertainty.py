@@ -1,6 +1,8 @@
-"""uncertainty.py: the bootstrap's metrics equal classification_metrics, its intervals cover the
-truth on simulated genomes (and the row bootstrap's do not), paired differences, McNemar's test
-against a published example, the mean of a seed sweep, record codes from ids."""
+"""The genome bootstrap (stats/bootstrap.py, cells.py, ranking.py, intervals.py, paired.py,
+seeds.py): its metrics equal classification_metrics, its intervals cover the truth on simulated
+genomes (and the row bootstrap's do not), paired differences, McNemar's test against a published
+example, the mean of a seed sweep, record codes from ids. Skewed genome sizes, methods and not
+estimable intervals: test_intervals.py."""
 
 from __future__ import annotations
 
@@ -13,16 +15,12 @@ import pytest
 from scipy import stats
 
 from virnucpro_trainer.stats import bootstrap as uncertainty
-from virnucpro_trainer.stats.bootstrap import (
-    PAIRED_METRICS,
-    cluster_bootstrap,
-    group_codes,
-    mcnemar,
-    mean_interval,
-    paired_bootstrap,
-    point_metrics,
-)
+from virnucpro_trainer.stats import interval_methods as im
+from virnucpro_trainer.stats.bootstrap import Design, Scored, group_codes
+from virnucpro_trainer.stats.intervals import cluster_bootstrap, draw
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS, classification_metrics
+from virnucpro_trainer.stats.paired import PAIRED_METRICS, mcnemar, paired_bootstrap
+from virnucpro_trainer.stats.seeds import mean_interval
 
 from helpers import ROOT
 
@@ -36,6 +34,20 @@ def clustered(seed: int = 0, records: int = 60, decimals: int | None = None):
     if decimals is not None:
         prob = np.round(prob, decimals)  # many tied scores
     return y, prob, groups
+
+
+def engine(y, prob, groups, counts, threshold=0.5) -> list[dict]:
+    """The bootstrap's metrics for each row of `counts` (genome multiplicities)."""
+    codes = np.unique(groups, return_inverse=True)[1]
+    scored = Scored(np.asarray(y, dtype=np.int8), prob, [prob >= threshold], codes, counts.shape[1])
+    ((values, _),) = scored.resampled(counts, None, influence=True)
+    return [{k: values[k][j] for k in SCALAR_METRICS} for j in range(len(counts))]
+
+
+def point_metrics(y, prob, threshold=0.5) -> dict:
+    """The metrics as the bootstrap computes them, on all rows once (each weight 1)."""
+    ones = np.ones((1, len(y)), dtype=np.int32)
+    return engine(y, prob, np.arange(len(y)), ones, threshold)[0]
 
 
 def assert_close(mine: dict, reference: dict, tol: float = 1e-9) -> None:
@@ -72,13 +84,10 @@ def test_point_estimates_on_imbalanced_and_one_class_data():
 def test_each_resample_equals_classification_metrics_on_its_rows():
     """The weighted computation of a resample equals the metrics of the rows drawn, repeated."""
     y, prob, groups = clustered(seed=3, records=30, decimals=1)
-    scores = uncertainty._Scores(y.astype(np.int8), prob, groups, 30, 0.5)
-    counts = next(uncertainty._count_blocks(30, 6, 6, seed=4, dtype=np.int32))
-    values = scores.metrics(counts)
-    for j, multiplicity in enumerate(counts):
+    counts = next(uncertainty.count_blocks(30, 6, 6, seed=4, dtype=np.int32))
+    for values, multiplicity in zip(engine(y, prob, groups, counts), counts, strict=True):
         rows = np.repeat(np.arange(len(y)), multiplicity[groups])
-        reference = classification_metrics(y[rows], prob[rows])
-        assert_close({k: values[k][j] for k in SCALAR_METRICS}, reference)
+        assert_close(values, classification_metrics(y[rows], prob[rows]))
 
 
 # --- the cluster bootstrap ---------------------------------------------------------------------
@@ -103,7 +112,7 @@ def test_resamples_do_not_depend_on_block_size_or_group_labels(monkeypatch):
     y, prob, groups = clustered(seed=6, records=40, decimals=2)
     ci = cluster_bootstrap(y, prob, groups, n_boot=50)
     monkeypatch.setattr(uncertainty, "_BLOCK_BYTES", 4 * len(y) * 7)  # blocks of 7 resamples
-    assert uncertainty._block_size(len(y), 40, 50) == 7
+    assert uncertainty.block_size(len(y), 40, 50) == 7
     assert cluster_bootstrap(y, prob, groups, n_boot=50) == ci
     # any labels that sort the same way: record names, large integers
     names = np.array([f"genome_{g:03d}" for g in groups])
@@ -179,25 +188,23 @@ def test_one_group_gives_no_interval():
 
 def test_one_class_resamples_are_left_out():
     """One viral genome among ten: about a third of the resamples miss it; those resamples are
-    left out of every metric's interval rather than counted (e.g. as accuracy on host only)."""
+    left out of every metric rather than counted (e.g. as accuracy on host only)."""
     y, prob, groups = clustered(seed=10, records=10)
-    y = (groups == 0).astype(int)
+    y = (groups == 0).astype(np.int8)
     prob = np.clip(prob + 0.3 * y, 0, 1)
-    resampled = uncertainty._resampled(
-        y.astype(np.int8), [prob], [0.5], groups, 10, n_boot=400, seed=0
-    )[0]
-    invalid = np.isnan(resampled["accuracy"])
+    scored = Scored(y, prob, [prob >= 0.5], groups, 10)
+    (drawn,) = draw([scored], Design(y, groups, 10), n_boot=400, seed=0)
+    invalid = np.isnan(drawn.values["accuracy"])
     assert 0.25 < invalid.mean() < 0.45
     for k in SCALAR_METRICS:
-        assert np.array_equal(np.isnan(resampled[k]), invalid), k
-    ci = cluster_bootstrap(y, prob, groups, n_boot=400)
-    assert not math.isnan(ci["auroc"][0])
+        assert np.array_equal(np.isnan(drawn.values[k]), invalid), k
 
 
 def test_fewer_than_half_valid_gives_nan():
     values = np.array([0.1, 0.2, 0.3, 0.4] + [np.nan] * 5)
-    assert all(math.isnan(v) for v in uncertainty._percentile(values, 0.95))
-    low, high = uncertainty._percentile(np.append(values, 0.5), 0.95)
+    with pytest.raises(im.NotEstimable, match="fewer than half"):
+        im.percentile(0.2, values, 0.95)
+    low, high = im.percentile(0.2, np.append(values, 0.5), 0.95)
     assert 0.1 <= low < high <= 0.5
 
 
@@ -223,7 +230,8 @@ def test_a_model_against_itself_differs_by_exactly_zero():
     result = paired_bootstrap(y, prob, prob.copy(), groups, n_boot=200)
     assert list(result) == list(PAIRED_METRICS)
     for k, r in result.items():
-        assert set(r) == {"a", "b", "difference", "low", "high"}
+        assert set(r) == {"a", "b", "difference", "low", "high", "reason"}
+        assert r["reason"] is None
         assert r["a"] == r["b"] == classification_metrics(y, prob)[k]
         assert r["difference"] == 0.0 and r["low"] == 0.0 and r["high"] == 0.0, k
 
@@ -247,10 +255,12 @@ def test_paired_model_a_sees_the_same_resamples_as_cluster_bootstrap():
     """Thresholds apply per model, and model a's resamples are cluster_bootstrap's."""
     y, prob, groups = clustered(seed=15, records=40)
     other = np.clip(prob + 0.05, 0, 1)
-    a = uncertainty._resampled(y.astype(np.int8), [prob, other], [0.4, 0.6], groups, 40, 100, 3)
-    alone = uncertainty._resampled(y.astype(np.int8), [prob], [0.4], groups, 40, 100, 3)[0]
+    y8 = y.astype(np.int8)
+    both = [Scored(y8, p, [p >= t], groups, 40) for p, t in ((prob, 0.4), (other, 0.6))]
+    a, _ = draw(both, Design(y8, groups, 40), n_boot=100, seed=3)
+    (alone,) = draw([both[0]], Design(y8, groups, 40), n_boot=100, seed=3)
     for k in SCALAR_METRICS:
-        np.testing.assert_array_equal(a[0][k], alone[k])
+        np.testing.assert_array_equal(a.values[k], alone.values[k])
     result = paired_bootstrap(y, prob, other, groups, threshold_a=0.4, threshold_b=0.6)
     assert result["f1"]["a"] == classification_metrics(y, prob, 0.4)["f1"]
     assert result["f1"]["b"] == classification_metrics(y, other, 0.6)["f1"]

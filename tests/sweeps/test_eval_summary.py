@@ -1,6 +1,6 @@
 """The summary of `evaluate.py --multirun`: one row per job, whether the jobs scored the same
 sequences, paired comparisons against the first job, failed and unfinished jobs named (the real
-multirun: test_evaluate_e2e.py)."""
+multirun: e2e/test_evaluate_cli.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import json
 import numpy as np
 import pytest
 
-from virnucpro_trainer.stats.bootstrap import group_codes, paired_bootstrap
+from virnucpro_trainer.stats.bootstrap import group_codes
+from virnucpro_trainer.stats.paired import paired_bootstrap
 from virnucpro_trainer.sweeps.evaluation import write_eval_summary
 
 PATTERN = r"^(.+?)_chunk_\d+"
@@ -84,8 +85,13 @@ def test_paired_comparison_matches_rows_by_id_at_each_stored_threshold(tmp_path)
         assert better["metrics"][metric]["low"] == pytest.approx(m["low"])
     assert better["metrics"]["auroc"]["low"] > 0
     assert all(m["difference"] == m["low"] == m["high"] == 0 for m in itself["metrics"].values())
-    assert itself["mcnemar"]["b"] == itself["mcnemar"]["c"] == 0
+    assert itself["clustered_mcnemar"]["b"] == itself["clustered_mcnemar"]["c"] == 0
+    assert itself["clustered_mcnemar"]["p_value"] == 1.0
+    # the row McNemar test only in comparisons.json, labelled with what it assumes
+    assert better["row_mcnemar"]["assumes"].startswith("independent fragments")
     summary = (tmp_path / "summary.md").read_text()
+    assert "Clustered McNemar test (records as the unit)" in summary
+    assert "exact p" not in summary  # the row test is not the summary's test
     assert "## Paired comparisons (rows, each job against job 0)" in summary
     assert "| job 1 minus job 0 | job 0 | job 1 | difference (90% interval, by record) |" in summary
 

@@ -93,6 +93,13 @@ def _rate(scores: np.ndarray, threshold: float) -> float:
     return float(np.mean(scores >= threshold)) if scores.size else math.nan
 
 
+def _best(qualifies: np.ndarray, tpr: np.ndarray) -> int:
+    """Of the qualifying thresholds (in descending order), the highest with the best qualifying
+    recall: recall never falls as the threshold falls, and a lower threshold with the same
+    recall only adds false positives."""
+    return int(np.flatnonzero(qualifies & (tpr == tpr[qualifies].max()))[0])
+
+
 def _plain(value) -> float | None:
     """A plain Python float, or None for NaN / infinity / None (JSON has no NaN)."""
     if value is None:
@@ -137,19 +144,15 @@ def cutoff_table(
     fractions = [float(f) for f in viral_fractions]
     if not all(0 < f < 1 for f in fractions):
         raise ValueError(f"viral fractions must be in (0, 1), got {list(viral_fractions)}")
-
     thresholds, tpr, fpr = _roc_points(y_val, p_val)
     viral_test, host_test = p_test[y_test == 1], p_test[y_test == 0]
     table = []
     for fraction in fractions:
         with np.errstate(invalid="ignore"):
             qualifies = 1.0 - _precision(tpr, fpr, fraction) <= target_fdr + _TOLERANCE
-        row = dict.fromkeys(KEYS)
-        row["viral_fraction"] = fraction
+        row = {**dict.fromkeys(KEYS), "viral_fraction": fraction}
         if qualifies.any():
-            # thresholds descend, recall never falls with them: the first qualifying threshold
-            # with the best qualifying recall is the highest of the equally good ones
-            i = np.flatnonzero(qualifies & (tpr == tpr[qualifies].max()))[0]
+            i = _best(qualifies, tpr)
             threshold = float(thresholds[i])
             test_tpr, test_fpr = _rate(viral_test, threshold), _rate(host_test, threshold)
             test_precision = _precision(test_tpr, test_fpr, fraction)

@@ -19,8 +19,10 @@ from omegaconf import DictConfig
 
 from virnucpro_trainer.atomic import write_json
 from virnucpro_trainer.evaluate.levels import LEVELS
-from virnucpro_trainer.stats.bootstrap import group_codes, mcnemar, paired_bootstrap
+from virnucpro_trainer.stats.bootstrap import group_codes
+from virnucpro_trainer.stats.intervals import DEFAULT_METHOD
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS
+from virnucpro_trainer.stats.paired import clustered_mcnemar, mcnemar, paired_bootstrap
 from virnucpro_trainer.sweeps.training import report_failed, sweep_rows, write_rows
 
 log = logging.getLogger(__name__)
@@ -100,7 +102,9 @@ def scored_rows(job: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
 
 def compare_pair(sweep_dir: Path, a: dict, b: dict) -> dict:
     """Job b against job a on the rows both scored, matched by id: paired cluster-bootstrap
-    differences and McNemar's test, each model at its own stored threshold (else 0.5)."""
+    differences and the clustered McNemar test (genomes as the unit), each model at its own
+    stored threshold (else 0.5); the row McNemar test, which assumes independent fragments,
+    only in comparisons.json."""
     meta = json.loads((sweep_dir / a["job"] / "metrics.json").read_text())
     ids_a, y, prob_a = scored_rows(sweep_dir / a["job"])
     ids_b, _, prob_b = scored_rows(sweep_dir / b["job"])
@@ -113,16 +117,26 @@ def compare_pair(sweep_dir: Path, a: dict, b: dict) -> dict:
     ]
     ci = meta.get("ci", {})
     settings = {k: ci[k] for k in ("n_boot", "level", "seed") if k in ci}
+    settings["method"] = ci.get("method_setting", DEFAULT_METHOD)
     groups = group_codes(ids_a, meta["record_pattern"])
     paired = paired_bootstrap(y, prob_a, prob_b, groups, *thresholds, **settings)
-    test = mcnemar(y, prob_a >= thresholds[0], prob_b >= thresholds[1])
+    pred_a, pred_b = prob_a >= thresholds[0], prob_b >= thresholds[1]
+    row_test = mcnemar(y, pred_a, pred_b)
     return {
         "jobs": [a["job"], b["job"]],
         "thresholds": thresholds,
         "level": ci.get("level", 0.95),
+        "method": settings["method"],
         "metrics": paired,
-        "mcnemar": test,
+        "clustered_mcnemar": clustered_mcnemar(y, pred_a, pred_b, groups),
+        "row_mcnemar": {**row_test, "assumes": "independent fragments (p too small otherwise)"},
     }
+
+
+def _difference_cell(m: dict) -> str:
+    if m["reason"] is not None:
+        return f"{m['difference']:+.4f} (not estimable: {m['reason']})"
+    return f"{m['difference']:+.4f} ({m['low']:+.4f} to {m['high']:+.4f})"
 
 
 def paired_lines(sweep_dir: Path, rows: list[dict]) -> list[str]:
@@ -143,23 +157,22 @@ def paired_lines(sweep_dir: Path, rows: list[dict]) -> list[str]:
             continue
         c = compare_pair(sweep_dir, base, other)
         comparisons.append(c)
-        t = c["mcnemar"]
+        t = c["clustered_mcnemar"]
         lines += [
             f"| job {other['job']} minus job {base['job']} | job {base['job']} | job "
             f"{other['job']} | difference ({100 * c['level']:g}% interval, by record) |",
             "|---|---|---|---|",
         ]
         lines += [
-            f"| {k} | {m['a']:.4f} | {m['b']:.4f} | {m['difference']:+.4f} "
-            f"({m['low']:+.4f} to {m['high']:+.4f}) |"
+            f"| {k} | {m['a']:.4f} | {m['b']:.4f} | {_difference_cell(m)} |"
             for k, m in c["metrics"].items()
         ]
         lines += [
             "",
-            f"McNemar at thresholds {c['thresholds'][0]:.4f} and "
-            f"{c['thresholds'][1]:.4f}: {t['b']} rows only job {base['job']} gets right, "
-            f"{t['c']} only job {other['job']}; exact p = {t['p_value']:.3g} (rows taken "
-            "as independent: too small when genomes share fragments).",
+            f"Clustered McNemar test (records as the unit) at thresholds "
+            f"{c['thresholds'][0]:.4f} and {c['thresholds'][1]:.4f}: {t['b']} rows only job "
+            f"{base['job']} gets right, {t['c']} only job {other['job']}, in {t['genomes']} "
+            f"records where they differ; p = {t['p_value']:.3g}.",
             "",
         ]
     write_json(sweep_dir / "comparisons.json", {"comparisons": comparisons})

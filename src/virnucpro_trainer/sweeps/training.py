@@ -19,8 +19,8 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from virnucpro_trainer.stats.bootstrap import mean_interval
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS
+from virnucpro_trainer.stats.seeds import mean_interval
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,224 @@
+"""Intervals of every test metric that resample whole genomes, or the reason there is none.
+
+`genome_intervals` is the public function: labels, scores, the genome of each row, threshold,
+level, resamples and seed in; an Interval (low, high, reason) per metric out. Training's
+test_metrics.json, evaluate.py's metrics.json, the reports and the sweep summaries all use it
+(through interval_block.py); benchmarks/coverage.py measures its coverage. docs/statistics.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from virnucpro_trainer.stats import interval_methods as im
+from virnucpro_trainer.stats.bootstrap import (
+    Design,
+    Scored,
+    check_inputs,
+    check_settings,
+    standard_errors,
+)
+from virnucpro_trainer.stats.metrics import SCALAR_METRICS
+
+METHODS = ("studentized", "bca", "percentile")
+DEFAULT_METHOD = "studentized"
+# Below these, a class's share of the variation cannot be estimated from its genomes: fewer
+# genomes holding the class, or an effective number of genomes (sum n)^2 / sum n^2 over the
+# genomes' fragment counts n (1 when one genome holds all, k for k equal genomes) below this.
+MIN_GENOMES_PER_CLASS = 5
+MIN_EFFECTIVE_GENOMES = 3.0
+RANGES = {"mcc": (-1.0, 1.0)}  # every other metric lies in [0, 1]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """[low, high] of one metric; both NaN and `reason` set when it is not estimable."""
+
+    low: float
+    high: float
+    reason: str | None = None
+
+    @property
+    def bounds(self) -> list[float]:
+        return [self.low, self.high]
+
+
+def not_estimable(reason: str) -> Interval:
+    return Interval(math.nan, math.nan, reason)
+
+
+def design_problem(y: np.ndarray, codes: np.ndarray, n_groups: int) -> str | None:
+    """Why no interval can be trusted on these rows at all (None when they can): one genome in
+    all, or a class (of those present) held by too few genomes or dominated by one."""
+    if n_groups < 2:
+        return "one genome: no variation between genomes to resample"
+    for label, name in ((1, "viral"), (0, "host")):
+        sizes = np.bincount(codes[y == label], minlength=n_groups)
+        sizes = sizes[sizes > 0].astype(np.float64)
+        if len(sizes) == 0:
+            continue
+        if len(sizes) < MIN_GENOMES_PER_CLASS:
+            return (
+                f"the {name} class is held by {len(sizes)} genome(s); at least "
+                f"{MIN_GENOMES_PER_CLASS} are needed"
+            )
+        effective = sizes.sum() ** 2 / np.sum(sizes**2)
+        if effective < MIN_EFFECTIVE_GENOMES:
+            return (
+                f"one genome holds {sizes.max() / sizes.sum():.0%} of the {name} fragments "
+                f"(effective number of {name} genomes {effective:.1f}, at least "
+                f"{MIN_EFFECTIVE_GENOMES:g} needed)"
+            )
+    return None
+
+
+@dataclass
+class Draws:
+    """One metric set's values on the test set and over the resamples: the point values, each
+    genome's jackknife difference on the test set, and per resample the value and its standard
+    error (for a paired comparison: the differences b - a)."""
+
+    point: dict[str, float]
+    jackknife: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]
+    errors: dict[str, np.ndarray]
+
+
+def _own(outputs: list[list[tuple[dict, dict]]]) -> list[tuple[dict, dict]]:
+    """Every model's every prediction, in order: the draws of intervals."""
+    return [pair for per_model in outputs for pair in per_model]
+
+
+def draw(models: list[Scored], design: Design, n_boot: int, seed: int, combine=_own) -> list[Draws]:
+    """The Draws of every metric over n_boot resamples, every model seeing the same resamples;
+    `combine` turns the models' (values, jackknife differences) per prediction into the
+    quantities to draw (by default each prediction's own; paired.py: differences b - a)."""
+    whole = design.everything()
+    firsts = combine([model.resampled(whole, None, influence=True) for model in models])
+    drawn = [([], []) for _ in firsts]
+    for counts in design.blocks(n_boot, seed):
+        both = design.both_classes(counts)
+        outputs = combine([model.resampled(counts, both) for model in models])
+        for (values, errors), (v, d) in zip(drawn, outputs, strict=True):
+            values.append(v)
+            errors.append(standard_errors(counts, d))
+    return [
+        Draws(
+            point={k: float(v[k][0]) for k in SCALAR_METRICS},
+            jackknife={k: d[k][0] for k in SCALAR_METRICS},
+            values={k: np.concatenate([b[k] for b in values]) for k in SCALAR_METRICS},
+            errors={k: np.concatenate([b[k] for b in errors]) for k in SCALAR_METRICS},
+        )
+        for (v, d), (values, errors) in zip(firsts, drawn, strict=True)
+    ]
+
+
+def interval(draws: Draws, metric: str, method: str, level: float, difference=False) -> Interval:
+    """One metric's interval by `method` from its draws; not estimable with the reason. The
+    bounds are kept inside the metric's range (or, with `difference`, that of a difference)."""
+    point = draws.point[metric]
+    if not math.isfinite(point):
+        return not_estimable("the metric is undefined on these rows")
+    values, errors = draws.values[metric], draws.errors[metric]
+    try:
+        if method == "percentile":
+            low, high = im.percentile(point, values, level)
+        elif method == "bca" or not np.isfinite(errors).any():  # AUPRC: no resampled errors
+            low, high = im.bca(point, values, draws.jackknife[metric], level)
+        else:
+            error = float(np.sqrt(np.sum(draws.jackknife[metric] ** 2)))
+            low, high = im.studentized(point, error, values, errors, level)
+    except im.NotEstimable as why:
+        return not_estimable(str(why))
+    bottom, top = RANGES.get(metric, (0.0, 1.0))
+    if difference:
+        bottom, top = bottom - top, top - bottom
+    low, high = max(low, bottom), min(high, top)
+    if not low < high:
+        return not_estimable("the interval has zero width: no variation between genomes")
+    return Interval(low, high)
+
+
+def check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+
+
+def intervals_of(
+    labels,
+    scores,
+    genomes,
+    predictions: Sequence,
+    level: float,
+    n_boot: int,
+    seed: int,
+    methods: Sequence[str] = (DEFAULT_METHOD,),
+) -> list[dict[str, dict[str, Interval]]]:
+    """For each 0/1 prediction of `scores` (e.g. one per threshold): {method: {metric:
+    Interval}}, all from the same resamples; AUROC, AUPRC and Brier come from the scores."""
+    check_settings(n_boot, level)
+    for method in methods:
+        check_method(method)
+    y, (score, *given), codes, n_groups = check_inputs(labels, [scores, *predictions], genomes)
+    problem = design_problem(y, codes, n_groups)
+    if problem is not None:
+        unknown = {k: not_estimable(problem) for k in SCALAR_METRICS}
+        return [{m: dict(unknown) for m in methods} for _ in given]
+    design = Design(y, codes, n_groups)
+    per_prediction = draw([Scored(y, score, given, codes, n_groups)], design, int(n_boot), seed)
+    return [
+        {m: {k: interval(d, k, m, level) for k in SCALAR_METRICS} for m in methods}
+        for d in per_prediction
+    ]
+
+
+def genome_intervals(
+    labels,
+    scores,
+    genomes,
+    threshold: float = 0.5,
+    level: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+    method: str = DEFAULT_METHOD,
+    predicted=None,
+) -> dict[str, Interval]:
+    """An interval for every metric of metrics.SCALAR_METRICS, resampling genomes.
+
+    labels: 0/1 per row (1 = viral); scores: viral probabilities; genomes: each row's genome
+    (any values np.unique sorts, e.g. group_codes()); threshold: viral when score >= it (or
+    `predicted`, a 0/1 prediction per row, for the threshold metrics); level: e.g. 0.95;
+    n_boot resamples, each drawing as many genomes as there are, with replacement; seed: the same
+    seed gives the same intervals. method: "studentized" (the default: bootstrap-t with jackknife
+    standard errors, on the logit scale, MCC on Fisher's z), "bca" or "percentile".
+
+    Returns {metric: Interval(low, high, reason)}. Not estimable (NaN, with the reason) when a
+    class present is held by fewer than MIN_GENOMES_PER_CLASS genomes or one genome dominates it
+    (effective number of genomes below MIN_EFFECTIVE_GENOMES), when the metric is undefined, when
+    fewer than half of the resamples define it, or when the resamples do not vary: never a
+    zero-width interval. Resamples holding one class only are left out of every metric (when the
+    data has both classes). Raises ValueError for labels other than 0/1, NaN or infinite scores,
+    arrays of different lengths, or bad settings.
+    """
+    cut = np.asarray(scores, dtype=np.float64) >= threshold if predicted is None else predicted
+    (result,) = intervals_of(labels, scores, genomes, [cut], level, n_boot, seed, (method,))
+    return result[method]
+
+
+def cluster_bootstrap(
+    y,
+    prob,
+    groups,
+    threshold: float = 0.5,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    method: str = DEFAULT_METHOD,
+) -> dict[str, list[float]]:
+    """genome_intervals' bounds only: {metric: [low, high]} ([nan, nan] where not estimable)."""
+    found = genome_intervals(y, prob, groups, threshold, level, n_boot, seed, method)
+    return {k: v.bounds for k, v in found.items()}
