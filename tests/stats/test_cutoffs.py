@@ -9,13 +9,13 @@ import math
 import numpy as np
 import pytest
 
-from virnucpro_trainer.stats.cutoffs import (
-    KEYS,
-    cutoff_markdown,
-    cutoff_table,
-    expected_precision,
-)
+from virnucpro_trainer.config.schema import CutoffConfig
+from virnucpro_trainer.reports.tables import cutoff_markdown
+from virnucpro_trainer.stats.cutoffs import KEYS, cutoff_table, expected_precision
 from virnucpro_trainer.stats.metrics import classification_metrics
+
+# the config's defaults, which cutoff_table no longer copies
+FRACTIONS, FDR = tuple(CutoffConfig().viral_fractions), CutoffConfig().target_fdr
 
 # Validation: 4 viral, 10 host. The top score is a host row; 0.6 is a tie (one viral, one host).
 VAL_VIRAL = [0.9, 0.8, 0.6, 0.3]
@@ -128,7 +128,7 @@ def test_no_false_positives_gives_precision_one():
     y_val, p_val = np.array([1, 1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.6, 0.2])
     # test: viral 0.95, 0.5; host 0.85, 0.1 -> at 0.8: TPR 1/2, FPR 1/2
     y_test, p_test = np.array([1, 1, 0, 0]), np.array([0.95, 0.5, 0.85, 0.1])
-    (r,) = cutoff_table(y_val, p_val, y_test, p_test, viral_fractions=(0.01,))
+    (r,) = cutoff_table(y_val, p_val, y_test, p_test, viral_fractions=(0.01,), target_fdr=FDR)
     assert r["threshold"] == 0.8
     assert r["val_fpr"] == 0.0
     assert r["val_recall"] == pytest.approx(2 / 3)
@@ -143,7 +143,7 @@ def test_default_fractions_plain_types_and_json():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 2000)
     p = np.clip(0.5 * y + rng.normal(0.25, 0.15, y.size), 0, 1)
-    table = cutoff_table(y[:1000], p[:1000], y[1000:], p[1000:])
+    table = cutoff_table(y[:1000], p[:1000], y[1000:], p[1000:], FRACTIONS, FDR)
     assert [r["viral_fraction"] for r in table] == [0.01, 0.02, 0.05, 0.1, 0.25, 0.5]
     for r in table:
         assert list(r) == list(KEYS)
@@ -156,24 +156,24 @@ def test_default_fractions_plain_types_and_json():
 
 def test_test_side_undefined_values_are_none():
     # no viral rows on the test side: test recall and the expected precision are undefined
-    (r,) = cutoff_table(Y_VAL, P_VAL, np.zeros(3), np.array([0.1, 0.9, 0.2]), (0.8,))
+    (r,) = cutoff_table(Y_VAL, P_VAL, np.zeros(3), np.array([0.1, 0.9, 0.2]), (0.8,), FDR)
     assert r["threshold"] == 0.8
     assert r["test_recall"] is None and r["test_expected_precision"] is None
     assert r["test_fpr"] == pytest.approx(1 / 3)
 
 
 def test_one_class_validation_gives_no_threshold():
-    table = cutoff_table(np.ones(3), np.array([0.9, 0.8, 0.7]), Y_TEST, P_TEST)
+    table = cutoff_table(np.ones(3), np.array([0.9, 0.8, 0.7]), Y_TEST, P_TEST, FRACTIONS, FDR)
     assert all(r["threshold"] is None for r in table)
 
 
 def test_bad_inputs():
     with pytest.raises(ValueError):
-        cutoff_table(Y_VAL, P_VAL[:-1], Y_TEST, P_TEST)
+        cutoff_table(Y_VAL, P_VAL[:-1], Y_TEST, P_TEST, FRACTIONS, FDR)
     with pytest.raises(ValueError):
-        cutoff_table(Y_VAL, P_VAL, Y_TEST, P_TEST, viral_fractions=(0.0,))
+        cutoff_table(Y_VAL, P_VAL, Y_TEST, P_TEST, viral_fractions=(0.0,), target_fdr=FDR)
     with pytest.raises(ValueError):
-        cutoff_table(Y_VAL, P_VAL, Y_TEST, P_TEST, target_fdr=1.0)
+        cutoff_table(Y_VAL, P_VAL, Y_TEST, P_TEST, FRACTIONS, target_fdr=1.0)
 
 
 def test_markdown():

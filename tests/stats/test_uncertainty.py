@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from virnucpro_trainer.data.records import record_codes
 from virnucpro_trainer.stats import bootstrap as uncertainty
 from virnucpro_trainer.stats import interval_methods as im
-from virnucpro_trainer.stats.bootstrap import Design, Scored, group_codes
+from virnucpro_trainer.stats.bootstrap import Design, Scored
 from virnucpro_trainer.stats.intervals import cluster_bootstrap, draw
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS, classification_metrics
 from virnucpro_trainer.stats.paired import PAIRED_METRICS, mcnemar, paired_bootstrap
@@ -353,15 +354,15 @@ def test_mean_interval_small_and_missing():
 # --- record codes ------------------------------------------------------------------------------
 
 
-def test_group_codes():
-    ids = ["NC_001.1_0", "NC_002.1_0", "NC_001.1_1", "odd", "NC_002.1_3", "odd", "X_9"]
-    codes = group_codes(ids, r"(.+)_\d+$")
-    assert codes.tolist() == [0, 1, 0, 2, 1, 3, 4]  # each unmatched id is a group of its own
+def test_record_codes():
+    ids = ["NC_001.1_0", "NC_002.1_0", "NC_001.1_1", "odd", "NC_002.1_3", "odd2", "X_9"]
+    codes = record_codes(ids, r"(.+)_\d+$")
+    assert codes.tolist() == [0, 1, 0, 2, 1, 3, 4]  # each unmatched id is a record of its own
     assert codes.dtype == np.int64
     # an optional group that takes no part in the match is unmatched too
-    assert group_codes(["a-1", "b", "a-2"], r"(?:(\w)-)?\w").tolist() == [0, 1, 0]
+    assert record_codes(["a-1", "b", "a-2"], r"(?:(\w)-)?\w").tolist() == [0, 1, 0]
     with pytest.raises(ValueError, match="capture group"):
-        group_codes(ids, r".+_\d+$")
+        record_codes(ids, r".+_\d+$")
 
 
 # --- the benchmark script ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from virnucpro_trainer.stats.bootstrap import group_codes
+from virnucpro_trainer.data.records import record_codes
 from virnucpro_trainer.stats.paired import paired_bootstrap
 from virnucpro_trainer.sweeps.evaluation import write_eval_summary
 
@@ -78,7 +78,7 @@ def test_paired_comparison_matches_rows_by_id_at_each_stored_threshold(tmp_path)
     (better, itself) = json.loads((tmp_path / "comparisons.json").read_text())["comparisons"]
     assert better["jobs"] == ["0", "1"] and better["thresholds"] == [0.5, 0.4]
     expected = paired_bootstrap(
-        LABELS, a, b, group_codes(IDS, PATTERN), 0.5, 0.4, n_boot=200, level=0.9, seed=3
+        LABELS, a, b, record_codes(IDS, PATTERN), 0.5, 0.4, n_boot=200, level=0.9, seed=3
     )
     for metric, m in expected.items():
         assert better["metrics"][metric]["difference"] == pytest.approx(m["difference"])

@@ -18,6 +18,7 @@ from virnucpro_trainer.checkpoint import ScoringModel, load_scoring_model
 from virnucpro_trainer.config.evaluate import validate_eval
 from virnucpro_trainer.config.schema import CIConfig
 from virnucpro_trainer.data.dataset import make_batch_source
+from virnucpro_trainer.data.records import record_codes
 from virnucpro_trainer.evaluate.inputs import (
     check_width,
     choose_subset,
@@ -40,7 +41,6 @@ from virnucpro_trainer.model import predict_scores
 from virnucpro_trainer.reports.evaluation import write_eval_report
 from virnucpro_trainer.run_dir import EVAL_RESULT
 from virnucpro_trainer.runtime import describe, select_device
-from virnucpro_trainer.stats.bootstrap import group_codes
 from virnucpro_trainer.stats.calibration import apply_temperature
 from virnucpro_trainer.stats.interval_block import interval_blocks
 
@@ -227,7 +227,9 @@ def add_level_intervals(
         block = metrics[name].get("predicted")
         if block is None:
             continue
-        groups = np.arange(len(level.ids)) if name == "records" else group_codes(level.ids, pattern)
+        groups = (
+            np.arange(len(level.ids)) if name == "records" else record_codes(level.ids, pattern)
+        )
         (found,), described = interval_blocks(
             level.labels, level.score, groups, [np.asarray(level.viral)], ci
         )

@@ -1,11 +1,10 @@
 """The tables of a training run's report.md: test metrics with their intervals, the cutoffs for
-expected viral fractions, and calibration (plain Markdown lines from test_metrics.json)."""
+expected viral fractions, and calibration (plain Markdown lines from test_metrics.json); and the
+one number formatter (fmt, fmt_range) that every report and sweep summary writes with."""
 
 from __future__ import annotations
 
 import math
-
-from virnucpro_trainer.stats.cutoffs import cutoff_markdown
 
 CUT_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "balanced_accuracy", "mcc")
 FREE_METRICS = ("auroc", "auprc", "brier", "ece", "loss")
@@ -17,7 +16,15 @@ def fmt(value, interval=None) -> str:
         return "n/a"
     if not interval or any(v is None or not math.isfinite(v) for v in interval):
         return f"{value:.4f}"
-    return f"{value:.4f} ({interval[0]:.4f}-{interval[1]:.4f})"
+    return f"{value:.4f} ({fmt_range(*interval)})"
+
+
+def fmt_range(low, high) -> str:
+    """`0.9580-0.9750`; `n/a` when either end is NaN or null. With fmt, the one way numbers are
+    written in every report and summary."""
+    if any(v is None or not math.isfinite(v) for v in (low, high)):
+        return "n/a"
+    return f"{low:.4f}-{high:.4f}"
 
 
 def metrics_lines(test: dict) -> list[str]:
@@ -76,3 +83,37 @@ def calibration_lines(test: dict) -> list[str]:
         f"| Brier score | {fmt(c['brier_before'])} | {fmt(test['brier'])} |",
         "",
     ]
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.4g}%"
+
+
+def cutoff_markdown(table: list[dict], target_fdr: float) -> list[str]:
+    """`cutoff_table`'s rows as markdown lines for report.md: a one-line caption, a blank line,
+    then the table. "none" where no threshold keeps the expected FDR at or under the target."""
+    lines = [
+        f"Thresholds chosen on the validation files: for each expected viral fraction, the one "
+        f"with the highest recall whose expected false discovery rate is at most "
+        f"{_percent(target_fdr)}; recall, precision and FDR measured on the test files at that "
+        f'threshold, precision and FDR re-weighted to the fraction ("none": no threshold keeps '
+        f"the FDR at or under the target).",
+        "",
+        "| expected viral fraction | threshold | validation recall | test recall "
+        "| test precision at that fraction | test FDR |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in table:
+        fraction = _percent(row["viral_fraction"])
+        if row["threshold"] is None:
+            lines.append(f"| {fraction} | none | n/a | n/a | n/a | n/a |")
+            continue
+        cells = [
+            f"{row['threshold']:.6g}",  # six significant digits: thresholds near 1 matter
+            fmt(row["val_recall"]),
+            fmt(row["test_recall"]),
+            fmt(row["test_expected_precision"]),
+            fmt(row["test_expected_fdr"]),
+        ]
+        lines.append(f"| {fraction} | " + " | ".join(cells) + " |")
+    return lines

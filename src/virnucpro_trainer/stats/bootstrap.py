@@ -11,7 +11,6 @@ intervals.py; the method and its measured coverage: docs/statistics.md.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -154,23 +153,3 @@ def standard_errors(counts: np.ndarray, differences: dict) -> dict[str, np.ndarr
         else np.sqrt(np.einsum("ij,ij->i", weights, d * d))
         for k, d in differences.items()
     }
-
-
-def group_codes(ids: Sequence[str], pattern: str) -> np.ndarray:
-    """Each row's record (group) code from its id: the first capture group of
-    `re.match(pattern, id)`; rows with the same captured text share a code.
-
-    An id that does not match (or whose group 1 does not take part in the match) gets a
-    singleton group of its own: it is resampled alone. Codes are 0, 1, ... in order of first
-    appearance. Example: pattern r"(.+)_\\d+$" groups "NC_001.1_7" under "NC_001.1".
-    """
-    compiled = re.compile(pattern)
-    if compiled.groups < 1:
-        raise ValueError(f"pattern {pattern!r} has no capture group")
-    first: dict[tuple[str, object], int] = {}
-    codes = np.empty(len(ids), dtype=np.int64)
-    for i, record_id in enumerate(ids):
-        match = compiled.match(record_id)
-        key = match.group(1) if match else None
-        codes[i] = first.setdefault(("record", key) if key is not None else ("row", i), len(first))
-    return codes

@@ -19,8 +19,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-DEFAULT_VIRAL_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.25, 0.5)
-DEFAULT_TARGET_FDR = 0.05
 # An expected FDR this close above the target still counts as "at or under" it (float rounding).
 _TOLERANCE = 1e-12
 
@@ -113,8 +111,8 @@ def cutoff_table(
     p_val,
     y_test,
     p_test,
-    viral_fractions: Sequence[float] = DEFAULT_VIRAL_FRACTIONS,
-    target_fdr: float = DEFAULT_TARGET_FDR,
+    viral_fractions: Sequence[float],
+    target_fdr: float,
 ) -> list[dict]:
     """One row per expected viral fraction pi: the threshold chosen on validation, and what it
     achieves on test.
@@ -168,41 +166,3 @@ def cutoff_table(
             )
         table.append(row)
     return table
-
-
-def _number(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
-def _percent(value: float) -> str:
-    return f"{100 * value:.4g}%"
-
-
-def cutoff_markdown(table: list[dict], target_fdr: float) -> list[str]:
-    """`cutoff_table`'s rows as markdown lines for report.md: a one-line caption, a blank line,
-    then the table. "none" where no threshold keeps the expected FDR at or under the target."""
-    lines = [
-        f"Thresholds chosen on the validation files: for each expected viral fraction, the one "
-        f"with the highest recall whose expected false discovery rate is at most "
-        f"{_percent(target_fdr)}; recall, precision and FDR measured on the test files at that "
-        f'threshold, precision and FDR re-weighted to the fraction ("none": no threshold keeps '
-        f"the FDR at or under the target).",
-        "",
-        "| expected viral fraction | threshold | validation recall | test recall "
-        "| test precision at that fraction | test FDR |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in table:
-        fraction = _percent(row["viral_fraction"])
-        if row["threshold"] is None:
-            lines.append(f"| {fraction} | none | n/a | n/a | n/a | n/a |")
-            continue
-        cells = [
-            f"{row['threshold']:.6g}",  # six significant digits: thresholds near 1 matter
-            _number(row["val_recall"]),
-            _number(row["test_recall"]),
-            _number(row["test_expected_precision"]),
-            _number(row["test_expected_fdr"]),
-        ]
-        lines.append(f"| {fraction} | " + " | ".join(cells) + " |")
-    return lines

@@ -190,8 +190,9 @@ def genome_intervals(
     """An interval for every metric of metrics.SCALAR_METRICS, resampling genomes.
 
     labels: 0/1 per row (1 = viral); scores: viral probabilities; genomes: each row's genome
-    (any values np.unique sorts, e.g. group_codes()); threshold: viral when score >= it (or
-    `predicted`, a 0/1 prediction per row, for the threshold metrics); level: e.g. 0.95;
+    (any values np.unique sorts, e.g. data.records.record_codes()); threshold: viral when
+    score >= it (or `predicted`, a 0/1 prediction per row, for the threshold metrics); level:
+    e.g. 0.95;
     n_boot resamples, each drawing as many genomes as there are, with replacement; seed: the same
     seed gives the same intervals. method: "studentized" (the default: bootstrap-t with jackknife
     standard errors, on the logit scale, MCC on Fisher's z), "bca" or "percentile".

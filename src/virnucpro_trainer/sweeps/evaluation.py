@@ -18,8 +18,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from virnucpro_trainer.atomic import write_json
+from virnucpro_trainer.data.records import record_codes
 from virnucpro_trainer.evaluate.levels import LEVELS
-from virnucpro_trainer.stats.bootstrap import group_codes
+from virnucpro_trainer.reports.tables import fmt
 from virnucpro_trainer.stats.intervals import DEFAULT_METHOD
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS
 from virnucpro_trainer.stats.paired import clustered_mcnemar, mcnemar, paired_bootstrap
@@ -48,10 +49,6 @@ def eval_job_rows(sweep_dir: Path) -> list[dict]:
     return sweep_rows(sweep_dir, "metrics.json", _fill_evaluation)
 
 
-def _cell(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
 def same_sequences(rows: list[dict]) -> str:
     """A sentence saying whether the finished jobs scored the same sequences."""
     done = [r for r in rows if r["status"] == "ok"]
@@ -78,7 +75,7 @@ def write_eval_summary(sweep_dir: Path) -> list[str]:
         for r in rows:
             if r["status"] == "ok":
                 cells = [r["job"], f"`{r['checkpoint']}`", str(r[level])]
-                cells += [_cell(r.get(f"{level}_{k}")) for k in SHOWN]
+                cells += [fmt(r.get(f"{level}_{k}")) for k in SHOWN]
             else:  # the checkpoint as given, and why there are no numbers
                 given = [o for o in r["overrides"].split() if o.startswith("ckpt=")]
                 cells = [r["job"], f"`{given[0][5:] if given else ''}`", r["status"]]
@@ -118,7 +115,7 @@ def compare_pair(sweep_dir: Path, a: dict, b: dict) -> dict:
     ci = meta.get("ci", {})
     settings = {k: ci[k] for k in ("n_boot", "level", "seed") if k in ci}
     settings["method"] = ci.get("method_setting", DEFAULT_METHOD)
-    groups = group_codes(ids_a, meta["record_pattern"])
+    groups = record_codes(ids_a, meta["record_pattern"])
     paired = paired_bootstrap(y, prob_a, prob_b, groups, *thresholds, **settings)
     pred_a, pred_b = prob_a >= thresholds[0], prob_b >= thresholds[1]
     row_test = mcnemar(y, pred_a, pred_b)

@@ -19,6 +19,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from virnucpro_trainer.reports.tables import fmt_range
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS
 from virnucpro_trainer.stats.seeds import mean_interval
 
@@ -121,16 +122,11 @@ def statistics_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-def fmt_interval(low, high) -> str:
-    bad = any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (low, high))
-    return "n/a" if bad else f"{low:.4f}-{high:.4f}"
-
-
 def job_value(row: dict, metric: str) -> str:
     """`0.9080`, or `0.9080 (0.9010-0.9150)` when the job has an interval for the metric."""
     if f"{metric}_low" not in row:
         return f"{row[metric]:.4f}"
-    return f"{row[metric]:.4f} ({fmt_interval(row[f'{metric}_low'], row[f'{metric}_high'])})"
+    return f"{row[metric]:.4f} ({fmt_range(row[f'{metric}_low'], row[f'{metric}_high'])})"
 
 
 def write_summary(sweep_dir: Path) -> list[str]:
@@ -155,7 +151,7 @@ def write_summary(sweep_dir: Path) -> list[str]:
     ]
     lines += [
         f"| {s['metric']} | {s['n']} | {s['mean']:.4f} | "
-        f"{fmt_interval(s['mean_low'], s['mean_high'])} | {s['std']:.4f} | {s['min']:.4f} | "
+        f"{fmt_range(s['mean_low'], s['mean_high'])} | {s['std']:.4f} | {s['min']:.4f} | "
         f"{s['max']:.4f} |"
         for s in stats
     ]

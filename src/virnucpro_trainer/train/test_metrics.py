@@ -14,10 +14,10 @@ from omegaconf import DictConfig
 
 from virnucpro_trainer.config.schema import CIConfig, CutoffConfig
 from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.data.records import record_codes
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.evaluate.outputs import write_row_table
 from virnucpro_trainer.model import predict_scores
-from virnucpro_trainer.stats.bootstrap import group_codes
 from virnucpro_trainer.stats.calibration import (
     apply_temperature,
     expected_calibration_error,
@@ -107,7 +107,7 @@ def evaluate(
     test["chosen_threshold"] = chosen
     ids = table.row_ids(rows["test"])
     if s.ci is not None and s.ci.enabled:
-        add_intervals(test, y, probs, group_codes(ids, s.record_pattern), s.ci)
+        add_intervals(test, y, probs, record_codes(ids, s.record_pattern), s.ci)
     test["cutoffs"] = {
         "target_fdr": s.cutoffs.target_fdr,
         "chosen_on": "validation",
