@@ -10,7 +10,7 @@ import pytest
 
 from virnucpro_trainer.atomic import write_json
 from virnucpro_trainer.evaluate.levels import Level
-from virnucpro_trainer.evaluate.pipeline import labelled_metrics
+from virnucpro_trainer.evaluate.outputs import labelled_metrics
 from virnucpro_trainer.reports.evaluation import fmt, write_eval_report
 
 PNG = b"\x89PNG\r\n\x1a\n"

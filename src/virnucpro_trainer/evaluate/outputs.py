@@ -4,14 +4,18 @@ Every file goes through atomic_path."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from virnucpro_trainer.atomic import write_lines
-from virnucpro_trainer.evaluate.levels import Level
+from virnucpro_trainer.evaluate.levels import LEVELS, Level
 from virnucpro_trainer.stats.metrics import classification_metrics, metrics_at
+
+log = logging.getLogger(__name__)
 
 THRESHOLD_FREE = ("auroc", "auprc", "brier")
 
@@ -102,3 +106,39 @@ def write_highest_score(path: Path, chunks: Level) -> None:
             yield f"{name}\t{bool(viral)}"
 
     write_lines(path, lines())
+
+
+def sequences_digest(ids: list[str]) -> str:
+    """Which sequences were scored, whatever their order: evaluations with the same digest
+    compare models on the same sequences (the multirun summary checks it)."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+def labelled_metrics(
+    levels: dict[str, Level], stored: float | None, threshold: float | None
+) -> dict:
+    """Each level's metrics at 0.5, at the checkpoint's stored threshold and at `threshold=`."""
+    thresholds = {"at_0.5": 0.5}
+    if stored is not None:
+        thresholds["at_stored_threshold"] = stored
+    if threshold is not None:
+        thresholds["at_threshold"] = float(threshold)
+    return {name: level_metrics(level, thresholds) for name, level in levels.items()}
+
+
+def log_summary(metrics: dict) -> None:
+    for level in LEVELS:
+        m = metrics[level].get("predicted")
+        if m is None:
+            continue
+        log.info(
+            "%-7s (%d): acc %.4f  prec %.4f  rec %.4f  f1 %.4f  mcc %.4f  auroc %.4f",
+            level,
+            metrics[level]["units"],
+            m["accuracy"],
+            m["precision"],
+            m["recall"],
+            m["f1"],
+            m["mcc"],
+            m["auroc"],
+        )

@@ -3,7 +3,6 @@ metrics and predictions, written into the evaluation's own directory (docs/evalu
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +28,11 @@ from virnucpro_trainer.evaluate.inputs import (
     test_rows,
     unlabelled_sources,
 )
-from virnucpro_trainer.evaluate.levels import LEVELS, Level, chunk_level, record_level
+from virnucpro_trainer.evaluate.levels import Level, chunk_level, record_level
 from virnucpro_trainer.evaluate.outputs import (
-    level_metrics,
+    labelled_metrics,
+    log_summary,
+    sequences_digest,
     write_highest_score,
     write_level_table,
     write_prediction_results,
@@ -199,24 +200,6 @@ def write_predictions(out_dir: Path, scored: Scored, levels: dict[str, Level]) -
     write_highest_score(out_dir / "prediction_results_highestscore.csv", chunks)
 
 
-def sequences_digest(ids: list[str]) -> str:
-    """Which sequences were scored, whatever their order: evaluations with the same digest
-    compare models on the same sequences (the multirun summary checks it)."""
-    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
-
-
-def labelled_metrics(
-    levels: dict[str, Level], stored: float | None, threshold: float | None
-) -> dict:
-    """Each level's metrics at 0.5, at the checkpoint's stored threshold and at `threshold=`."""
-    thresholds = {"at_0.5": 0.5}
-    if stored is not None:
-        thresholds["at_stored_threshold"] = stored
-    if threshold is not None:
-        thresholds["at_threshold"] = float(threshold)
-    return {name: level_metrics(level, thresholds) for name, level in levels.items()}
-
-
 def add_level_intervals(
     metrics: dict, levels: dict[str, Level], pattern: str, ci: CIConfig
 ) -> None:
@@ -236,21 +219,3 @@ def add_level_intervals(
         block.update(found)
     if described is not None:
         metrics["ci"] = {**described, "unit": "record"}
-
-
-def log_summary(metrics: dict) -> None:
-    for level in LEVELS:
-        m = metrics[level].get("predicted")
-        if m is None:
-            continue
-        log.info(
-            "%-7s (%d): acc %.4f  prec %.4f  rec %.4f  f1 %.4f  mcc %.4f  auroc %.4f",
-            level,
-            metrics[level]["units"],
-            m["accuracy"],
-            m["precision"],
-            m["recall"],
-            m["f1"],
-            m["mcc"],
-            m["auroc"],
-        )
