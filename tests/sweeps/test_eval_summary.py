@@ -34,6 +34,7 @@ def job(sweep, n: int, digest: str | None = None, probs=None, error: str | None 
     metrics = {
         "checkpoint": f"/abs/model_{n}.pth",
         "subset": "all",
+        "aggregate": more.get("aggregate", "vote"),
         "record_pattern": PATTERN,
         "counts": {"rows": len(IDS), "chunks": len(IDS), "records": 30},
         "sequences_sha256": digest,
@@ -63,7 +64,9 @@ def test_one_row_per_checkpoint_and_the_same_sequences(tmp_path):
     summary = (tmp_path / "summary.md").read_text()
     assert "All 2 finished jobs scored the same sequences (120 rows)" in summary
     assert "| 1 | `/abs/model_1.pth` | 120 | 0.8000 | 0.7000 | 0.5000 | 0.8700 |" in summary
-    assert "| 0 | `/abs/model_0.pth` | 30 | 1.0000 | n/a |" in summary  # records: no AUROC
+    # records: which aggregate made each job's record scores, and no AUROC
+    assert "| job | checkpoint | units | aggregate | accuracy |" in summary
+    assert "| 0 | `/abs/model_0.pth` | 30 | vote | 1.0000 | n/a |" in summary
 
 
 def test_paired_comparison_matches_rows_by_id_at_each_stored_threshold(tmp_path):

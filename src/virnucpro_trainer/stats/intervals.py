@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from virnucpro_trainer.stats import interval_methods as im
 from virnucpro_trainer.stats.bootstrap import (
@@ -100,12 +101,16 @@ def draw(models: list[Scored], design: Design, n_boot: int, seed: int, combine=_
     whole = design.everything()
     firsts = combine([model.resampled(whole, None, influence=True) for model in models])
     drawn = [([], []) for _ in firsts]
+    # a progress bar on a terminal only (disable=None): silent in logs, files and pipes
+    bar = tqdm(total=n_boot, desc="resampling genomes", unit="resample", leave=False, disable=None)
     for counts in design.blocks(n_boot, seed):
         both = design.both_classes(counts)
         outputs = combine([model.resampled(counts, both) for model in models])
         for (values, errors), (v, d) in zip(drawn, outputs, strict=True):
             values.append(v)
             errors.append(standard_errors(counts, d))
+        bar.update(len(counts))
+    bar.close()
     return [
         Draws(
             point={k: float(v[k][0]) for k in SCALAR_METRICS},

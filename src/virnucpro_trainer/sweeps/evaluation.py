@@ -70,16 +70,20 @@ def write_eval_summary(sweep_dir: Path) -> list[str]:
     if len(failed) < len(rows):
         lines += [same_sequences(rows), ""]
     for level in LEVELS:
-        lines += [f"## {level}", "", "| job | checkpoint | units | " + " | ".join(SHOWN) + " |"]
-        lines.append("|---" * (3 + len(SHOWN)) + "|")
+        # a record's score depends on the job's aggregate: each row says which it used
+        extra = ["aggregate"] if level == "records" else []
+        head = ["job", "checkpoint", "units", *extra, *SHOWN]
+        lines += [f"## {level}", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
         for r in rows:
             if r["status"] == "ok":
                 cells = [r["job"], f"`{r['checkpoint']}`", str(r[level])]
+                cells += [str(r.get(k, "")) for k in extra]
                 cells += [fmt(r.get(f"{level}_{k}")) for k in SHOWN]
             else:  # the checkpoint as given, and why there are no numbers
                 given = [o for o in r["overrides"].split() if o.startswith("ckpt=")]
                 cells = [r["job"], f"`{given[0][5:] if given else ''}`", r["status"]]
-                cells += [r.get("error", "").replace("|", "\\|")] + [""] * (len(SHOWN) - 1)
+                cells += [r.get("error", "").replace("|", "\\|")]
+                cells += [""] * (len(head) - len(cells))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines += paired_lines(sweep_dir, rows)
