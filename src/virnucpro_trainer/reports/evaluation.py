@@ -16,7 +16,7 @@ from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.evaluate.levels import LEVELS, Level
 from virnucpro_trainer.evaluate.outputs import THRESHOLD_FREE
 from virnucpro_trainer.reports.figures import draw_confusion, draw_reliability, draw_roc_pr
-from virnucpro_trainer.reports.tables import CUT_METRICS, fmt
+from virnucpro_trainer.reports.tables import CUT_METRICS, fmt, not_estimable_lines
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def level_table(name: str, block: dict) -> list[str]:
         lines.append(f"| loss | {fmt(block['loss'])} |{empty}")
     cms = " | ".join(str(block[k]["confusion_matrix"]) for k, _ in columns)
     lines.append(f"| confusion [[TN, FP], [FN, TP]] | {cms} |")
-    return lines
+    return lines + [""] + not_estimable_lines(block["predicted"].get("not_estimable", {}))
 
 
 def draw_level(out_dir: Path, name: str, level: Level, block: dict) -> tuple[list, str]:

@@ -54,7 +54,19 @@ def metrics_lines(test: dict) -> list[str]:
             "fragments of one genome are resampled together (docs/statistics.md).",
             "",
         ]
-    return lines
+    return lines + not_estimable_lines(test.get("not_estimable", {}))
+
+
+def not_estimable_lines(reasons: dict) -> list[str]:
+    """Why a metric shows no interval: one line per metric with the reason, or nothing."""
+    if not reasons:
+        return []
+    return [
+        "No interval (not estimable):",
+        "",
+        *[f"- {metric}: {reason}" for metric, reason in reasons.items()],
+        "",
+    ]
 
 
 def cutoff_lines(test: dict) -> list[str]:
