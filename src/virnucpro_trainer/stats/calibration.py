@@ -15,18 +15,21 @@ log = logging.getLogger(__name__)
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 
 
-def _labels_probs(y, p) -> tuple[np.ndarray, np.ndarray]:
+def _labels_values(y, values, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and `what` ("probabilities" in [0, 1], or finite "logits") as float64 arrays."""
     y = np.asarray(y, dtype=np.float64).ravel()
-    p = np.asarray(p, dtype=np.float64).ravel()
-    if y.shape != p.shape:
-        raise ValueError(f"{y.size} labels but {p.size} probabilities")
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if y.shape != v.shape:
+        raise ValueError(f"{y.size} labels but {v.size} {what}")
     if y.size == 0:
         raise ValueError("no rows")
     if not np.isin(y, (0, 1)).all():
         raise ValueError("labels must be 0 (host) or 1 (viral)")
-    if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
+    if not np.isfinite(v).all():
+        raise ValueError(f"{what} must be finite numbers")
+    if what == "probabilities" and not ((v >= 0).all() and (v <= 1).all()):
         raise ValueError("probabilities must lie in [0, 1]")
-    return y, p
+    return y, v
 
 
 ECE_BINS = 15  # equal-width bins of the ECE and of every reliability diagram
@@ -39,7 +42,7 @@ def calibration_bins(y, p, n_bins: int = ECE_BINS):
     `calibration_curve(strategy="uniform")`."""
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
-    y, p = _labels_probs(y, p)
+    y, p = _labels_values(y, p, "probabilities")
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     ids = np.searchsorted(edges[1:-1], p, side="left")
     counts = np.bincount(ids, minlength=n_bins)
@@ -59,23 +62,9 @@ def expected_calibration_error(y, p, n_bins: int = ECE_BINS) -> float:
     place of the top-label confidence: the ECE of the binary reliability diagram, the same bins as
     scikit-learn's `calibration_curve(strategy="uniform")`. 0 is perfectly calibrated, per bin.
     """
-    y, p = _labels_probs(y, p)
+    y, p = _labels_values(y, p, "probabilities")
     predicted, observed, counts = calibration_bins(y, p, n_bins)
     return float(np.sum(counts * np.abs(observed - predicted)) / y.size)
-
-
-def _labels_logits(y, z) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y, dtype=np.float64).ravel()
-    z = np.asarray(z, dtype=np.float64).ravel()
-    if y.shape != z.shape:
-        raise ValueError(f"{y.size} labels but {z.size} logits")
-    if y.size == 0:
-        raise ValueError("no rows")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("labels must be 0 (host) or 1 (viral)")
-    if not np.isfinite(z).all():
-        raise ValueError("logits must be finite numbers")
-    return y, z
 
 
 def _mean_bce(y: np.ndarray, z: np.ndarray) -> float:
@@ -95,7 +84,7 @@ def fit_temperature(y, logits) -> float:
     only falls as T does) is logged as a warning: the calibration is then not trustworthy.
     Returns a plain Python float.
     """
-    y, z = _labels_logits(y, logits)
+    y, z = _labels_values(y, logits, "logits")
     low, high = np.log(TEMPERATURE_BOUNDS)
     result = minimize_scalar(
         lambda log_t: _mean_bce(y, z / np.exp(log_t)),

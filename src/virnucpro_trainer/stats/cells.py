@@ -12,16 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-CELL_METRICS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "specificity",
-    "balanced_accuracy",
-    "mcc",
-    "brier",
-)
+# every metric but the ranking ones (ranking.py), in SCALAR_METRICS' order
+CELL_METRICS = tuple(m for m in SCALAR_METRICS if m not in ("auroc", "auprc"))
 
 
 def cell_metrics(tp, fp, fn, tn, squared) -> dict[str, np.ndarray]:
