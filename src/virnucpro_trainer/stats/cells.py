@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from virnucpro_trainer.stats.metrics import SCALAR_METRICS
+
 # every metric but the ranking ones (ranking.py), in SCALAR_METRICS' order
 CELL_METRICS = tuple(m for m in SCALAR_METRICS if m not in ("auroc", "auprc"))
 
