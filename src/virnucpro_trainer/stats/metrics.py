@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from sklearn import metrics as skm
@@ -45,7 +46,7 @@ def classification_metrics(
         "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred))
         if both_classes
         else math.nan,
-        "mcc": float(skm.matthews_corrcoef(y_true, y_pred)),
+        "mcc": _mcc(y_true, y_pred),
         "auroc": float(skm.roc_auc_score(y_true, rank)) if both_classes else math.nan,
         "auprc": float(skm.average_precision_score(y_true, rank)) if both_classes else math.nan,
         "brier": float(skm.brier_score_loss(y_true, prob_viral, pos_label=1)),
@@ -65,6 +66,14 @@ def metrics_at(
         **about,
         **classification_metrics(y_true, prob_viral, threshold, ranking),
     }
+
+
+def _mcc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Matthews' correlation; 0 when only one label occurs (scikit-learn's value), without its
+    warning for that case (data of one class is scored on purpose, e.g. a viral-only set)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="A single label was found")
+        return float(skm.matthews_corrcoef(y_true, y_pred))
 
 
 def choose_threshold(y_true: np.ndarray, prob_viral: np.ndarray, metric: str = "f1") -> float:
