@@ -1,7 +1,7 @@
 """Typed configuration: the schema every YAML file and command-line override is checked against.
 
 Hydra merges `conf/` onto `TrainConfig` (registered as `train_schema`), so a misspelt key or a value
-of the wrong type fails at composition; config_checks.validate then checks ranges and choices
+of the wrong type fails at composition; config/checks.py's validate then checks ranges and choices
 before any work. Every default lives here, once: the YAML files only choose and change.
 """
 

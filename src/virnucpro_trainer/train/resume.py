@@ -1,7 +1,7 @@
 """`python train.py resume=<run dir>`: the command line that continues a run, and its checks.
 
 It re-applies that run's own overrides, runs in that directory, and continues after the last
-finished epoch (see training_state.py). Overrides that would change the results are refused
+finished epoch (see train/state.py). Overrides that would change the results are refused
 before anything is touched. Problems raise UserError; train.py decides how the process exits.
 """
 
