@@ -117,6 +117,10 @@ def test_a_store_built_before_the_rule_is_checked_when_opened(tmp_path):
     ids = json.loads(ids_file.read_text())
     ids[1][2] = "x\ty"  # as a store built from such a file before the rule held it
     ids_file.write_text(json.dumps(ids))
+    index_file = ids_file.with_name("index.json")  # which has no mark that its ids were checked
+    index = json.loads(index_file.read_text())
+    assert index.pop("ids_checked") is True
+    index_file.write_text(json.dumps(index))
     with pytest.raises(UserError, match=r"output_1_merged\.pt: sequence id 'x\\ty' at row 2"):
         open_store(sources, root, cache, 12, "float32")
 
@@ -137,3 +141,13 @@ def test_evaluate_applies_the_same_rule(tmp_path, ids, message):
         evaluate_in_process(
             tmp_path, tmp_path / "eval", f"ckpt={ckpt}", f"data.root={data}", "labelled=false"
         )
+
+
+def test_a_store_built_under_the_rule_does_not_read_its_ids_again_when_opened(tmp_path):
+    root, cache = tmp_path / "data_merge", tmp_path / "cache"
+    make_dataset(root, files_per_class=3, rows=4, width=12)
+    sources = find_files(root, "*_merged.pt", "viral")
+    open_store(sources, root, cache, 12, "float32").lock.close()
+    table = open_store(sources, root, cache, 12, "float32")
+    assert table.ids is None  # ids.json is read only when something needs the ids
+    table.lock.close()

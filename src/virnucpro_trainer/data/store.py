@@ -96,11 +96,12 @@ def _open(entry: Path, lock: IO) -> FeatureTable:
     table = FeatureTable(features, labels, names, offsets, None, entry / "ids.json", mapping)
     table.features_file = entry / "features.bin"
     table.lock = lock
-    try:  # also for an entry built before the id rule was checked when files are read
-        check_table_ids(names, table.file_ids())
-    except UserError:
-        lock.close()
-        raise
+    if not index.get("ids_checked"):  # an entry built before the id rule: check it once per open
+        try:
+            check_table_ids(names, table.file_ids())
+        except UserError:
+            lock.close()
+            raise
     return table
 
 

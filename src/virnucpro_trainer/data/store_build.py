@@ -16,6 +16,7 @@ import torch
 
 from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.data.files import UNLABELLED, SourceFile
+from virnucpro_trainer.data.ids import check_unique_ids
 from virnucpro_trainer.data.merged import MergedFile, read_merged
 from virnucpro_trainer.data.table import check_finite
 from virnucpro_trainer.errors import UserError
@@ -78,6 +79,8 @@ def build_entry(
     start = time.perf_counter()
     with atomic_path(entry, folder=True) as tmp:
         done = _write_rows(tmp / "features.bin", sources, width, dtype, workers)
+        # each file's ids were checked when it was read; across files, once here, at the build
+        check_unique_ids([f["name"] for f in done["files"]], done["ids"])
         np.concatenate(done.pop("labels")).tofile(tmp / "labels.bin")
         (tmp / "ids.json").write_text(json.dumps(done.pop("ids")))
         index = {
@@ -87,6 +90,7 @@ def build_entry(
             "data_root": str(data_root),
             "labelled": labelled(sources),
             "manifest": man,
+            "ids_checked": True,  # the id rule (data/ids.py) held when the entry was built
         }
         (tmp / "index.json").write_text(json.dumps(index))
     log.info(

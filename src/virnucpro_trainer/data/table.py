@@ -58,8 +58,7 @@ class FeatureTable:
     def ids_digests(self) -> dict[str, str]:
         """{file name: a hash of its sequence ids}: which sequences a file holds, to tell the
         same data (moved, or re-embedded) from other data under the same file names."""
-        if self.ids is None:
-            self.ids = json.loads(self.ids_file.read_text())
+        self.file_ids()
         return {
             name: hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]
             for name, ids in zip(self.names, self.ids, strict=True)
@@ -76,8 +75,7 @@ class FeatureTable:
         """{file name: the source record of each of its rows}, from the ids (data/records.py)."""
         if pattern in self._records:
             return self._records[pattern]
-        if self.ids is None:
-            self.ids = json.loads(self.ids_file.read_text())
+        self.file_ids()
         out, unmatched, n = {}, [], 0
         for name, ids, start, stop in zip(
             self.names, self.ids, self.offsets[:-1], self.offsets[1:], strict=True
@@ -131,8 +129,7 @@ class FeatureTable:
 
     def row_ids(self, rows: torch.Tensor) -> list[str]:
         """The sequence id of each row (`<file>#<row>` where the file's ids were unusable)."""
-        if self.ids is None:
-            self.ids = json.loads(self.ids_file.read_text())
+        self.file_ids()
         file_of = np.searchsorted(self.offsets, rows.numpy(), side="right") - 1
         out = []
         for row, f in zip(rows.tolist(), file_of.tolist(), strict=True):
