@@ -118,6 +118,7 @@ class ScoringModel:
     run_dir: Path | None  # the training run it came from, when ckpt named a run directory
     stored_threshold: float | None  # chosen on validation by the training run, if it says
     temperature: float | None = None  # fitted on validation (calibration=temperature), if any
+    validation: dict | None = None  # validation_scores (train/test_metrics.py), if it has them
 
     @property
     def input_dim(self) -> int:
@@ -224,4 +225,7 @@ def load_scoring_model(ckpt: Path) -> ScoringModel:
     temperature = obj.get("temperature")
     if not isinstance(temperature, (int, float)) or not temperature > 0:
         temperature = None
-    return ScoringModel(model, path, meta, run_dir, stored_threshold(obj), temperature)
+    validation = obj.get("validation_scores")
+    return ScoringModel(
+        model, path, meta, run_dir, stored_threshold(obj), temperature, validation or None
+    )

@@ -52,7 +52,7 @@ def test_test_metrics_of_a_one_class_test_side_are_valid_json(tmp_path):
     names = ["v/val.pt", "v/test.pt"]
     ids = [[f"g{i}_chunk_0F1" for i in range(4)], [f"t{i}_chunk_0F1" for i in range(4)]]
     table = FeatureTable(features, labels, names, np.array([0, 4, 8]), ids)
-    rows = {"val": torch.arange(4), "test": torch.arange(4, 8)}
+    rows = {"train": torch.arange(4), "val": torch.arange(4), "test": torch.arange(4, 8)}
     source = BatchSource(features, labels, torch.device("cpu"))
     settings = ScoreSettings.from_config(OmegaConf.structured(TrainConfig))
     scores = evaluate(FirstTwoColumns(), source, rows, table, tmp_path / "p.tsv", settings)

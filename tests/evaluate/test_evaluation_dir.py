@@ -77,3 +77,77 @@ def test_labelled_data_of_one_class_is_scored(trained, no_figures):
     assert metrics["subset"] == "all" and rows["viral_units"] == rows["units"] > 0
     assert 0 <= rows["at_0.5"]["recall"] <= 1  # the number a viral-only set is scored for
     assert rows["predicted"]["auroc"] != rows["predicted"]["auroc"]  # NaN: undefined
+
+
+def read_table(path):
+    header, *lines = path.read_text().splitlines()
+    return [dict(zip(header.split("\t"), line.split("\t"), strict=True)) for line in lines]
+
+
+def test_the_sample_composition_is_reported_at_every_level(trained, no_figures):
+    tmp_path, run_dir, _ = trained
+    out = tmp_path / "eval_composition"
+    metrics = evaluate_in_process(
+        tmp_path, out, f"ckpt={run_dir}", *DATA, "ci.enabled=false",
+        "fraction.min_sequences=20", "fraction.n_boot=50",
+    )  # fmt: skip
+    for level in ("rows", "chunks"):
+        estimate = metrics["estimated_viral_fraction"][level]
+        assert estimate["method"] == "em" and estimate["n_sequences"] == metrics[level]["units"]
+        low, high = estimate["interval"]
+        assert 0 <= low <= estimate["value"] <= high <= 1
+        calls = metrics["calls"][level]
+        by = calls["by_preset"]
+        assert by["relaxed"] >= by["default"] >= by["conservative"]
+        assert calls["called"] == by["default"] and calls["fraction_source"] == "estimated (em)"
+    # the records (16 test genomes): fewer than min_sequences=20, so withheld with the reason
+    records = metrics["estimated_viral_fraction"]["records"]
+    assert records["value"] is None and "at least 20" in records["reason"]
+    assert metrics["calls"]["records"]["called"] is None
+    # the row table: q-values never fall as the score falls; the call is q <= 0.1
+    rows = sorted(read_table(out / "predictions_rows.tsv"), key=lambda r: -float(r["prob_viral"]))
+    q = [float(r["q_value"]) for r in rows]
+    assert q == sorted(q) and all(0 <= v <= 1 for v in q)
+    assert all(r["call"] == str(int(float(r["q_value"]) <= 0.1)) for r in rows)
+    assert sum(r["call"] == "1" for r in rows) == metrics["calls"]["rows"]["called"]
+    assert read_table(out / "predictions_records.tsv")[0]["q_value"] == "NA"
+    # the prediction step's own files keep their exact format
+    assert (out / "prediction_results.txt").read_text().split("\n")[0] == (
+        "Sequence_ID\tPrediction\tscore1\tscore2"
+    )
+    assert (
+        (out / "prediction_results_highestscore.csv")
+        .read_text()
+        .startswith("Modified_ID\tIs_Virus\n")
+    )
+    assert "## The sample: viral fraction and calls" in (out / "report.md").read_text()
+
+
+def test_a_known_fraction_and_a_checkpoint_without_validation_scores(trained, no_figures):
+    import torch
+
+    from virnucpro_trainer.evaluate.composition import NO_REFERENCE
+
+    tmp_path, run_dir, root = trained
+    given = evaluate_in_process(
+        tmp_path, tmp_path / "eval_known", f"ckpt={run_dir}", *DATA, "ci.enabled=false",
+        "viral_fraction=0.3", "calls.fdr=0.02",
+    )  # fmt: skip
+    assert given["calls"]["preset"] == "custom" and given["calls"]["target_fdr"] == 0.02
+    assert given["calls"]["rows"]["viral_fraction"] == 0.3
+    assert given["calls"]["rows"]["fraction_source"] == "given (viral_fraction)"
+    # the 480 test rows are fewer than 1,000: the estimate itself is withheld, with the reason
+    assert "the estimate needs at least 1000" in given["estimated_viral_fraction"]["rows"]["reason"]
+    old = tmp_path / "old.pth"
+    obj = torch.load(next(run_dir.glob("*.pth")), weights_only=True)
+    del obj["validation_scores"]
+    torch.save(obj, old)
+    metrics = evaluate_in_process(
+        tmp_path, tmp_path / "eval_old", f"ckpt={old}", f"data.root={root}", "ci.enabled=false",
+        "viral_fraction=0.3",
+    )  # fmt: skip
+    assert metrics["rows"]["units"] > 0  # still scored
+    assert metrics["estimated_viral_fraction"]["rows"]["reason"] == NO_REFERENCE
+    assert metrics["calls"]["rows"] == {
+        "viral_fraction": None, "fraction_source": NO_REFERENCE, "called": None
+    }  # fmt: skip

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from virnucpro_trainer.atomic import write_json
+from virnucpro_trainer.evaluate.composition import (
+    NO_REFERENCE,
+    composition_metrics,
+    level_composition,
+)
 from virnucpro_trainer.evaluate.levels import Level
 from virnucpro_trainer.evaluate.outputs import labelled_metrics
 from virnucpro_trainer.reports.evaluation import fmt, write_eval_report
@@ -35,8 +41,24 @@ def rows_level() -> Level:
     return level(ids, [0.9, 0.8, 0.3, 0.6, 0.2, 0.4, 0.7, 0.1], [1, 1, 1, 1, 0, 0, 0, 0])
 
 
-def metrics_for(levels: dict[str, Level], stored=0.45, threshold=0.3, loss=0.25) -> dict:
+def metrics_for(
+    levels: dict[str, Level], stored=0.45, threshold=0.3, loss=0.25, labelled=True
+) -> dict:
+    """metrics.json as evaluate.py writes it for `levels`, from a checkpoint without validation
+    scores (no estimate of the sample's fraction: the report says why)."""
+    settings = SimpleNamespace(
+        fraction=SimpleNamespace(n_boot=50, level=0.95, seed=0, min_sequences=1000),
+        calls=SimpleNamespace(preset="default", fdr=0.1),
+        viral_fraction=None,
+    )
+    found = {
+        name: level_composition(lv, np.arange(len(lv.ids)), None, settings)
+        for name, lv in levels.items()
+    }
+    fractions, calls = composition_metrics(found, levels, settings)
     metrics = {
+        "estimated_viral_fraction": fractions,
+        "calls": calls,
         "checkpoint": "/runs/demo/model_fastesm650.pth",
         "huggingface_model_id": "Synthyra/FastESM2_650",
         "data_root": "/data/other_host",
@@ -52,8 +74,9 @@ def metrics_for(levels: dict[str, Level], stored=0.45, threshold=0.3, loss=0.25)
             "chunks_as_own_record": 1,
         },
     }
-    metrics.update(labelled_metrics(levels, stored, threshold))
-    metrics["rows"]["loss"] = loss
+    if labelled:
+        metrics.update(labelled_metrics(levels, stored, threshold))
+        metrics["rows"]["loss"] = loss
     return metrics
 
 
@@ -97,7 +120,7 @@ def test_every_level_gets_pictures_and_its_table(tmp_path):
     )
     assert "| loss | 0.2500 | | | |" in report
     assert report.count("| loss |") == 1  # rows only
-    assert "n/a" not in report
+    assert "n/a" not in report.split("## The sample")[0]  # (no fraction: no validation scores)
 
 
 @pytest.mark.usefixtures("no_figures")  # looks at report.md only
@@ -148,7 +171,12 @@ def test_nan_shows_as_n_a_after_json(tmp_path):
     assert fmt(None) == fmt(math.nan) == fmt(math.inf) == "n/a" and fmt(0.5) == "0.5000"
 
 
-def test_unlabelled_data_gets_no_report(tmp_path):
+def test_unlabelled_data_gets_the_sample_section_only(tmp_path):
     levels = {"rows": level(["x_chunk_1F1"], [0.7], None)}
-    write_eval_report(tmp_path, {"labelled": False}, levels)
-    assert list(tmp_path.iterdir()) == []
+    metrics = metrics_for(levels, labelled=False)
+    write_eval_report(tmp_path, metrics, levels)
+    report = (tmp_path / "report.md").read_text()
+    assert "## Rows" not in report and "| metric |" not in report  # no metrics without labels
+    assert "## The sample: viral fraction and calls" in report
+    assert f"| rows | none: {NO_REFERENCE} |" in report
+    assert (tmp_path / "score_histograms.png").read_bytes().startswith(PNG)

@@ -11,8 +11,10 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from virnucpro_trainer.reports.figures import draw_reliability
 from virnucpro_trainer.stats.calibration import (
+    apply_platt,
     apply_temperature,
     expected_calibration_error,
+    fit_platt,
     fit_temperature,
 )
 
@@ -150,3 +152,22 @@ def test_logit_difference_convention():
     # so dividing both logits by T before the softmax is the same as apply_temperature
     scaled = np.exp(logits[:, 1] / 2.5) / np.exp(logits / 2.5).sum(axis=1)
     assert apply_temperature(logits[:, 1] - logits[:, 0], 2.5) == pytest.approx(scaled)
+
+
+def test_platt_scaling_recovers_a_known_slope_and_intercept():
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0.01, 0.99, 200_000)
+    y = (rng.uniform(size=scores.size) < expit(0.5 * logit(scores) - 1.0)).astype(int)
+    a, b = fit_platt(y, scores)
+    assert abs(a - 0.5) < 0.02 and abs(b + 1.0) < 0.02
+    assert np.allclose(apply_platt(scores, (a, b)), expit(a * logit(scores) + b))
+
+
+def test_platt_scaling_stays_finite_on_separated_units():
+    y = np.array([0] * 8 + [1] * 8)
+    scores = np.array([0.0] * 8 + [1.0] * 8)  # a vote that never errs
+    a, b = fit_platt(y, scores)
+    p = apply_platt(scores, (a, b))
+    # Platt's targets: host units end near 1 / (8 + 2), viral near 9 / 10, not at 0 and 1
+    assert np.isfinite([a, b]).all()
+    assert np.allclose(p[:8], 0.1, atol=0.01) and np.allclose(p[8:], 0.9, atol=0.01)

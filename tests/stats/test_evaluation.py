@@ -94,7 +94,7 @@ def test_threshold_comes_from_validation_and_never_from_test(tmp_path):
         np.array([0, 6, 12]),
         [[f"val{i}" for i in range(6)], [f"test{i}" for i in range(6)]],
     )
-    rows = {"val": torch.arange(6), "test": torch.arange(6, 12)}
+    rows = {"train": torch.arange(6), "val": torch.arange(6), "test": torch.arange(6, 12)}
     source = BatchSource(features, labels, torch.device("cpu"))
 
     predictions = tmp_path / "test_predictions.tsv"

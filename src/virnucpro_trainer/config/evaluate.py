@@ -25,6 +25,28 @@ AGGREGATES = ("mean", "max", "vote")
 
 
 @dataclass
+class CallsConfig:
+    """Viral calls at a target false discovery rate: a unit is called viral when its q-value is
+    at most `fdr` (docs/cutoffs-and-calibration.md). The presets are conf/calls/*.yaml:
+    calls=relaxed (0.2) | default (0.1) | conservative (0.05); calls.fdr=0.02 for any other."""
+
+    preset: str = "default"
+    fdr: float = 0.1
+
+
+@dataclass
+class FractionConfig:
+    """The estimate of the sample's viral fraction at each level (docs/evaluate.md)."""
+
+    # Fewer units than this at a level: the estimate is withheld (with the reason), not guessed.
+    # Below 1,000 the interval spans most of [0, 1] (benchmarks/sample_fraction_sim.py --sizes).
+    min_sequences: int = 1000
+    n_boot: int = 1000  # joint resamples of the sample's and the validation's genomes
+    level: float = 0.95
+    seed: int = 0
+
+
+@dataclass
 class EvalConfig(RuntimeConfig):
     """What to score, with which checkpoint, and how to summarise it (docs/evaluate.md)."""
 
@@ -45,6 +67,11 @@ class EvalConfig(RuntimeConfig):
     record_pattern: str = SplitConfig.record_pattern  # the record of a chunk id (group 1)
     # Intervals of every level's metrics, resampling records (record_pattern); as in training
     ci: CIConfig = field(default_factory=CIConfig)
+    # The sample's viral fraction, when you know it: the per-unit FDRs and calls use it at every
+    # level instead of the estimate (null: estimate it; docs/cutoffs-and-calibration.md).
+    viral_fraction: float | None = None
+    fraction: FractionConfig = field(default_factory=FractionConfig)
+    calls: CallsConfig = field(default_factory=CallsConfig)
 
 
 def register_eval_configs() -> None:
@@ -61,6 +88,11 @@ CHECKS = {
     "ci.n_boot": TRAIN_CHECKS["ci.n_boot"],
     "ci.level": TRAIN_CHECKS["ci.level"],
     "ci.method": TRAIN_CHECKS["ci.method"],
+    "viral_fraction": (lambda v: v is None or 0 <= v <= 1, "in [0, 1] or null"),
+    "fraction.min_sequences": (lambda v: v >= 1, "at least 1"),
+    "fraction.n_boot": TRAIN_CHECKS["ci.n_boot"],
+    "fraction.level": TRAIN_CHECKS["ci.level"],
+    "calls.fdr": (lambda v: 0 < v < 1, "in (0, 1): the target false discovery rate"),
     **RUNTIME_CHECKS,
     # the data settings evaluate.py uses, checked as in training
     **{

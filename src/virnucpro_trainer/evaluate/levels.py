@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from virnucpro_trainer.data.records import records_of
+from virnucpro_trainer.data.records import record_codes, records_of
 
 FRAME = re.compile(r"[FR][1-3]$")
 LEVELS = ("rows", "chunks", "records")  # the levels' names in metrics.json and the reports
@@ -107,3 +107,11 @@ def record_level(chunks: Level, pattern: str, aggregate: str = "mean") -> tuple[
         None if chunks.labels is None else chunks.labels[index], inverse, n
     )
     return Level(names, score, score >= 0.5, size, group_labels, mixed), len(unmatched)
+
+
+def level_genomes(name: str, level: Level, pattern: str) -> np.ndarray:
+    """Each unit's genome code, the unit that intervals resample: rows and chunks by the record
+    their id names (`pattern`), records each their own."""
+    if name == "records":
+        return np.arange(len(level.ids))
+    return record_codes(level.ids, pattern)

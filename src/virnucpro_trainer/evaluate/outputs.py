@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,17 +45,35 @@ def _label(level: Level, i: int) -> list[str]:
     return [] if level.labels is None else [str(int(level.labels[i]))]
 
 
-def write_level_table(path: Path, level: Level, unit: str, size_name: str) -> None:
-    """One line per unit: id, size, label (labelled data only), score, own prediction (1/0)."""
+def write_level_table(
+    path: Path, level: Level, unit: str, size_name: str, extra: dict | None = None
+) -> None:
+    """One line per unit: id, size, label (labelled data only), score, own prediction (1/0),
+    then the `extra` columns (name -> one value per unit; extra_cells)."""
+    extra = extra or {}
 
     def lines() -> Iterator[str]:
         header = [unit, size_name] + ([] if level.labels is None else ["label"])
-        yield "\t".join([*header, "score", "viral"])
+        yield "\t".join([*header, "score", "viral", *extra])
         for i, name in enumerate(level.ids):
             cells = [name, str(int(level.size[i]))] + _label(level, i)
-            yield "\t".join([*cells, f"{level.score[i]:.6f}", str(int(level.viral[i]))])
+            own = f"{level.score[i]:.6f}\t{int(level.viral[i])}"
+            yield "\t".join(cells) + f"\t{own}{extra_cells(extra, i)}"
 
     write_lines(path, lines())
+
+
+def extra_cells(extra: dict[str, np.ndarray], i: int) -> str:
+    """Row i of each extra column, tab-prefixed: 1/0 for booleans, NA for NaN, else 6
+    significant digits (a q-value of 1e-9 stays readable)."""
+    out = []
+    for values in extra.values():
+        v = values[i]
+        if values.dtype == bool:
+            out.append(str(int(v)))
+        else:
+            out.append("NA" if math.isnan(v) else f"{float(v):.6g}")
+    return "".join(f"\t{cell}" for cell in out)
 
 
 def write_row_table(
@@ -64,19 +83,22 @@ def write_row_table(
     labels: np.ndarray | None,
     prob_viral: np.ndarray,
     calls: dict[str, float],
+    extra: dict[str, np.ndarray] | None = None,
 ) -> None:
     """One line per row (evaluate.py's predictions_rows.tsv, training's test_predictions.tsv):
     id, file, label (labelled data only), viral probability, then for each of `calls` (column
-    name -> threshold) 1 if the probability is at least the threshold, else 0."""
+    name -> threshold) 1 if the probability is at least the threshold, else 0, then the `extra`
+    columns (extra_cells)."""
+    extra = extra or {}
 
     def lines() -> Iterator[str]:
         label_column = "" if labels is None else "\tlabel"
-        yield "\t".join([f"id\tfile{label_column}\tprob_viral", *calls])
+        yield "\t".join([f"id\tfile{label_column}\tprob_viral", *calls, *extra])
         for i, (name, file) in enumerate(zip(ids, files, strict=True)):
             p = float(prob_viral[i])
             label = "" if labels is None else f"\t{int(labels[i])}"
             called = "".join(f"\t{int(p >= t)}" for t in calls.values())
-            yield f"{name}\t{file}{label}\t{p:.6f}{called}"
+            yield f"{name}\t{file}{label}\t{p:.6f}{called}{extra_cells(extra, i)}"
 
     write_lines(path, lines())
 

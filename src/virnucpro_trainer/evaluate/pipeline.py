@@ -17,7 +17,12 @@ from virnucpro_trainer.checkpoint import ScoringModel, load_scoring_model
 from virnucpro_trainer.config.evaluate import validate_eval
 from virnucpro_trainer.config.schema import CIConfig
 from virnucpro_trainer.data.dataset import make_batch_source
-from virnucpro_trainer.data.records import record_codes
+from virnucpro_trainer.evaluate.composition import (
+    LevelComposition,
+    composition_metrics,
+    compositions,
+    table_columns,
+)
 from virnucpro_trainer.evaluate.inputs import (
     check_width,
     choose_subset,
@@ -28,7 +33,7 @@ from virnucpro_trainer.evaluate.inputs import (
     test_rows,
     unlabelled_sources,
 )
-from virnucpro_trainer.evaluate.levels import Level, chunk_level, record_level
+from virnucpro_trainer.evaluate.levels import Level, chunk_level, level_genomes, record_level
 from virnucpro_trainer.evaluate.outputs import (
     labelled_metrics,
     log_summary,
@@ -179,23 +184,34 @@ def write_all(
         if cfg.ci.enabled:
             add_level_intervals(metrics, levels, cfg.record_pattern, CIConfig(**cfg.ci))
         log_summary(metrics)
+    found = compositions(cfg, scoring, levels)
+    metrics["estimated_viral_fraction"], metrics["calls"] = composition_metrics(found, levels, cfg)
     # metrics.json last: it marks a finished evaluation (an interrupted one leaves none, and its
     # directory is removed as holding no results)
-    write_predictions(out_dir, scored, levels)
-    if scored.labels is not None:
-        write_eval_report(out_dir, metrics, levels)
+    write_predictions(out_dir, scored, levels, found)
+    write_eval_report(out_dir, metrics, levels)
     write_json(out_dir / EVAL_RESULT, metrics)
     log.info("%d rows, %d chunks, %d records; results in %s", *list(counts.values())[:3], out_dir)
     return metrics
 
 
-def write_predictions(out_dir: Path, scored: Scored, levels: dict[str, Level]) -> None:
-    """The three prediction tables and the prediction step's two drop-in files."""
+def write_predictions(
+    out_dir: Path, scored: Scored, levels: dict[str, Level], found: dict[str, LevelComposition]
+) -> None:
+    """The three prediction tables (with each unit's FDR columns) and the prediction step's two
+    drop-in files (their exact format: nothing added)."""
     s, chunks = scored, levels["chunks"]
+    extra = {name: table_columns(found[name], len(level.ids)) for name, level in levels.items()}
     rows_path = out_dir / "predictions_rows.tsv"
-    write_row_table(rows_path, s.ids, s.files, s.labels, s.prob_viral, {"viral": 0.5})
-    write_level_table(out_dir / "predictions_chunks.tsv", chunks, "chunk", "frames")
-    write_level_table(out_dir / "predictions_records.tsv", levels["records"], "record", "chunks")
+    write_row_table(
+        rows_path, s.ids, s.files, s.labels, s.prob_viral, {"viral": 0.5}, extra["rows"]
+    )
+    write_level_table(
+        out_dir / "predictions_chunks.tsv", chunks, "chunk", "frames", extra["chunks"]
+    )
+    write_level_table(
+        out_dir / "predictions_records.tsv", levels["records"], "record", "chunks", extra["records"]
+    )
     write_prediction_results(out_dir / "prediction_results.txt", s.ids, s.prob_host, s.prob_viral)
     write_highest_score(out_dir / "prediction_results_highestscore.csv", chunks)
 
@@ -210,11 +226,12 @@ def add_level_intervals(
         block = metrics[name].get("predicted")
         if block is None:
             continue
-        groups = (
-            np.arange(len(level.ids)) if name == "records" else record_codes(level.ids, pattern)
-        )
         (found,), described = interval_blocks(
-            level.labels, level.score, groups, [np.asarray(level.viral)], ci
+            level.labels,
+            level.score,
+            level_genomes(name, level, pattern),
+            [np.asarray(level.viral)],
+            ci,
         )
         block.update(found)
     if described is not None:

@@ -121,3 +121,21 @@ def draw_reliability(
     fig.tight_layout()
     fig.savefig(Path(path), dpi=100)
     plt.close(fig)
+
+
+def draw_score_histograms(panels: dict[str, tuple[np.ndarray, float | None]], path: Path) -> None:
+    """One histogram of the scores per level (name -> (scores, score cut-off of the calls or
+    None)), log-scaled counts, the cut-off a dashed line."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    for ax, (name, (scores, cutoff)) in zip(axes[0], panels.items(), strict=True):
+        ax.hist(np.asarray(scores, dtype=np.float64), bins=50, range=(0, 1), color="tab:blue")
+        ax.set_yscale("log")
+        if cutoff is not None:
+            ax.axvline(cutoff, color="tab:red", linestyle="--", label=f"called from {cutoff:.3g}")
+            ax.legend(loc="upper center")
+        ax.set_title(name)
+        ax.set_xlabel("score")
+        ax.set_ylabel("units")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

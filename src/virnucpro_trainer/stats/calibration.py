@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import expit
+from scipy.optimize import minimize, minimize_scalar
+from scipy.special import expit, logit
 
 log = logging.getLogger(__name__)
 
 TEMPERATURE_BOUNDS = (0.05, 20.0)
+SCORE_CLIP = 1e-6  # a score of exactly 0 or 1 has no logit: Platt scaling clips it this far in
 
 
 def _labels_values(y, values, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -110,3 +111,24 @@ def apply_temperature(logits, temperature: float) -> np.ndarray:
     if not (np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive number, got {temperature}")
     return expit(np.asarray(logits, dtype=np.float64) / float(temperature))
+
+
+def fit_platt(y, scores) -> tuple[float, float]:
+    """Platt scaling of scores in [0, 1] (a chunk's highest frame probability, a record's share
+    of viral chunks): (a, b) by maximum likelihood of sigmoid(a * logit(score) + b) against `y`,
+    scores clipped to [SCORE_CLIP, 1 - SCORE_CLIP]. Unlike a temperature it has an intercept: a
+    maximum over frames or a vote is not centred where the classes balance. The targets are
+    Platt's (1999): (n1 + 1) / (n1 + 2) for viral, 1 / (n0 + 2) for host, which keeps the fit
+    finite on perfectly separated units (a plain maximum likelihood would run off to infinity)."""
+    y, s = _labels_values(y, scores, "scores")
+    z = logit(np.clip(s, SCORE_CLIP, 1 - SCORE_CLIP))
+    n1 = float(y.sum())
+    t = np.where(y == 1, (n1 + 1) / (n1 + 2), 1 / (y.size - n1 + 2))
+    result = minimize(lambda ab: _mean_bce(t, ab[0] * z + ab[1]), np.array([1.0, 0.0]))
+    return float(result.x[0]), float(result.x[1])
+
+
+def apply_platt(scores, ab: tuple[float, float]) -> np.ndarray:
+    """sigmoid(a * logit(score) + b) as float64; order-preserving when a > 0."""
+    z = logit(np.clip(np.asarray(scores, dtype=np.float64), SCORE_CLIP, 1 - SCORE_CLIP))
+    return expit(ab[0] * z + ab[1])

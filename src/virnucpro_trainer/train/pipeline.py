@@ -171,7 +171,7 @@ def write_outputs(
     write_json(run_dir / "test_metrics.json", test)
     settings = main_settings(cfg)
     write_report(run_dir, result.history, scores, split.document, settings)
-    save_best_model(cfg, run_dir / cfg.checkpoint_name, model, result, split.hash, test)
+    save_best_model(cfg, run_dir / cfg.checkpoint_name, model, result, split.hash, scores)
     log.info("saved the best model to %s", run_dir / cfg.checkpoint_name)
     log.info("%s at the best epoch: %.6f", cfg.optimized_metric, objective)
     return objective
@@ -183,9 +183,10 @@ def save_best_model(
     model: torch.nn.Module,
     result: FitResult,
     split_hash: str,
-    test: dict,
+    scores: TestScores,
 ) -> None:
     """The checkpoint the prediction step loads (see checkpoint.py and docs/checkpoint.md)."""
+    test = scores.metrics
     metadata = checkpoint_metadata(
         cfg.data.dna_dim,
         cfg.data.protein_dim,
@@ -213,6 +214,8 @@ def save_best_model(
         # Thresholds for expected viral fractions and the temperature, if fitted (plain types).
         cutoffs=test["cutoffs"],
         temperature=test.get("calibration", {}).get("temperature"),
+        # For evaluate.py's estimate of a sample's viral fraction (issue 24).
+        validation_scores=scores.validation,
         trainer_version=__version__,
     )
 

@@ -68,6 +68,7 @@ class TestScores:
     y: np.ndarray
     probs: np.ndarray
     raw_probs: np.ndarray | None = None
+    validation: dict | None = None  # the checkpoint's validation_scores (validation_scores())
 
 
 def evaluate(
@@ -119,7 +120,22 @@ def evaluate(
         test["calibration"] = calibrated
     log_test(test, chosen, threshold)
     write_predictions(predictions_path, table, rows["test"], y, probs, threshold)
-    return TestScores(test, y, probs, None if calibrated is None else raw_probs)
+    reference = validation_scores(table, rows, val, s.record_pattern)
+    return TestScores(test, y, probs, None if calibrated is None else raw_probs, reference)
+
+
+def validation_scores(table: FeatureTable, rows: dict, val, record_pattern: str) -> dict:
+    """What evaluate.py needs to estimate a sample's viral fraction (docs/checkpoint.md): the
+    training rows' viral share (the prior the probabilities are calibrated at) and the
+    validation rows' ids (newline-joined: one string pickles fast), labels and logits (viral
+    minus host, before calibration; the checkpoint's temperature applies to them)."""
+    return {
+        "train_viral_prior": float(table.labels[rows["train"]].float().mean()),
+        "ids": "\n".join(table.row_ids(rows["val"])),
+        "labels": torch.as_tensor(val.labels, dtype=torch.uint8),
+        "logits": torch.as_tensor(val.logits, dtype=torch.float32),
+        "record_pattern": record_pattern,
+    }
 
 
 def calibrate(method: str, val_y, val_logits, y, probs, logits) -> dict | None:
