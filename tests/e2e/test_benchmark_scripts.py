@@ -1,7 +1,8 @@
 """The benchmark scripts whose measurements start processes, run as a user runs them at a tiny
 size: gpu_check.sh (on the CPU), demo_run.py and tracking_overhead.py (tiny demo runs),
-memory_budget.py's train.py and evaluate.py runs, and one child process of the scripts that
-measure in fresh children (tests/benchmarks/ runs those children in its own process)."""
+memory_budget.py's and sample_fraction.py's train.py and evaluate.py runs, and one child process
+of the scripts that measure in fresh children (tests/benchmarks/ runs those children in its own
+process)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,14 @@ def test_demo_run_times_a_tiny_demo():
 def test_tracking_overhead_times_a_tiny_demo():
     out = run_script("benchmarks/tracking_overhead.py", "--runs", "1", "--only", "none", *TINY)
     assert "logger=none    wall median" in out and "+0.0%" in out
+
+
+def test_sample_fraction_runs_at_tiny_size():
+    argv = ["--samples", "2", "--sequences", "300", "--rows-per-file", "240", "--epochs", "1"]
+    out = run_script("benchmarks/sample_fraction.py", *argv, "--min-sequences", "100")
+    assert "2 samples of 300 rows per fraction" in out
+    lines = [line for line in out.splitlines() if line.startswith("| 0.2 | rows |")]
+    assert len(lines) == 1 and "n/a" not in lines[0].split("|")[3]  # the EM error is there
 
 
 def test_memory_budget_runs_train_and_evaluate_at_tiny_size(tmp_path):

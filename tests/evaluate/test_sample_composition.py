@@ -51,6 +51,9 @@ def test_references_build_each_level_by_the_sample_rules():
     assert len(np.unique(refs["chunks"].genomes)) == 12  # chunks resample by their genome
     assert all(r.probs.min() >= 0 and r.probs.max() <= 1 for r in refs.values())
     assert references(None, None, "vote") == {}
+    # without a temperature the rows are Platt-scaled too, at the validation's viral share
+    rows = references(validation_scores(), temperature=None, aggregate="vote")["rows"]
+    assert rows.platt is not None and not rows.prior_is_training
 
 
 def test_references_refuse_scores_of_different_lengths():

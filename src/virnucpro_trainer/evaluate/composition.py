@@ -4,11 +4,12 @@ docs/evaluate.md, docs/cutoffs-and-calibration.md).
 The checkpoint carries its validation rows' ids, labels and logits and the training rows' viral
 share (`validation_scores`). From them each level gets a reference: the validation's units at that
 level, built by the same rules as the sample's (levels.py), and a calibration of the level's score
-(rows: the checkpoint's temperature, calibrated at the training prior; chunks and records: Platt
-scaling fitted on the validation's units, calibrated at their viral share). The sample's calibrated
-scores then give the fraction by both estimators with a genome-resampled interval
-(stats/composition_interval.py), and at that fraction (or `viral_fraction=` when the user knows
-it) each unit's adjusted probability, local FDR, q-value and call at the target FDR.
+(rows: the checkpoint's temperature where it has one, calibrated at the training prior; otherwise,
+and for chunks and records, Platt scaling fitted on the validation's units, calibrated at their
+viral share). The prediction files keep the scores as they are; only these numbers use it.
+The sample's calibrated scores then give the fraction by both estimators with a genome-resampled
+interval (stats/composition_interval.py), and at that fraction (or `viral_fraction=` when the
+user knows it) each unit's adjusted probability, local FDR, q-value and call at the target FDR.
 """
 
 from __future__ import annotations
@@ -71,17 +72,28 @@ def references(validation: dict | None, temperature: float | None, aggregate: st
     pattern = str(validation["record_pattern"])
     chunks, _ = chunk_level(ids, probs, y)
     records, _ = record_level(chunks, pattern, aggregate)
-    prior = float(validation["train_viral_prior"])
-    out = {"rows": Reference(y, probs, record_codes(ids, pattern), None, prior, True)}
+    out = {}
+    if temperature is not None:  # calibrated at the training rows' share
+        prior = float(validation["train_viral_prior"])
+        out["rows"] = Reference(y, probs, record_codes(ids, pattern), None, prior, True)
+    rows = Level(ids, probs, probs >= 0.5, np.ones(y.size, np.int64), y)
     for name, level, genomes in (
+        ("rows", rows, record_codes(ids, pattern)),
         ("chunks", chunks, record_codes(chunks.ids, pattern)),
         ("records", records, np.arange(len(records.ids))),
     ):
-        labels = np.asarray(level.labels, dtype=np.int64)
-        platt = fit_platt(labels, level.score) if 0 < labels.sum() < labels.size else None
-        probs = level.score if platt is None else apply_platt(level.score, platt)
-        out[name] = Reference(labels, probs, genomes, platt, float(labels.mean()))
+        if name not in out:
+            out[name] = platt_reference(level, genomes)
     return out
+
+
+def platt_reference(level: Level, genomes: np.ndarray) -> Reference:
+    """A level's validation units with their scores Platt-scaled (calibrated at the units' viral
+    share); left as they are when the units hold one class (nothing to fit)."""
+    labels = np.asarray(level.labels, dtype=np.int64)
+    platt = fit_platt(labels, level.score) if 0 < labels.sum() < labels.size else None
+    probs = level.score if platt is None else apply_platt(level.score, platt)
+    return Reference(labels, probs, genomes, platt, float(labels.mean()))
 
 
 @dataclass
