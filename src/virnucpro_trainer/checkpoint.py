@@ -162,6 +162,8 @@ def read_checkpoint(path: Path) -> dict:
             f"{path}: this is a run's training state (for resume=), not its best model: score "
             f"the run directory, ckpt={run_dir}, which takes the best-model file in it"
         )
+    if isinstance(obj, dict) and {"members", "metadata"} <= set(obj):
+        return obj  # an ensemble file (ensemble.py)
     if not isinstance(obj, dict) or any(k not in obj for k in REQUIRED_KEYS):
         found = sorted(map(str, obj))[:10] if isinstance(obj, dict) else type(obj).__name__
         raise UserError(
@@ -201,7 +203,11 @@ def stored_threshold(obj: dict) -> float | None:
 def load_scoring_model(ckpt: Path) -> ScoringModel:
     """The model described by `ckpt`'s metadata, with its weights loaded strictly, in eval mode."""
     path, run_dir = resolve_checkpoint(ckpt)
-    obj = read_checkpoint(path)
+    return scoring_model(path, run_dir, read_checkpoint(path))
+
+
+def scoring_model(path: Path, run_dir: Path | None, obj: dict) -> ScoringModel:
+    """The ScoringModel of checkpoint dict `obj`, read from `path` (named in any message)."""
     meta = check_metadata(path, obj["metadata"])
     model = VirNucProMLP(meta["input_dim"], meta["hidden_dim"], meta["num_class"])
     try:

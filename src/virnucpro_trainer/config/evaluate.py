@@ -5,6 +5,7 @@ the one training uses (config.DataConfig)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -52,8 +53,10 @@ class EvalConfig(RuntimeConfig):
 
     data: DataConfig = field(default_factory=DataConfig)
     # A run directory (its best-model file, `checkpoint_name` from its .hydra/config.yaml) or a
-    # checkpoint file (.pth) in the v2 contract. Required.
-    ckpt: str | None = None
+    # checkpoint file (.pth) in the v2 contract. Required. An ensemble: a sweep directory, a list
+    # ([outputs/a,outputs/b]) or an ensemble file (docs/evaluate.md#ensembles).
+    ckpt: Any = None
+    save_ensemble: bool = False  # an ensemble's members in one file: <evaluation dir>/ensemble.pth
     # all | test (only that run's test side, from its split.json; needs ckpt=<run dir>).
     # null: test when ckpt is a run directory trained on this data.root, else all.
     subset: str | None = None
@@ -80,7 +83,11 @@ def register_eval_configs() -> None:
 
 
 CHECKS = {
-    "ckpt": (lambda v: bool(v), "a run directory or a .pth file (ckpt=outputs/<date>/<time>)"),
+    "ckpt": (
+        lambda v: bool(v) and (isinstance(v, str) or all(isinstance(c, str) for c in v)),
+        "a run directory, a .pth file, a sweep directory or a list of them "
+        "(ckpt=outputs/<date>/<time>, ckpt=[outputs/a,outputs/b])",
+    ),
     "subset": (lambda v: v is None or v in SUBSETS, f"one of {SUBSETS} or null"),
     "threshold": (lambda v: v is None or 0 <= v <= 1, "in [0, 1] or null"),
     "aggregate": (lambda v: v in AGGREGATES, f"one of {AGGREGATES}"),

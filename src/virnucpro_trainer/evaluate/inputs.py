@@ -20,6 +20,7 @@ from virnucpro_trainer.data.split_doc import SIDES
 from virnucpro_trainer.data.store import find_store, open_store
 from virnucpro_trainer.data.synthetic import MARKER
 from virnucpro_trainer.data.table import FeatureTable
+from virnucpro_trainer.ensemble import sweep_members
 from virnucpro_trainer.entry import hydra_quote, override_value
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.torch_files import load_weights_only
@@ -159,7 +160,8 @@ def run_data_overrides(argv: list[str]) -> list[str]:
     """`argv` with, for `ckpt=<run directory>` and no data setting on the command line, the
     run's own data settings (from the resolved config its best model stores) put before the
     user's overrides: `python evaluate.py ckpt=<run>` scores the data the run was trained on.
-    Unchanged for a .pth file, several checkpoints, or any `data=`/`data.` override."""
+    A sweep directory (an ensemble) brings its first run's. Unchanged for a .pth file, several
+    checkpoints, or any `data=`/`data.` override."""
     args = argv[1:]
     ckpts = [a for a in args if a.startswith("ckpt=")]
     if len(ckpts) != 1 or any(a.lstrip("+~").startswith(("data=", "data.")) for a in args):
@@ -167,8 +169,10 @@ def run_data_overrides(argv: list[str]) -> list[str]:
     run_dir = Path(override_value(ckpts[0]))
     if not run_dir.is_dir():
         return argv  # a .pth file, a sweep (a,b) or a missing path: evaluate_run says which
+    swept = sweep_members(run_dir)  # an ensemble of a sweep's runs: its first run's data
     try:
-        config = read_checkpoint(resolve_checkpoint(run_dir)[0]).get("config")
+        path = swept[0][0] if swept else resolve_checkpoint(run_dir)[0]
+        config = read_checkpoint(path).get("config")
     except UserError:
         return argv  # evaluate_run reports it
     data = config.get("data") if isinstance(config, dict) else None

@@ -4,19 +4,25 @@ metrics and predictions, written into the evaluation's own directory (docs/evalu
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from hydra.utils import to_absolute_path
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from virnucpro_trainer.atomic import write_json
-from virnucpro_trainer.checkpoint import ScoringModel, load_scoring_model
+from virnucpro_trainer.checkpoint import ScoringModel
 from virnucpro_trainer.config.evaluate import validate_eval
 from virnucpro_trainer.config.schema import CIConfig
-from virnucpro_trainer.data.dataset import make_batch_source
+from virnucpro_trainer.ensemble import (
+    ENSEMBLE_FILE,
+    Ensemble,
+    ensemble_block,
+    load_scoring,
+    save_ensemble,
+)
+from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.evaluate.composition import (
     LevelComposition,
     composition_metrics,
@@ -24,14 +30,8 @@ from virnucpro_trainer.evaluate.composition import (
     table_columns,
 )
 from virnucpro_trainer.evaluate.inputs import (
-    check_width,
     choose_subset,
-    labelled_sources,
     remove_scratch,
-    scoring_table,
-    stored_width,
-    test_rows,
-    unlabelled_sources,
 )
 from virnucpro_trainer.evaluate.levels import Level, chunk_level, level_genomes, record_level
 from virnucpro_trainer.evaluate.outputs import (
@@ -43,11 +43,10 @@ from virnucpro_trainer.evaluate.outputs import (
     write_prediction_results,
     write_row_table,
 )
-from virnucpro_trainer.model import predict_scores
+from virnucpro_trainer.evaluate.scoring import Scored, score
 from virnucpro_trainer.reports.evaluation import write_eval_report
 from virnucpro_trainer.run_dir import EVAL_RESULT
 from virnucpro_trainer.runtime import describe, select_device
-from virnucpro_trainer.stats.calibration import apply_temperature
 from virnucpro_trainer.stats.interval_block import interval_blocks
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,8 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
 
     Returns metrics.json's content."""
     validate_eval(cfg)
-    cfg.data.root, cfg.ckpt = absolute(cfg.data.root), absolute(cfg.ckpt)
+    cfg.data.root = absolute(cfg.data.root)
+    cfg.ckpt = absolute(cfg.ckpt) if isinstance(cfg.ckpt, str) else [absolute(c) for c in cfg.ckpt]
     if cfg.data.cache_dir is not None:
         cfg.data.cache_dir = absolute(cfg.data.cache_dir)
     if cfg.cpu_threads is not None:
@@ -70,70 +70,17 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
     device = select_device(cfg.device)
     log.info("evaluation directory: %s", out_dir)
     log.info("device %s", describe(device))
-    scoring = load_scoring_model(Path(cfg.ckpt))
+    scoring = load_scoring(
+        OmegaConf.to_object(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else cfg.ckpt
+    )
+    if cfg.save_ensemble and not isinstance(scoring, Ensemble):
+        raise UserError(f"save_ensemble=true needs an ensemble, but ckpt={cfg.ckpt} is one model")
     subset = choose_subset(cfg.subset, scoring.run_dir, Path(cfg.data.root), cfg.labelled)
     try:
         scored = score(cfg, out_dir, scoring, subset, device)
         return write_all(cfg, out_dir, scoring, subset, scored)
     finally:
         remove_scratch(out_dir)
-
-
-def score(
-    cfg: DictConfig, out_dir: Path, scoring: ScoringModel, subset: str, device: torch.device
-) -> Scored:
-    """The files `cfg` names, checked against the checkpoint, scored by its model."""
-    root, width = Path(cfg.data.root), scoring.input_dim
-    if cfg.labelled:
-        sources = labelled_sources(cfg, width)
-    else:
-        sources = unlabelled_sources(root, cfg.data.file_glob)
-    found = stored_width(sources[0].path)
-    if found is not None:
-        check_width(scoring, found, sources[0].path)
-    table = scoring_table(cfg, sources, width, out_dir)
-    rows = (
-        test_rows(table, scoring.run_dir, root)
-        if subset == "test"
-        else torch.arange(len(table.labels))
-    )
-    log.info("scoring %d rows of %d files under %s (subset=%s)", len(rows), len(table.names),
-             root, subset)  # fmt: skip
-    source = make_batch_source(
-        cfg.data, table, device, cfg.features_on_gpu, cfg.gpu_memory_margin_gb
-    )
-    model = scoring.model.to(device)
-    out = predict_scores(
-        model, source, rows, cfg.eval_batch_size, bf16=cfg.bf16, progress="scoring"
-    )
-    prob_viral = out.probs
-    if scoring.temperature is not None:  # the training run's calibration, fitted on validation
-        log.info("applying the checkpoint's temperature T = %.4f", scoring.temperature)
-        prob_viral = apply_temperature(out.logits, scoring.temperature)
-    prob_viral = prob_viral.astype(np.float32)
-    return Scored(
-        ids=table.row_ids(rows),
-        files=table.row_files(rows),
-        labels=out.labels if cfg.labelled else None,
-        prob_viral=prob_viral,
-        prob_host=np.float32(1.0) - prob_viral,  # two classes: the softmax sums to one
-        loss=out.loss,
-        logits=out.logits,
-    )
-
-
-@dataclass
-class Scored:
-    """The scored rows, in table order: ids, files, labels (None for unlabelled data), the
-    probabilities as written to the prediction files, and the mean loss."""
-
-    ids: list[str]
-    files: list[str]
-    labels: np.ndarray | None
-    prob_viral: np.ndarray  # float32, as training scores it
-    prob_host: np.ndarray
-    loss: float
-    logits: np.ndarray | None = None  # viral minus host: what the rows' AUROC and AUPRC rank by
 
 
 def make_levels(scored: Scored, pattern: str, aggregate: str) -> tuple[dict[str, Level], dict]:
@@ -175,6 +122,7 @@ def write_all(
         "aggregate": cfg.aggregate,
         "record_pattern": cfg.record_pattern,
         "temperature": scoring.temperature,
+        **ensemble_block(scoring),
         "counts": counts,
         "sequences_sha256": sequences_digest(scored.ids),
     }
@@ -190,6 +138,9 @@ def write_all(
     # directory is removed as holding no results)
     write_predictions(out_dir, scored, levels, found)
     write_eval_report(out_dir, metrics, levels)
+    if cfg.save_ensemble:
+        save_ensemble(out_dir / ENSEMBLE_FILE, scoring)
+        log.info("ensemble file: %s", out_dir / ENSEMBLE_FILE)
     write_json(out_dir / EVAL_RESULT, metrics)
     log.info("%d rows, %d chunks, %d records; results in %s", *list(counts.values())[:3], out_dir)
     return metrics
