@@ -11,7 +11,6 @@ the prediction step's single-model checkpoint is not changed by any of this.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from virnucpro_trainer.checkpoint import (
 )
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.stats.calibration import apply_temperature
+from virnucpro_trainer.torch_files import sha256
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +70,6 @@ class Ensemble:
              "hidden_dim": m.metadata["hidden_dim"]}
             for m, src, digest in zip(self.members, self.sources, self.digests, strict=True)
         ]  # fmt: skip
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sweep_members(path: Path) -> list[tuple[Path, Path]]:

@@ -4,6 +4,7 @@ naming the file, for each way that can fail."""
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from pathlib import Path
 
@@ -40,3 +41,12 @@ def load_weights_only(path: Path, refused: str) -> object:
             f"{path}: cannot be read as a torch file (truncated or corrupt?): "
             f"{str(err).strip() or type(err).__name__}"
         ) from None
+
+
+def sha256(path: Path) -> str:
+    """The file's SHA-256, hex: which checkpoint a model or an ensemble member came from."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

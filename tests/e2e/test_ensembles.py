@@ -69,6 +69,8 @@ def test_a_sweep_directory_scores_as_the_mean_of_its_members(sweep):
     assert metrics["ensemble"]["size"] == 2 and len(metrics["members"]) == 2
     assert [Path(m["path"]).parent.name for m in metrics["members"]] == ["0", "1"]
     assert metrics["subset"] == "test"  # the members share their split: its test side
+    card = (sweep / "ens/model_card.md").read_text()
+    assert "An ensemble of 2" in card and metrics["members"][1]["sha256"][:16] in card
     found = rows(sweep / "ens/predictions_rows.tsv")
     expected = member_probs(sweep, list(found))
     assert np.abs(np.array(list(found.values())) - expected).max() <= 1e-6

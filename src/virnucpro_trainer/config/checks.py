@@ -136,6 +136,10 @@ def _problems(cfg: DictConfig) -> list[str]:
             "data.memory_budget_gb needs the feature store to read from: set data.cache_dir "
             "(not null), or drop data.memory_budget_gb"
         )
+    if cfg.freeze not in ("none", "hidden"):
+        problems.append(f"freeze must be none or hidden, got {cfg.freeze!r}")
+    elif cfg.freeze == "hidden" and not cfg.init_from:
+        problems.append("freeze=hidden keeps init_from's first layer: give init_from=<run or .pth>")
     if cfg.split.test_fraction + cfg.split.val_fraction >= 1:
         problems.append(
             "split.test_fraction + split.val_fraction must be < 1, got "

@@ -176,6 +176,10 @@ class TrainConfig(RuntimeConfig):
     optimized_metric: str = "val_loss"  # returned to a sweeper: a validation metric
     limit_batches: int | None = None  # at most this many batches per epoch (debug=fast)
     resume: str | None = None  # a run directory to continue (docs/troubleshooting.md)
+    # Fine-tuning: a new run that starts from these weights (a run directory or a .pth file in
+    # the v2 contract), with its own split, optimizer and schedule (docs/checkpoint.md)
+    init_from: str | None = None
+    freeze: str = "none"  # none | hidden: keep init_from's first layer as it came
 
 
 # What a run returns to a sweeper (`optimized_metric`): a validation metric at the best epoch.
@@ -210,3 +214,5 @@ def resolve_paths(cfg: DictConfig) -> None:
     cfg.split.dir = str(Path(to_absolute_path(cfg.split.dir)).resolve())
     if cfg.data.cache_dir is not None:
         cfg.data.cache_dir = str(Path(to_absolute_path(cfg.data.cache_dir)).resolve())
+    if cfg.init_from:
+        cfg.init_from = str(Path(to_absolute_path(cfg.init_from)).resolve())

@@ -45,6 +45,7 @@ from virnucpro_trainer.evaluate.outputs import (
 )
 from virnucpro_trainer.evaluate.scoring import Scored, score
 from virnucpro_trainer.reports.evaluation import write_eval_report
+from virnucpro_trainer.reports.model_card import evaluation_card
 from virnucpro_trainer.run_dir import EVAL_RESULT
 from virnucpro_trainer.runtime import describe, select_device
 from virnucpro_trainer.stats.interval_block import interval_blocks
@@ -123,6 +124,7 @@ def write_all(
         "record_pattern": cfg.record_pattern,
         "temperature": scoring.temperature,
         **ensemble_block(scoring),
+        **({"init_from": scoring.metadata["init_from"]} if "init_from" in scoring.metadata else {}),
         "counts": counts,
         "sequences_sha256": sequences_digest(scored.ids),
     }
@@ -138,6 +140,7 @@ def write_all(
     # directory is removed as holding no results)
     write_predictions(out_dir, scored, levels, found)
     write_eval_report(out_dir, metrics, levels)
+    evaluation_card(out_dir, metrics, scoring.metadata)
     if cfg.save_ensemble:
         save_ensemble(out_dir / ENSEMBLE_FILE, scoring)
         log.info("ensemble file: %s", out_dir / ENSEMBLE_FILE)

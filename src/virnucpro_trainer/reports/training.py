@@ -52,22 +52,7 @@ def write_report(
     lines = [f"# Run report: {run_dir.name}", "", "## Test metrics", "", *metrics_lines(test)]
     lines += cutoff_lines(test) + calibration_lines(test)
     lines += [f"## {title}\n\n![{title}]({name})\n" for name, title in PICTURES.items()]
-    d = split["distribution"]
-    lines += ["## Data and split", ""]
-    lines += _table([(side, _side_summary(d[side])) for side in ("train", "val", "test")])
-    lines += ["", f"Split `{split['hash']}`, unit {split['unit']}, seed {split['seed']}.", ""]
-    leakage = split.get("leakage")
-    if leakage:
-        for pair, r in leakage.items():
-            side = pair.split("_")[1]
-            lines.append(
-                f"- {pair.replace('_', '/')} leakage: {r['shared_records']} source "
-                f"records on both sides, {r[f'{side}_rows_in_shared_records']} of "
-                f"{r[f'{side}_rows']} {side} rows"
-            )
-    else:
-        lines.append("- leakage report: not available for this split")
-    lines += ["", "## Settings", ""]
+    lines += ["## Data and split", "", *split_lines(split), "", "## Settings", ""]
     lines += _table([(k, f"`{v}`") for k, v in settings.items()])
     lines += [
         "",
@@ -77,6 +62,24 @@ def write_report(
     ]
     (run_dir / "report.md").write_text("\n".join(lines))
     log.info("report: %s", run_dir / "report.md")
+
+
+def split_lines(split: dict) -> list[str]:
+    """split.json as the report and the model card show it: each side, the split, the leakage."""
+    d = split["distribution"]
+    lines = _table([(side, _side_summary(d[side])) for side in ("train", "val", "test")])
+    lines += ["", f"Split `{split['hash']}`, unit {split['unit']}, seed {split['seed']}.", ""]
+    leakage = split.get("leakage")
+    if not leakage:
+        return [*lines, "- leakage report: not available for this split"]
+    for pair, r in leakage.items():
+        side = pair.split("_")[1]
+        lines.append(
+            f"- {pair.replace('_', '/')} leakage: {r['shared_records']} source "
+            f"records on both sides, {r[f'{side}_rows_in_shared_records']} of "
+            f"{r[f'{side}_rows']} {side} rows"
+        )
+    return lines
 
 
 def _side_summary(d: dict) -> str:

@@ -32,11 +32,14 @@ from virnucpro_trainer.data.split import (
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.model import VirNucProMLP, build_optimizer
+from virnucpro_trainer.reports.model_card import run_card
 from virnucpro_trainer.reports.training import main_settings, write_report
 from virnucpro_trainer.run_dir import LAST, results_in
 from virnucpro_trainer.runtime import describe, seed_everything, select_device
 from virnucpro_trainer.trackers import Trackers, start_trackers
 from virnucpro_trainer.train.epoch_log import EpochLog
+from virnucpro_trainer.train.init_from import describe as describe_lineage
+from virnucpro_trainer.train.init_from import initial_weights
 from virnucpro_trainer.train.loop import FitResult, FitSettings, Training, fit
 from virnucpro_trainer.train.signals import StopSignals
 from virnucpro_trainer.train.test_metrics import ScoreSettings, TestScores, evaluate
@@ -66,6 +69,7 @@ def train_and_evaluate(
     # which would otherwise delay the first training step after the data is ready.
     width = cfg.data.dna_dim + cfg.data.protein_dim
     model = VirNucProMLP(width, cfg.model.hidden_dim, cfg.model.num_class, cfg.model.dropout)
+    lineage = initial_weights(cfg, model, width)  # init_from=, checked before any data is read
     model.to(device)
     optimizer, scheduler = build_optimizer(model, cfg.optimizer)
     compiled = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else None
@@ -103,6 +107,8 @@ def train_and_evaluate(
     scores = evaluate(
         model, source, rows, table, run_dir / "test_predictions.tsv", ScoreSettings.from_config(cfg)
     )
+    if lineage is not None:
+        scores.metrics["init_from"] = lineage
     return write_outputs(cfg, run_dir, model, result, split, scores)
 
 
@@ -170,8 +176,13 @@ def write_outputs(
     )
     write_json(run_dir / "test_metrics.json", test)
     settings = main_settings(cfg)
+    if "init_from" in test:
+        settings["initial weights"] = describe_lineage(test["init_from"])
     write_report(run_dir, result.history, scores, split.document, settings)
-    save_best_model(cfg, run_dir / cfg.checkpoint_name, model, result, split.hash, scores)
+    metadata = save_best_model(
+        cfg, run_dir / cfg.checkpoint_name, model, result, split.hash, scores
+    )
+    run_card(run_dir, metadata)
     log.info("saved the best model to %s", run_dir / cfg.checkpoint_name)
     log.info("%s at the best epoch: %.6f", cfg.optimized_metric, objective)
     return objective
@@ -184,8 +195,9 @@ def save_best_model(
     result: FitResult,
     split_hash: str,
     scores: TestScores,
-) -> None:
-    """The checkpoint the prediction step loads (see checkpoint.py and docs/checkpoint.md)."""
+) -> dict:
+    """The checkpoint the prediction step loads (see checkpoint.py and docs/checkpoint.md); its
+    metadata."""
     test = scores.metrics
     metadata = checkpoint_metadata(
         cfg.data.dna_dim,
@@ -195,6 +207,8 @@ def save_best_model(
         cfg.data.protein_model,
         cfg.data.protein_model_id,
     )
+    if "init_from" in test:
+        metadata["init_from"] = test["init_from"]
     save_checkpoint(
         path,
         epoch=result.best_epoch,
@@ -218,6 +232,7 @@ def save_best_model(
         validation_scores=scores.validation,
         trainer_version=__version__,
     )
+    return metadata
 
 
 def refuse_used_directory(run_dir: Path, checkpoint_name: str) -> None:

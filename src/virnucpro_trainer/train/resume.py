@@ -72,6 +72,11 @@ def resume_arguments(argv: list[str]) -> list[str]:
     problem = None
     if "--multirun" in args or "-m" in args:
         problem = "resume= continues one run; it cannot be combined with --multirun"
+    elif any(a.startswith("init_from=") for a in args):
+        problem = (
+            "init_from= starts a new run from another run's weights and resume= continues a run "
+            "from its own last epoch: give one of them"
+        )
     elif not run_dir.is_dir():
         problem = f"resume={run_dir}: no such directory"
     elif not overrides.is_file() or not (run_dir / LAST).is_file():

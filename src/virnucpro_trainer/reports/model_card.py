@@ -1,0 +1,142 @@
+"""`model_card.md` for a training run and for an evaluation (issue 26; after Mitchell et al. 2019,
+"Model cards for model reporting"): what the model is and came from, the data and split, the
+settings that differ from the defaults, the numbers with their intervals, and what it is for and
+not for. Written only from the results files (test_metrics.json, split.json, .hydra/, the
+checkpoint's metadata; metrics.json for an evaluation), with the same table code as the reports,
+so it never disagrees with them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from virnucpro_trainer import __version__
+from virnucpro_trainer.atomic import atomic_path
+from virnucpro_trainer.reports.composition import fraction_lines
+from virnucpro_trainer.reports.tables import (
+    calibration_lines,
+    cutoff_lines,
+    fmt,
+    metrics_lines,
+)
+from virnucpro_trainer.reports.training import split_lines
+
+CARD = "model_card.md"
+FIRST_LAYER = {"hidden": "frozen", "none": "trained"}
+
+
+def code_version() -> str:
+    """The package version, and the git commit of the code where it runs from a checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+        commit = done.stdout.strip() if done.returncode == 0 else ""
+    except OSError:
+        commit = ""
+    return f"virnucpro-trainer {__version__}" + (f", git commit {commit}" if commit else "")
+
+
+def details_lines(metadata: dict, lineage: list[str]) -> list[str]:
+    """Model details: the architecture, its input, and where its weights came from."""
+    m = metadata
+    lines = [
+        "## Model details",
+        "",
+        f"- VirNucPro MLP: Linear({m['input_dim']}, {m['hidden_dim']}) -> BatchNorm -> ReLU -> "
+        f"Dropout -> Linear({m['hidden_dim']}, {m['num_class']}); class 1 is viral.",
+        f"- Input: merged embeddings {m['input_dim']} wide: DNABERT-S ({m.get('dna_dim', '?')}) "
+        f"+ {m.get('model_type', '?')} ({m.get('huggingface_model_id', '?')}, "
+        f"{m.get('protein_dim', '?')}).",
+        f"- Checkpoint version {m['checkpoint_version']}, trained {m.get('training_date', '?')} "
+        f"with PyTorch {m.get('pytorch_version', '?')}; code: {code_version()}.",
+    ]
+    return [*lines, *[f"- {line}" for line in lineage], ""]
+
+
+def use_lines(metadata: dict) -> list[str]:
+    """Intended use and known limits."""
+    return [
+        "## Intended use and limits",
+        "",
+        "- For: ranking and calling DNA fragments as viral or not from their merged "
+        f"DNABERT-S + {metadata.get('model_type', '?')} embeddings "
+        f"({metadata['input_dim']} numbers), embedded as the training data was.",
+        "- Not for: embeddings of other models or widths (refused), fragments of a length the "
+        "training data did not have (the embeddings do not record it; scores there are not "
+        "validated), kinds of viruses or hosts absent from the training data.",
+        "- Prior shift: the test metrics are for the test side's viral share; precision and "
+        "FDR change with a sample's viral fraction (use the cutoff table, or evaluate.py's "
+        "estimate of the sample's fraction: docs/cutoffs-and-calibration.md). Every interval "
+        "resamples genomes; it says nothing about data unlike the test side.",
+        "",
+    ]
+
+
+def run_card(run_dir: Path, metadata: dict) -> None:
+    """model_card.md of a finished training run, from the files it wrote."""
+    test = json.loads((run_dir / "test_metrics.json").read_text())
+    split = json.loads((run_dir / "split.json").read_text())
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    changed = yaml.safe_load(overrides.read_text()) if overrides.is_file() else None
+    lineage = [f"Trained from scratch (seed {test['seed']})."]
+    if test.get("init_from"):
+        i = test["init_from"]
+        lineage = [
+            f"Fine-tuned from `{i['path']}` (epoch {i['epoch']}, {i['model_id']}, sha256 "
+            f"`{i['sha256']}`), first layer {FIRST_LAYER[i['freeze']]}; seed {test['seed']}."
+        ]
+    lines = [f"# Model card: {run_dir.name}", "", *details_lines(metadata, lineage)]
+    lines += ["## Training data and split", "", f"- Data: `{split['data_root']}`", ""]
+    lines += [*split_lines(split), ""]
+    lines += ["## Settings that differ from the defaults", ""]
+    lines += [f"- `{o}`" for o in changed] if changed else ["- none recorded"]
+    lines += ["", f"Best epoch {test['best_epoch']} of {test['epochs_run']}.", ""]
+    lines += ["## Test metrics", "", *metrics_lines(test), *calibration_lines(test)]
+    lines += [*cutoff_lines(test), *use_lines(metadata)]
+    write_card(run_dir, lines)
+
+
+def evaluation_card(out_dir: Path, metrics: dict, metadata: dict) -> None:
+    """model_card.md of an evaluation: the model, the data scored, the numbers per level."""
+    lineage = [f"Scored from `{metrics['checkpoint']}`."]
+    if metrics.get("members"):
+        members = "; ".join(f"`{m['path']}` (sha256 `{m['sha256'][:16]}...`)"
+                            for m in metrics["members"])  # fmt: skip
+        lineage = [
+            f"An ensemble of {len(metrics['members'])} ({metrics['ensemble']['combine']}): "
+            f"{members}."
+        ]
+    if metadata.get("init_from"):
+        lineage.append(f"Fine-tuned from `{metadata['init_from']['path']}`.")
+    lines = [f"# Model card: evaluation {out_dir.name}", "", *details_lines(metadata, lineage)]
+    lines += ["## Data scored", "", f"- `{metrics['data_root']}`, subset {metrics['subset']}, "
+              f"{'labelled' if metrics['labelled'] else 'unlabelled'}", ""]  # fmt: skip
+    lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in metrics["counts"].items()] + [""]
+    if metrics["labelled"]:
+        lines += ["## Metrics (each level's own prediction)", "", *level_lines(metrics)]
+    lines += ["## The sample's viral fraction", ""]
+    lines += [*fraction_lines(metrics["estimated_viral_fraction"]), "", *use_lines(metadata)]
+    write_card(out_dir, lines)
+
+
+def level_lines(metrics: dict) -> list[str]:
+    """Each level's headline metrics with their intervals, as in report.md."""
+    names = ("accuracy", "precision", "recall", "mcc", "auroc", "auprc", "brier")
+    lines = ["| level | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for level in ("rows", "chunks", "records"):
+        own = metrics[level].get("predicted")
+        if own:
+            ci = own.get("intervals", {})
+            lines.append(f"| {level} | " + " | ".join(fmt(own[m], ci.get(m)) for m in names) + " |")
+    return [*lines, ""]
+
+
+def write_card(folder: Path, lines: list[str]) -> None:
+    with atomic_path(folder / CARD) as tmp:
+        tmp.write_text("\n".join(lines))
