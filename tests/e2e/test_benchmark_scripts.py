@@ -1,8 +1,8 @@
 """The benchmark scripts whose measurements start processes, run as a user runs them at a tiny
-size: gpu_check.sh (on the CPU), demo_run.py and tracking_overhead.py (tiny demo runs),
-memory_budget.py's and sample_fraction.py's train.py and evaluate.py runs, and one child process
-of the scripts that measure in fresh children (tests/benchmarks/ runs those children in its own
-process)."""
+size: gpu_check.sh (on the CPU), demo_run.py and tracking_overhead.py (tiny demo runs), the
+train.py and evaluate.py runs of memory_budget.py, sample_fraction.py and handed_on.py, and one
+child process of the scripts that measure in fresh children (tests/benchmarks/ runs those
+children in its own process)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,13 @@ def test_sample_fraction_runs_at_tiny_size():
     assert "2 samples of 300 rows per fraction" in out
     lines = [line for line in out.splitlines() if line.startswith("| 0.2 | rows |")]
     assert len(lines) == 1 and "n/a" not in lines[0].split("|")[3]  # the EM error is there
+
+
+def test_handed_on_runs_at_tiny_size():
+    argv = ["--seeds", "2", "--epochs", "2", "--rows-per-file", "240"]
+    out = run_script("benchmarks/handed_on.py", *argv)
+    assert "| members' mean |" in out and "| ensemble |" in out
+    assert "| scratch |" in out and "| tuned |" in out
 
 
 def test_memory_budget_runs_train_and_evaluate_at_tiny_size(tmp_path):

@@ -236,3 +236,20 @@ def test_the_benchmark_runs_at_a_tiny_size(monkeypatch, capsys):
         r"paired_type1=\d\.\d{3}",
         out[-1],
     )
+
+
+def test_a_studentized_interval_that_is_unbounded_is_not_estimable():
+    from virnucpro_trainer.stats.interval_methods import NotEstimable, studentized
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(0.98, 0.01, 1000)
+    errors = np.full(1000, 0.01)
+    errors[:100] = 0.0  # a tenth of the resamples drew only perfectly classified genomes
+    values[:100] = 1.0
+    with pytest.raises(NotEstimable, match="unbounded: 10.0% of the resamples"):
+        studentized(0.98, 0.01, values, errors, 0.95)
+    errors[:100], values[:100] = 0.01, 0.98
+    errors[:10] = 0.0  # 1%: within what a 2.5% tail allows, so the interval stays bounded
+    values[:10] = 1.0
+    low, high = studentized(0.98, 0.01, values, errors, 0.95)
+    assert 0.9 < low < 0.98 < high < 1.1

@@ -68,7 +68,9 @@ def studentized(
     resamples; the interval is point - t*_(1-tail) se to point - t*_(tail) se, where se and se*
     are the jackknife standard errors of the test set and of each resample. A resample whose
     standard error is 0 although its value differs from the test set's (e.g. only perfectly
-    classified genomes drawn) lies beyond any finite t on its own side."""
+    classified genomes drawn) lies beyond any finite t on its own side; when such resamples
+    reach into either tail, that end of the interval is unbounded, and the interval is not
+    estimable (rather than the vacuous [0, 1] that clipping would show)."""
     _valid(values)
     if not (math.isfinite(error) and error > 0):
         raise NotEstimable("its standard error is 0: no variation between genomes to measure")
@@ -78,4 +80,11 @@ def studentized(
     t = np.where(np.isfinite(t), t, np.sign(values[finite] - point) * _FAR)
     tail = (1.0 - level) / 2
     t_low, t_high = np.quantile(t, [tail, 1.0 - tail])
+    if max(abs(t_low), abs(t_high)) >= _FAR / 2:
+        share = float(np.mean(np.abs(t) >= _FAR))
+        raise NotEstimable(
+            f"unbounded: {share:.1%} of the resamples drew only genomes that do not vary (e.g. "
+            f"only perfectly classified ones), more than the {tail:.1%} a tail allows; the errors "
+            "sit in too few genomes"
+        )
     return float(point - t_high * error), float(point - t_low * error)
