@@ -36,9 +36,9 @@ def score(
         sources = labelled_sources(cfg, width)
     else:
         sources = unlabelled_sources(root, cfg.data.file_glob)
-    found = stored_width(sources[0].path)
-    if found is not None:
-        check_width(scoring, found, sources[0].path)
+    stored = stored_width(sources[0].path)
+    if stored is not None:
+        check_width(scoring, stored, sources[0].path)
     table = scoring_table(cfg, sources, width, out_dir)
     rows = (
         test_rows(table, scoring.run_dir, root)
@@ -51,6 +51,22 @@ def score(
         cfg.data, table, device, cfg.features_on_gpu, cfg.gpu_memory_margin_gb
     )
     members = scoring.members if isinstance(scoring, Ensemble) else [scoring]
+    probs, logits, labels, loss = scored_by(members, source, rows, cfg, device)
+    prob_viral = probs.astype(np.float32)
+    return Scored(
+        ids=table.row_ids(rows),
+        files=table.row_files(rows),
+        labels=labels if cfg.labelled else None,
+        prob_viral=prob_viral,
+        prob_host=np.float32(1.0) - prob_viral,  # two classes: the softmax sums to one
+        loss=loss,
+        logits=logits,
+    )
+
+
+def scored_by(members: list[ScoringModel], source, rows, cfg: DictConfig, device):
+    """(viral probability, ranking logit, labels, mean loss) of the rows: one model's, its
+    temperature applied; or an ensemble's, the mean of its members' (ensemble.py)."""
     found = []
     for member in members:
         out = predict_scores(
@@ -60,21 +76,11 @@ def score(
         if member.temperature is not None:  # the run's calibration, fitted on validation
             log.info("applying the checkpoint's temperature T = %.4f", member.temperature)
         found.append(member_probs(member, out.probs, out.logits))
-    logits, loss = out.logits, out.loss
-    if len(members) > 1:
-        mean, logits = combine(found)
-        found = [mean]
-        loss = ensemble_loss(mean, out.labels) if cfg.labelled else loss
-    prob_viral = found[0].astype(np.float32)
-    return Scored(
-        ids=table.row_ids(rows),
-        files=table.row_files(rows),
-        labels=out.labels if cfg.labelled else None,
-        prob_viral=prob_viral,
-        prob_host=np.float32(1.0) - prob_viral,  # two classes: the softmax sums to one
-        loss=loss,
-        logits=logits,
-    )
+    if len(members) == 1:
+        return found[0], out.logits, out.labels, out.loss
+    mean, logits = combine(found)
+    loss = ensemble_loss(mean, out.labels) if cfg.labelled else float("nan")
+    return mean, logits, out.labels, loss
 
 
 @dataclass

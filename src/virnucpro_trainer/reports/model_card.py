@@ -22,8 +22,8 @@ from virnucpro_trainer.reports.tables import (
     cutoff_lines,
     fmt,
     metrics_lines,
+    split_lines,
 )
-from virnucpro_trainer.reports.training import split_lines
 
 CARD = "model_card.md"
 FIRST_LAYER = {"hidden": "frozen", "none": "trained"}

@@ -129,3 +129,36 @@ def cutoff_markdown(table: list[dict], target_fdr: float) -> list[str]:
         ]
         lines.append(f"| {fraction} | " + " | ".join(cells) + " |")
     return lines
+
+
+def pairs_table(rows: list[tuple[str, str]]) -> list[str]:
+    """A two-column markdown table without headers."""
+    return ["| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows]]
+
+
+def split_lines(split: dict) -> list[str]:
+    """split.json as the report and the model card show it: each side, the split, the leakage."""
+    d = split["distribution"]
+    lines = pairs_table([(side, _side_summary(d[side])) for side in ("train", "val", "test")])
+    lines += ["", f"Split `{split['hash']}`, unit {split['unit']}, seed {split['seed']}.", ""]
+    leakage = split.get("leakage")
+    if not leakage:
+        return [*lines, "- leakage report: not available for this split"]
+    for pair, r in leakage.items():
+        side = pair.split("_")[1]
+        lines.append(
+            f"- {pair.replace('_', '/')} leakage: {r['shared_records']} source "
+            f"records on both sides, {r[f'{side}_rows_in_shared_records']} of "
+            f"{r[f'{side}_rows']} {side} rows"
+        )
+    return lines
+
+
+def _side_summary(d: dict) -> str:
+    units = f"{d['viral_files']} viral + {d['non_viral_files']} host files"
+    if "viral_records" in d:  # a group split
+        units = (
+            f"{d['viral_records']} viral + {d['non_viral_records']} host source records "
+            f"(in {d['viral_files']} + {d['non_viral_files']} files)"
+        )
+    return f"{units}, {d['sequences']} rows, viral ratio {d['viral_ratio']}"

@@ -16,7 +16,13 @@ from virnucpro_trainer.reports.figures import (
     draw_reliability,
     draw_roc_pr,
 )
-from virnucpro_trainer.reports.tables import calibration_lines, cutoff_lines, metrics_lines
+from virnucpro_trainer.reports.tables import (
+    calibration_lines,
+    cutoff_lines,
+    metrics_lines,
+    pairs_table,
+    split_lines,
+)
 
 if TYPE_CHECKING:
     from virnucpro_trainer.train.test_metrics import TestScores
@@ -29,10 +35,6 @@ PICTURES = {
     "calibration.png": "Calibration (test)",
     "confusion_matrix.png": "Confusion matrix (test, threshold 0.5)",
 }
-
-
-def _table(rows: list[tuple[str, str]]) -> list[str]:
-    return ["| | |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows]]
 
 
 def write_report(
@@ -53,7 +55,7 @@ def write_report(
     lines += cutoff_lines(test) + calibration_lines(test)
     lines += [f"## {title}\n\n![{title}]({name})\n" for name, title in PICTURES.items()]
     lines += ["## Data and split", "", *split_lines(split), "", "## Settings", ""]
-    lines += _table([(k, f"`{v}`") for k, v in settings.items()])
+    lines += pairs_table([(k, f"`{v}`") for k, v in settings.items()])
     lines += [
         "",
         f"Best epoch {test['best_epoch']} of {test['epochs_run']} "
@@ -62,34 +64,6 @@ def write_report(
     ]
     (run_dir / "report.md").write_text("\n".join(lines))
     log.info("report: %s", run_dir / "report.md")
-
-
-def split_lines(split: dict) -> list[str]:
-    """split.json as the report and the model card show it: each side, the split, the leakage."""
-    d = split["distribution"]
-    lines = _table([(side, _side_summary(d[side])) for side in ("train", "val", "test")])
-    lines += ["", f"Split `{split['hash']}`, unit {split['unit']}, seed {split['seed']}.", ""]
-    leakage = split.get("leakage")
-    if not leakage:
-        return [*lines, "- leakage report: not available for this split"]
-    for pair, r in leakage.items():
-        side = pair.split("_")[1]
-        lines.append(
-            f"- {pair.replace('_', '/')} leakage: {r['shared_records']} source "
-            f"records on both sides, {r[f'{side}_rows_in_shared_records']} of "
-            f"{r[f'{side}_rows']} {side} rows"
-        )
-    return lines
-
-
-def _side_summary(d: dict) -> str:
-    units = f"{d['viral_files']} viral + {d['non_viral_files']} host files"
-    if "viral_records" in d:  # a group split
-        units = (
-            f"{d['viral_records']} viral + {d['non_viral_records']} host source records "
-            f"(in {d['viral_files']} + {d['non_viral_files']} files)"
-        )
-    return f"{units}, {d['sequences']} rows, viral ratio {d['viral_ratio']}"
 
 
 def main_settings(cfg: DictConfig) -> dict:
