@@ -12,6 +12,7 @@ the prediction step's single-model checkpoint is not changed by any of this.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from virnucpro_trainer import __version__
 from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.checkpoint import (
     ScoringModel,
+    on_cpu,
     read_checkpoint,
     resolve_checkpoint,
     scoring_model,
@@ -93,7 +95,7 @@ def load_scoring(ckpt) -> ScoringModel | Ensemble:
         if not ckpt:
             raise UserError("ckpt=[] names no checkpoint")
         members = [resolve_checkpoint(Path(c)) for c in ckpt]
-        return ensemble_of(members, Path(ckpt[0]).parent if len(ckpt) > 1 else Path(ckpt[0]))
+        return ensemble_of(members, Path(os.path.commonpath([str(f) for f, _ in members])))
     path = Path(ckpt)
     swept = sweep_members(path)
     if swept:
@@ -202,7 +204,7 @@ def save_ensemble(path: Path, ensemble: Ensemble) -> None:
         "trainer_version": __version__,
     }
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        torch.save(on_cpu(obj), tmp)  # scoring may have moved the members to a GPU
 
 
 def from_file(path: Path, obj: dict) -> Ensemble:
