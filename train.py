@@ -14,6 +14,7 @@ from virnucpro_trainer.config.schema import register_configs
 from virnucpro_trainer.entry import options_first, run_task
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.run_dir import LAST
+from virnucpro_trainer.sweeps.optuna_trial import is_trial, run_trial
 from virnucpro_trainer.sweeps.training import is_search
 from virnucpro_trainer.train.pipeline import run
 from virnucpro_trainer.train.resume import check_resume, resume_arguments
@@ -25,17 +26,20 @@ register_configs()
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    # A search sweeper (Optuna) needs a failed trial raised: it marks the trial failed and goes
-    # on (hydra.sweeper.max_failure_rate); a NaN return would stop the whole search.
+    # A search sweeper (Optuna) needs a failed trial raised: it marks the trial failed (a NaN
+    # return would look like a score) and goes on.
     searching = hydra_cfg.mode == RunMode.MULTIRUN and is_search(hydra_cfg.sweeper)
 
     def train() -> float:
-        value = run(cfg, run_dir)
+        # a search trial reports each epoch to its study, and may continue an earlier attempt
+        value = run_trial(cfg, run_dir, run) if is_trial(cfg.trial) else run(cfg, run_dir)
         if searching and not math.isfinite(value):
             raise UserError(f"{cfg.optimized_metric} is {value}: this trial has no score")
         return value
 
     def after_interrupt() -> str:
+        if (run_dir / LAST).exists() and is_trial(cfg.trial):
+            return f"the search's retry of this trial continues from {run_dir / LAST}"
         if (run_dir / LAST).exists():
             resume = shlex.quote(f"resume={run_dir}")
             return (

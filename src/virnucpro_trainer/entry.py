@@ -15,7 +15,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from virnucpro_trainer.errors import Interrupted, UserError
+from virnucpro_trainer.errors import Interrupted, Pruned, UserError
 from virnucpro_trainer.run_dir import discard_if_empty
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,9 @@ def run_task(
     `what`, "run" or "evaluation", names it in the message).
     In a multirun one failed job must not stop the others: its error goes to `error.txt` in its
     own directory and it returns NaN, or re-raises with `raise_in_multirun` (a search sweeper
-    marks the trial failed and goes on). SIGINT or SIGTERM exits with 128 + the signal's number;
-    `after_interrupt()` says what is left to continue from.
+    marks the trial failed and goes on). A trial stopped by the search's pruner (Pruned) is no
+    failure: it is re-raised for the sweeper, with no error.txt. SIGINT or SIGTERM exits with 128 +
+    the signal's number; `after_interrupt()` says what is left to continue from.
     """
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
@@ -77,6 +78,8 @@ def run_task(
         log.error("stopped by %s%s", signal.Signals(signum).name, detail)
         _say_if_discarded(out_dir, result_name, what)
         sys.exit(128 + signum)
+    except Pruned:
+        raise
     except Exception as err:
         if isinstance(err, UserError) and not verbose:
             log.error("error: %s", err)

@@ -14,3 +14,8 @@ class Interrupted(Exception):
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+class Pruned(Exception):
+    """The search's pruner stopped this trial after an epoch (sweeps/optuna_trial.py): not a
+    failure. The search sweeper marks the trial pruned; the run keeps what it wrote."""

@@ -53,6 +53,11 @@ def test_optuna_preset_searches_the_five_settings_in_the_metric_direction():
     }
     assert sweeper.params["optimizer.lr"].startswith("tag(log")
     assert (cfg.optimized_metric, sweeper.direction) == ("val_loss", "minimize")
+    # one directory per study, which every worker shares; a trial's run named by its number
+    assert cfg.hydra.sweep.dir == "outputs/search/virnucpro"
+    assert OmegaConf.to_yaml(cfg.hydra.sweep).count("${trial.number}") == 1
+    assert sweeper.pruner._target_ == "optuna.pruners.MedianPruner"
+    assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.storage is None
     cfg = compose_train("hparams_search=optuna", "optimized_metric=val_mcc", hydra_config=True)
     assert cfg.hydra.sweeper.direction == "maximize"
     with pytest.raises(Exception, match="optimized_metric must be a validation metric"):

@@ -93,14 +93,14 @@ def test_optuna_search_marks_failed_trials_and_reports_the_best(tmp_path):
         "optimizer.lr=choice(1e12, 1e-3)",
         *SWEEP,
     )
-    sweep = sweep_dir(tmp_path)
+    sweep = tmp_path / "outputs/search/virnucpro"
     rows = summary(sweep)
-    assert len(rows) == 3
-    statuses = sorted(r["status"] for r in rows)
-    assert statuses == ["failed", "ok", "ok"]  # with the sampler's seed 42
-    failed = next(r for r in rows if r["status"] == "failed")
-    assert "optimizer.lr=1000000000000.0" in failed["overrides"] and "diverged" in failed["error"]
-    assert "did not finish" in proc.stdout + proc.stderr
+    assert [r["trial"] for r in rows] == ["0", "1", "2"]  # a failed trial counts
+    states = sorted(r["state"] for r in rows)
+    assert states == ["complete", "complete", "fail"]  # with the sampler's seed 42
+    failed = next(r for r in rows if r["state"] == "fail")
+    assert failed["params.optimizer.lr"] == "1000000000000.0" and "diverged" in failed["error"]
+    assert f"trial {failed['trial']} failed" in proc.stdout + proc.stderr
 
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert set(results["best_params"]) == {
@@ -110,10 +110,13 @@ def test_optuna_search_marks_failed_trials_and_reports_the_best(tmp_path):
         "model.dropout",
         "patience",
     }
-    finished = [r for r in rows if r["status"] == "ok"]
+    finished = [r for r in rows if r["state"] == "complete"]
     assert {r["optimized_metric"] for r in finished} == {"val_loss"}
-    best = min(finished, key=lambda r: float(r["optimized_value"]))
+    best = min(finished, key=lambda r: float(r["value"]))
     assert results["best_value"] == pytest.approx(float(best["optimized_value"]))
-    test = json.loads((sweep / best["job"] / "test_metrics.json").read_text())
+    test = json.loads((sweep / best["trial"] / "test_metrics.json").read_text())
     assert test["optimized_metric"]["value"] == test["best_val_loss"]  # validation, not test
     assert (tmp_path / "optuna.db").stat().st_size > 0
+    assert {"optimization_history.png", "param_importances.png"} <= {
+        p.name for p in sweep.iterdir()
+    }

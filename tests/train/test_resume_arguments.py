@@ -13,10 +13,12 @@ from virnucpro_trainer.train.resume import config_differences, resume_arguments
 
 
 def test_resuming_a_search_trial_continues_that_one_run(tmp_path):
-    trial = tmp_path / "multirun/0"
+    # as one run with its own values: neither a search nor reporting to the trial again
+    trial = tmp_path / "search/virnucpro/0"
     (trial / ".hydra").mkdir(parents=True)
     (trial / ".hydra/overrides.yaml").write_text(
-        "- optimizer.lr=0.001\n- hparams_search=optuna\n- data=synthetic\n"
+        "- optimizer.lr=0.001\n- hparams_search=optuna\n- data=synthetic\n- trial.number=0\n"
+        "- trial.storage='/s/optuna.journal'\n"
     )
     (trial / LAST).parent.mkdir()
     (trial / LAST).write_bytes(b"")

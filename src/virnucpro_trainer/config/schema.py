@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.utils import to_absolute_path
@@ -150,6 +151,18 @@ class RuntimeConfig:
 
 
 @dataclass
+class TrialConfig:
+    """Which Optuna trial a run is: set by the search sweeper on each trial it launches
+    (hparams_search=optuna, docs/sweeps.md), null in any other run. The run reports its
+    validation metric to the trial every epoch and stops when the pruner says so."""
+
+    storage: str | None = None  # the study's storage: a journal file or a database URL
+    study_name: str | None = None
+    number: int | None = None  # the trial's number in the study (also its directory's name)
+    pruner: Any = None  # the pruner's _target_ and arguments
+
+
+@dataclass
 class TrainConfig(RuntimeConfig):
     """Every setting and its default: the one place defaults are written. The YAML files under
     conf/ choose group options and hold only what an option changes."""
@@ -180,6 +193,7 @@ class TrainConfig(RuntimeConfig):
     # the v2 contract), with its own split, optimizer and schedule (docs/checkpoint.md)
     init_from: str | None = None
     freeze: str = "none"  # none | hidden: keep init_from's first layer as it came
+    trial: TrialConfig = field(default_factory=TrialConfig)  # set by the search sweeper only
 
 
 # What a run returns to a sweeper (`optimized_metric`): a validation metric at the best epoch.

@@ -29,7 +29,7 @@ METRICS = (*SCALAR_METRICS, "loss")
 
 
 def is_search(sweeper: DictConfig) -> bool:
-    """Whether a sweep is a hyperparameter search (the Optuna sweeper), not a grid of jobs."""
+    """Whether a sweep is a hyperparameter search (the project's Optuna sweeper), not a grid."""
     return "optuna" in str(sweeper.get("_target_", ""))
 
 
@@ -177,25 +177,25 @@ def write_summary(sweep_dir: Path) -> list[str]:
     return failed
 
 
-def report_failed(failed: list[str], sweep_dir: Path, search: bool = False) -> None:
-    """Name the jobs that did not finish; exit with status 1 unless this was a search."""
+def report_failed(failed: list[str], sweep_dir: Path) -> None:
+    """Name the jobs that did not finish and exit with status 1."""
     if not failed:
         return
-    (log.warning if search else log.error)(
-        "%d %s of the sweep did not finish: %s (see %s)",
+    log.error(
+        "%d job(s) of the sweep did not finish: %s (see %s)",
         len(failed),
-        "trial(s)" if search else "job(s)",
         ", ".join(failed),
         sweep_dir / "summary.md",
     )
-    if not search:
-        sys.exit(1)
+    sys.exit(1)
 
 
 class SweepSummary(Callback):
-    """Writes the summary. A sweep in which any job failed then exits with status 1; a search
-    (the Optuna sweeper) does not, as failed trials are part of searching."""
+    """Writes the summary. A sweep in which any job failed then exits with status 1. A search
+    (the Optuna sweeper) writes its own, from its study (sweeps/search_summary.py)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if is_search(config.hydra.sweeper):
+            return
         sweep_dir = Path(config.hydra.sweep.dir)
-        report_failed(write_summary(sweep_dir), sweep_dir, is_search(config.hydra.sweeper))
+        report_failed(write_summary(sweep_dir), sweep_dir)

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.model import predict
 from virnucpro_trainer.stats.metrics import classification_metrics
+from virnucpro_trainer.sweeps.optuna_trial import epoch_reporter
 from virnucpro_trainer.train.early_stopping import EarlyStopping
 from virnucpro_trainer.train.epoch_log import VAL_METRICS, EpochLog
 from virnucpro_trainer.train.signals import StopSignals
@@ -37,6 +38,8 @@ class FitSettings:
     seed: int = 0
     bf16: bool = False
     limit_batches: int | None = None  # train on at most this many batches per epoch
+    optimized_metric: str = "val_loss"  # what a search trial reports after every epoch
+    trial: object = None  # a search trial's identity (config `trial`): reported to, may prune
 
 
 @dataclass
@@ -83,8 +86,10 @@ def fit(
     rows["val"]), then load the best epoch's weights into `t.model`.
 
     After every epoch `save_state` gets the whole training state; `resume_from` (such a state)
-    continues after its epoch. `stop` is checked between batches.
+    continues after its epoch. `stop` is checked between batches. A search trial reports to its
+    trial after every epoch and raises errors.Pruned when the pruner stops it.
     """
+    report = epoch_reporter(settings.trial, settings.optimized_metric)
     t.shuffle.manual_seed(settings.seed)
     stopper = EarlyStopping(settings.patience, settings.min_delta)
     model, optimizer = t.model, t.optimizer
@@ -105,6 +110,8 @@ def fit(
             best_metrics = {"loss": record["val_loss"], **metrics}
         if save_state is not None:
             save_state(training_state(epoch, t, stopper, best_metrics, history))
+        if report is not None:
+            report(epoch, best_metrics, record, stopper.should_stop or epoch == settings.epochs)
         if stopper.should_stop:
             log.info(
                 "early stopping: validation loss has not improved for %d epochs", settings.patience

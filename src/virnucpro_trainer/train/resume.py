@@ -32,8 +32,9 @@ HARMLESS = {
     "split.dir",
     "optimized_metric",
 }
-# Whole groups of such settings: where the run is reported (trackers), never what it computes.
-HARMLESS_GROUPS = ("logger.",)
+# Whole groups of such settings: where the run is reported (trackers, a search's trial), never
+# what it computes.
+HARMLESS_GROUPS = ("logger.", "trial.")
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -92,11 +93,12 @@ def resume_arguments(argv: list[str]) -> list[str]:
     if problem:
         raise UserError(problem)
     refuse_if_locked(run_dir)
-    # A search trial is continued as one run with its own values, not as a new search.
+    # A search trial is continued as one run with its own values, not as a new search (nor
+    # reporting to its trial again).
     saved = [
         o
         for o in yaml.safe_load(overrides.read_text()) or []
-        if not o.startswith(("resume=", "hydra.", "hparams_search="))
+        if not o.startswith(("resume=", "hydra.", "hparams_search=", "trial."))
     ]
     rest = [a for a in args if not a.startswith("resume=")]
     quoted = hydra_quote(str(run_dir))

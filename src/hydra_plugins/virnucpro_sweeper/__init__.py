@@ -1,0 +1,1 @@
+"""The project's Hydra sweeper plugin (found by Hydra under the `hydra_plugins` namespace)."""

@@ -1,0 +1,105 @@
+"""A search trial's own side, in the run the sweeper launched (in the sweeper's process or any
+other: the config's `trial` node says which study and trial it is).
+
+`run_trial` records the run's directory in the trial and continues from a checkpoint where an
+earlier attempt left one (a job requeued by SLURM, or a retry of a trial whose worker was lost);
+`epoch_reporter` reports the objective after every epoch and raises Pruned when the pruner says
+so; the run then keeps its directory, marked by `pruned.json`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from virnucpro_trainer.atomic import write_json
+from virnucpro_trainer.errors import Pruned
+from virnucpro_trainer.run_dir import LAST
+
+log = logging.getLogger(__name__)
+
+PRUNED = "pruned.json"  # in a pruned trial's directory: the epoch, the value, the last metrics
+
+
+def is_trial(trial: DictConfig | None) -> bool:
+    return trial is not None and trial.get("number") is not None
+
+
+def open_trial(trial: DictConfig):
+    """The running Optuna trial the config names, with the pruner it names."""
+    import optuna
+    from hydra.utils import instantiate
+
+    from virnucpro_trainer.sweeps.study import open_storage
+
+    pruner = instantiate(trial.pruner) if trial.pruner else optuna.pruners.NopPruner()
+    study = optuna.load_study(
+        study_name=trial.study_name,
+        storage=open_storage(trial.storage),
+        pruner=pruner,
+        sampler=optuna.samplers.RandomSampler(),  # never asked: the sweeper samples
+    )
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial.number)
+    return optuna.Trial(study, trial_id)
+
+
+def earlier_attempt(trial, run_dir: Path) -> Path | None:
+    """Where this trial continues from: its own directory when its job was started again, else
+    the latest earlier attempt (of a trial retried after its worker was lost) that saved a
+    training state; None when there is nothing to continue."""
+    if (run_dir / LAST).is_file():
+        return run_dir
+    frozen = trial.study._storage.get_trial(trial._trial_id)
+    attempts = {t.number: t for t in trial.study.get_trials(deepcopy=False)}
+    for number in reversed(frozen.system_attrs.get("retry_history", [])):
+        old = attempts[number].user_attrs.get("run_dir")
+        if old and (Path(old) / LAST).is_file() and (Path(old) / "split.json").is_file():
+            return Path(old)
+    return None
+
+
+def run_trial(cfg: DictConfig, run_dir: Path, run: Callable[[DictConfig, Path], float]) -> float:
+    """`run(cfg, run_dir)` as search trial `cfg.trial.number`: continued from an earlier attempt's
+    training state if there is one (resume=), and marked by pruned.json if the pruner stops it."""
+    trial = open_trial(cfg.trial)
+    trial.set_user_attr("run_dir", str(run_dir.absolute()))
+    source = earlier_attempt(trial, run_dir)
+    if source is not None and not (run_dir / "test_metrics.json").exists():
+        if source != run_dir:
+            (run_dir / LAST).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / LAST, run_dir / LAST)
+            shutil.copyfile(source / "split.json", run_dir / "split.json")
+        log.info("trial %d continues from the training state in %s", cfg.trial.number, source)
+        cfg.resume = str(run_dir)
+    try:
+        return run(cfg, run_dir)
+    except Pruned as pruned:
+        write_json(run_dir / PRUNED, pruned.args[0])
+        log.info(
+            "pruned after epoch %d: %s %.6f (at the best epoch so far)",
+            *(pruned.args[0][k] for k in ("epoch", "metric", "value")),
+        )
+        raise
+
+
+def epoch_reporter(trial: DictConfig | None, metric: str) -> Callable | None:
+    """For a search trial, `report(epoch, best_metrics, record, last)`: the objective (`metric` at
+    the best epoch so far) to the trial, then Pruned raised if the pruner stops it (never after
+    the last epoch). None for any other run."""
+    if not is_trial(trial):
+        return None
+    optuna_trial = open_trial(trial)
+    name = metric.removeprefix("val_")
+
+    def report(epoch: int, best_metrics: dict, record: dict, last: bool) -> None:
+        value = float(best_metrics[name])
+        optuna_trial.report(value, epoch)
+        if not last and optuna_trial.should_prune():
+            details = {"trial": trial.number, "epoch": epoch, "metric": metric, "value": value}
+            raise Pruned({**details, "last_epoch": record})
+
+    return report

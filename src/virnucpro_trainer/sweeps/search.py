@@ -1,0 +1,158 @@
+"""One worker of a hyperparameter search: ask the shared study for a trial, run it as one Hydra
+job, tell the study its result; again until the study holds `n_trials`. Any number of workers
+(the same command, the same storage and study_name) share a study and none waits for another; a
+worker with nothing left to ask waits only while other workers' trials run, so that a trial whose
+worker was lost is still failed and retried (Optuna's heartbeat) before the search ends.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import optuna
+from hydra.core.utils import JobReturn, JobStatus
+from optuna.trial import TrialState
+
+from virnucpro_trainer.entry import hydra_quote
+from virnucpro_trainer.errors import Pruned, UserError
+from virnucpro_trainer.sweeps.search_settings import (
+    SearchSettings,
+    check_pruner,
+    make_sampler,
+    search_record,
+)
+from virnucpro_trainer.sweeps.search_space import as_override, pruner_override, search_space
+from virnucpro_trainer.sweeps.search_summary import write_search_summary
+from virnucpro_trainer.sweeps.study import RETRY, join_study, open_storage, storage_spec
+
+log = logging.getLogger(__name__)
+
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+POLL_SECONDS = 1.0  # how often a worker with nothing to ask looks at the others' trials
+
+
+def counted(trials: Sequence[optuna.trial.FrozenTrial]) -> int:
+    """Trials that count toward n_trials: complete, pruned, running, or failed by their own
+    error. One failed because its worker was lost does not count: its retry does."""
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    return sum(
+        t.state in COUNTED or (t.state == TrialState.FAIL and t.number not in retried)
+        for t in trials
+    )
+
+
+class Heartbeat:
+    """`with Heartbeat(storage, trial_ids, seconds):` records the trials' heartbeat at once and
+    then every `seconds`, from a thread, while the block runs."""
+
+    def __init__(self, storage, trial_ids: list[int], seconds: int):
+        self.storage, self.trial_ids, self.seconds = storage, trial_ids, seconds
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while True:
+            for trial_id in self.trial_ids:
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except Exception as err:  # a finished trial, a storage hiccup: try again later
+                    log.debug("heartbeat of trial id %d: %s", trial_id, err)
+            if self.stop.wait(self.seconds):
+                return
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def fail_and_retry(study: optuna.Study, trials: list[optuna.Trial], retry: Callable) -> None:
+    """Mark `trials` failed and queue their retries, as when their worker is lost."""
+    for trial in trials:
+        try:
+            if study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                retry(study, copy.deepcopy(study._storage.get_trial(trial._trial_id)))
+                log.warning("trial %d stopped: marked failed, to be retried", trial.number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, job: JobReturn) -> None:
+    """Tell the study how trial's job ended: its value, pruned, or failed."""
+    value, state = None, TrialState.FAIL
+    if job.status == JobStatus.COMPLETED:
+        value = float(job.return_value)
+        state = TrialState.COMPLETE if math.isfinite(value) else TrialState.FAIL
+    elif isinstance(job._return_value, Pruned):  # the job's exception
+        state = TrialState.PRUNED
+    else:
+        log.warning("trial %d failed: %s", trial.number, job._return_value)
+    finished = study.tell(trial, value if state == TrialState.COMPLETE else None, state=state,
+                          skip_if_finished=True)  # fmt: skip
+    if finished.state != state:
+        log.warning("trial %d had been marked %s meanwhile", trial.number, finished.state.name)
+    log.info("trial %d: %s %s", trial.number, state.name.lower(), "" if value is None else value)
+
+
+def run_worker(s: SearchSettings, arguments: list[str], sweep_dir: Path, launch: Callable) -> None:
+    """Run trials of the study until it holds `s.n_trials`, then write the summary with its
+    pictures; `launch(overrides, first_number)` runs jobs (Hydra's launcher), returning
+    their JobReturns."""
+    space, fixed = search_space(s.params, arguments)
+    spec = storage_spec(s.storage, sweep_dir)
+    retry = RETRY(max_retry=s.max_retry)
+    storage = open_storage(spec, (s.heartbeat_interval, s.grace_period, retry))
+    sampler = make_sampler(s.sampler)
+    check_pruner(s.pruner)
+    study = join_study(storage, s.study_name, s.direction, sampler, search_record(space, fixed))
+    log.info("study %r in %s: %d trials in all, %s", s.study_name, spec, s.n_trials, s.direction)
+    identity = [
+        f"trial.storage={hydra_quote(spec)}",
+        f"trial.study_name={hydra_quote(s.study_name)}",
+        pruner_override(s.pruner),
+    ]
+    while (left := trials_left(study, s.n_trials)) is not None:
+        if left == 0:  # nothing to ask while other workers' trials run: one may be lost
+            time.sleep(min(POLL_SECONDS, s.heartbeat_interval))
+            continue
+        asked = [study.ask(space) for _ in range(min(s.n_jobs, left))]
+        overrides = [
+            [*fixed, *(as_override(k, v) for k, v in t.params.items()), f"trial.number={t.number}"]
+            + identity
+            for t in asked
+        ]
+        with Heartbeat(study._storage, [t._trial_id for t in asked], s.heartbeat_interval):
+            try:
+                jobs = launch(overrides, asked[0].number)
+            except BaseException:  # interrupted, or the launcher lost the jobs
+                fail_and_retry(study, asked, retry)
+                raise
+        for trial, job in zip(asked, jobs, strict=True):
+            tell(study, trial, job)
+        write_search_summary(study, sweep_dir, pictures=False)
+    write_search_summary(study, sweep_dir, pictures=True)
+    states = {t.state for t in study.get_trials(deepcopy=False)}
+    if TrialState.FAIL in states and not states & {TrialState.COMPLETE, TrialState.PRUNED}:
+        raise UserError(f"every trial failed: see {sweep_dir / 'summary.md'} and their error.txt")
+
+
+def trials_left(study: optuna.Study, n_trials: int) -> int | None:
+    """How many trials this worker may ask for now (retries waiting included); 0 while none is
+    left but other workers' trials run; None when the search is over. Stale trials (their
+    worker lost) are failed and queued for retry first."""
+    optuna.storages.fail_stale_trials(study)
+    trials = study.get_trials(deepcopy=False)
+    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    left = max(n_trials - counted(trials), waiting)
+    if left <= 0:
+        return 0 if any(t.state == TrialState.RUNNING for t in trials) else None
+    return left
