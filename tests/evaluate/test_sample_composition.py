@@ -98,3 +98,14 @@ def test_the_preset_files_hold_the_presets():
 def test_a_preset_with_another_target_is_custom():
     assert preset_name(SimpleNamespace(preset="relaxed", fdr=0.2)) == "relaxed"
     assert preset_name(SimpleNamespace(preset="default", fdr=0.02)) == "custom"
+
+
+def test_damaged_validation_scores_are_named_with_the_checkpoint():
+    from virnucpro_trainer.errors import UserError
+    from virnucpro_trainer.evaluate.composition import compositions
+
+    broken = validation_scores()
+    del broken["record_pattern"]
+    scoring = SimpleNamespace(validation=broken, temperature=None, path="model.pth")
+    with pytest.raises(UserError, match="model.pth: its validation_scores cannot be used"):
+        compositions(SimpleNamespace(aggregate="vote"), scoring, {})

@@ -23,6 +23,7 @@ from scipy.special import expit
 
 from virnucpro_trainer.checkpoint import ScoringModel
 from virnucpro_trainer.data.records import record_codes
+from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.evaluate.levels import Level, chunk_level, level_genomes, record_level
 from virnucpro_trainer.stats.calibration import apply_platt, apply_temperature, fit_platt
 from virnucpro_trainer.stats.composition import PRESETS, SequenceFDR, sequence_fdr
@@ -155,7 +156,14 @@ def compositions(
     cfg, scoring: ScoringModel, levels: dict[str, Level]
 ) -> dict[str, LevelComposition]:
     """Each level's estimated viral fraction, per-unit FDRs and calls (evaluate/composition.py)."""
-    refs = references(scoring.validation, scoring.temperature, cfg.aggregate)
+    try:
+        refs = references(scoring.validation, scoring.temperature, cfg.aggregate)
+    except (KeyError, TypeError, ValueError) as err:  # a hand-made or damaged checkpoint
+        raise UserError(
+            f"{scoring.path}: its validation_scores cannot be used ({type(err).__name__}: {err}); "
+            "expected train_viral_prior, ids, labels, logits and record_pattern, one per "
+            "validation row (docs/checkpoint.md)"
+        ) from None
     if not refs:
         log.warning("%s: %s", scoring.path, NO_REFERENCE)
     found = {}

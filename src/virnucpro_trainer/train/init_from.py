@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from virnucpro_trainer.checkpoint import check_metadata, read_checkpoint, resolve_checkpoint
+from virnucpro_trainer.checkpoint import read_checkpoint, resolve_checkpoint, scoring_model
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.torch_files import sha256
 
@@ -34,7 +34,9 @@ def initial_weights(cfg: DictConfig, model: torch.nn.Module, width: int) -> dict
     obj = read_checkpoint(path)
     if "members" in obj:
         raise UserError(f"init_from={path} is an ensemble file; start from one of its members")
-    meta = check_metadata(path, obj["metadata"])
+    # the checkpoint's metadata checked and its weights loaded strictly, with evaluate.py's messages
+    source = scoring_model(path, None, obj)
+    meta = source.metadata
     wanted = {"input_dim": width, "hidden_dim": cfg.model.hidden_dim,
               "num_class": cfg.model.num_class}  # fmt: skip
     for key, value in wanted.items():
@@ -46,7 +48,7 @@ def initial_weights(cfg: DictConfig, model: torch.nn.Module, width: int) -> dict
                 f"model has {value}: its weights cannot start it (change {fix} to match)"
             )
     if not cfg.resume:
-        model.load_state_dict(obj["model_state_dict"], strict=True)
+        model.load_state_dict(source.model.state_dict(), strict=True)
     if cfg.freeze == "hidden":
         for p in model.hidden_layer.parameters():
             p.requires_grad_(False)
