@@ -176,6 +176,16 @@ def run_timed(cmd: list[str], cwd: str | Path, env: dict | None = None) -> tuple
     return wall, cpu, done.stdout + done.stderr
 
 
+def run_project_script(script: str, cwd: str | Path, *args: str) -> None:
+    """`python <train.py or evaluate.py> args` in `cwd`; on failure the benchmark stops with the
+    end of what it printed."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True
+    )
+    if done.returncode:
+        sys.exit(f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
 # ---------------------------------------------------------------- child processes
 # A script that measures in fresh processes runs itself with `--child '<spec as JSON>'`; the child
 # calls child_main, which prints one line `RESULT <JSON>` for run_child to read.

@@ -18,25 +18,18 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from _common import ROOT, machine, say
+from _common import machine, run_project_script, say
 
 CPU = ["device=cpu", "cpu_threads=2"]
 
 
 def run(script: str, cwd: Path, *overrides: str) -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / script), *CPU, *overrides],
-        cwd=cwd, capture_output=True, text=True,
-    )  # fmt: skip
-    if done.returncode:
-        sys.exit(f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    run_project_script(script, cwd, *CPU, *overrides)
 
 
 def ensemble(work: Path, seeds: int, epochs: int, demo: list[str]) -> None:

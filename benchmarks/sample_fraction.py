@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +35,7 @@ from virnucpro_trainer.evaluate.pipeline import make_levels
 from virnucpro_trainer.evaluate.scoring import Scored
 from virnucpro_trainer.stats.composition import PRESETS
 
-from _common import ROOT, machine, say
+from _common import machine, run_project_script, say
 
 FRACTIONS = (0.01, 0.05, 0.2, 0.5)
 LEVELS = ("rows", "chunks")
@@ -52,23 +50,16 @@ def data(rows_per_file: int) -> list[str]:
     ]
 
 
-def run(script: str, cwd: Path, *overrides: str) -> None:
-    """`python <script> overrides` in `cwd`; its output shown only when it fails."""
-    done = subprocess.run(
-        [sys.executable, str(ROOT / script), *overrides], cwd=cwd, capture_output=True, text=True
-    )
-    if done.returncode:
-        sys.exit(f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-
-
 def scored_test_side(work: Path, rows_per_file: int, epochs: int) -> tuple[Path, Scored]:
     """Train once, score the run's test side once; the run and its scored rows."""
     run_dir, eval_dir, data_set = work / "run", work / "eval", data(rows_per_file)
     if not (eval_dir / "metrics.json").is_file():  # (--work: made by an earlier call)
         say("training on the larger demo data (a few minutes)")
         split = ["split.unit=group", "split.test_fraction=0.25", f"epochs={epochs}"]
-        run("train.py", work, *data_set, *split, "ci.enabled=false", f"hydra.run.dir={run_dir}")
-        run("evaluate.py", work, f"ckpt={run_dir}", *data_set, "ci.enabled=false",
+        run_project_script(
+            "train.py", work, *data_set, *split, "ci.enabled=false", f"hydra.run.dir={run_dir}"
+        )
+        run_project_script("evaluate.py", work, f"ckpt={run_dir}", *data_set, "ci.enabled=false",
             "fraction.n_boot=20", f"hydra.run.dir={eval_dir}")  # fmt: skip
     with open(eval_dir / "predictions_rows.tsv") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
