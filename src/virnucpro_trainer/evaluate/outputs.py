@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,25 +54,25 @@ def write_level_table(
     def lines() -> Iterator[str]:
         header = [unit, size_name] + ([] if level.labels is None else ["label"])
         yield "\t".join([*header, "score", "viral", *extra])
+        tails = extra_cells(extra, len(level.ids))
         for i, name in enumerate(level.ids):
             cells = [name, str(int(level.size[i]))] + _label(level, i)
             own = f"{level.score[i]:.6f}\t{int(level.viral[i])}"
-            yield "\t".join(cells) + f"\t{own}{extra_cells(extra, i)}"
+            yield "\t".join(cells) + f"\t{own}{tails[i]}"
 
     write_lines(path, lines())
 
 
-def extra_cells(extra: dict[str, np.ndarray], i: int) -> str:
-    """Row i of each extra column, tab-prefixed: 1/0 for booleans, NA for NaN, else 6
-    significant digits (a q-value of 1e-9 stays readable)."""
-    out = []
+def extra_cells(extra: dict[str, np.ndarray], n: int) -> list[str]:
+    """Each row's `extra` columns as one tab-prefixed string: 1/0 for booleans, NA for NaN, else
+    6 significant digits (a q-value of 1e-9 stays readable). Formatted a column at a time."""
+    columns = []
     for values in extra.values():
-        v = values[i]
         if values.dtype == bool:
-            out.append(str(int(v)))
+            columns.append(np.where(values, "\t1", "\t0").tolist())
         else:
-            out.append("NA" if math.isnan(v) else f"{float(v):.6g}")
-    return "".join(f"\t{cell}" for cell in out)
+            columns.append(["\tNA" if v != v else f"\t{v:.6g}" for v in values.tolist()])
+    return ["".join(cells) for cells in zip(*columns, strict=True)] if columns else [""] * n
 
 
 def write_row_table(
@@ -94,11 +93,12 @@ def write_row_table(
     def lines() -> Iterator[str]:
         label_column = "" if labels is None else "\tlabel"
         yield "\t".join([f"id\tfile{label_column}\tprob_viral", *calls, *extra])
+        tails = extra_cells(extra, len(ids))
         for i, (name, file) in enumerate(zip(ids, files, strict=True)):
             p = float(prob_viral[i])
             label = "" if labels is None else f"\t{int(labels[i])}"
             called = "".join(f"\t{int(p >= t)}" for t in calls.values())
-            yield f"{name}\t{file}{label}\t{p:.6f}{called}{extra_cells(extra, i)}"
+            yield f"{name}\t{file}{label}\t{p:.6f}{called}{tails[i]}"
 
     write_lines(path, lines())
 
