@@ -1,5 +1,6 @@
 """Train the VirNucPro MLP: `python train.py [overrides]` (see README.md and conf/)."""
 
+import functools
 import math
 import shlex
 import sys
@@ -14,7 +15,7 @@ from virnucpro_trainer.config.schema import register_configs
 from virnucpro_trainer.entry import options_first, run_task
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.run_dir import LAST
-from virnucpro_trainer.sweeps.optuna_trial import is_trial, run_trial
+from virnucpro_trainer.search.trial import epoch_reporter, is_trial, run_trial
 from virnucpro_trainer.sweeps.training import is_search
 from virnucpro_trainer.train.pipeline import run
 from virnucpro_trainer.train.resume import check_resume, resume_arguments
@@ -31,8 +32,11 @@ def main(cfg: DictConfig) -> float:
     searching = hydra_cfg.mode == RunMode.MULTIRUN and is_search(hydra_cfg.sweeper)
 
     def train() -> float:
-        # a search trial reports each epoch to its study, and may continue an earlier attempt
-        value = run_trial(cfg, run_dir, run) if is_trial(cfg.trial) else run(cfg, run_dir)
+        if is_trial(cfg.trial):  # reports each epoch to its study; may continue an earlier attempt
+            report = epoch_reporter(cfg.trial, cfg.optimized_metric)
+            value = run_trial(cfg, run_dir, functools.partial(run, on_epoch=report))
+        else:
+            value = run(cfg, run_dir)
         if searching and not math.isfinite(value):
             raise UserError(f"{cfg.optimized_metric} is {value}: this trial has no score")
         return value

@@ -1,4 +1,5 @@
-"""Scoring speed of evaluate.py's path (`loop.predict` over a BatchSource) against the model alone.
+"""Scoring speed of evaluate.py's path (`loop.predict` over a BatchSource) against the model alone,
+and what the out-of-distribution score adds to it.
 
     python benchmarks/eval_speed.py                           # 500,000 x 2048 float32, 5 repeats
     python benchmarks/eval_speed.py --storage-dtype float16   # a float16 store, scored as float32
@@ -11,10 +12,14 @@ On random features already in memory it times, after a short warm-up, `--repeats
   `features[i:i + batch]`, nothing else: the model's own inference speed;
 - scoring: `predict(model, BatchSource(features, labels, cpu), rows, batch)` as evaluate.py calls
   it, with rows = every row (subset=all) and with a sorted random `--test-fraction` of the rows
-  (what subset=test gives), each against the floor over as many rows.
+  (what subset=test gives), each against the floor over as many rows;
+- scoring with ood: the same pass with the out-of-distribution score of `--ood` (default: the
+  default `ood.method`) computed in it, as evaluate.py does (`predict_scores(..., extra=...)`,
+  evaluate/ood.py), its detector fitted first on `--ood-rows` of the rows (train/ood_fit.py).
 
-Each repeat runs the floor and the scoring pass back to back (in turns first). It prints median
-rows/s, the median of the repeats' floor / scoring time ratios, the seconds 2,000,000 rows would
+Each repeat runs the floor and the scoring passes back to back (in turns first). It prints median
+rows/s, the median of the repeats' floor / scoring and ood / scoring time ratios, the seconds
+2,000,000 rows would
 take, the share of the scoring pass spent in the model's forward (timed inside the same pass, so a
 busy machine slows both sides of that share alike), and how busy other processes kept the machine
 meanwhile. On a shared machine `--max-others 0.1` keeps only the repeats during which other
@@ -30,8 +35,12 @@ import time
 
 import torch
 
+from virnucpro_trainer.config.schema import TrainConfig
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.model import VirNucProMLP, predict
+from virnucpro_trainer.evaluate.ood import BatchScorer, with_validation
+from virnucpro_trainer.model import VirNucProMLP, predict, predict_scores
+from virnucpro_trainer.stats.ood import METHODS
+from virnucpro_trainer.train.ood_fit import fit_detector
 
 from _common import OtherLoad, listed, machine, table, timed
 
@@ -75,7 +84,22 @@ def arguments() -> argparse.ArgumentParser:
         "than this many cores busy (e.g. 0.1), retrying up to --max-tries times",
     )
     parser.add_argument("--max-tries", type=int, default=30)
+    parser.add_argument("--ood", choices=METHODS, default=TrainConfig().ood.method)
+    parser.add_argument("--ood-rows", type=int, default=20_000, help="rows the detector fits on")
     return parser
+
+
+def ood_scorer(model, source, rows: torch.Tensor, method: str, batch: int) -> BatchScorer:
+    """A detector of `method` fitted on `rows`, with validation scores of the same rows."""
+    fitted = fit_detector(model, source, rows, method, len(rows), 0, batch)
+    with BatchScorer(model, fitted) as scorer:
+        raw = predict_scores(model, source, rows, batch, extra=scorer).extra
+    return BatchScorer(model, with_validation(fitted, raw, scorer.parts))
+
+
+def with_ood(model, scorer: BatchScorer, source, rows, batch: int) -> None:
+    with scorer:
+        predict_scores(model, source, rows, batch, logits=False, extra=scorer)
 
 
 def main() -> None:
@@ -93,16 +117,19 @@ def main() -> None:
     batch = args.batch_size
 
     timed_model = TimedModel(model)
-    pairs = {  # name: (rows, the floor over as many rows, the scoring path)
+    scorer = ood_scorer(model, source, every[: min(args.ood_rows, args.rows)], args.ood, batch)
+    pairs = {  # name: (rows, the floor over as many rows, the scoring path, with ood)
         "subset=all": (
             args.rows,
             lambda: floor(model, features, args.rows, batch),
             lambda: predict(timed_model, source, every, batch),
+            lambda: with_ood(model, scorer, source, every, batch),
         ),
         "subset=test": (
             n_test,
             lambda: floor(model, features, n_test, batch),
             lambda: predict(timed_model, source, test, batch),
+            lambda: with_ood(model, scorer, source, test, batch),
         ),
     }
     warm = 8 * batch  # a few batches of each
@@ -112,10 +139,11 @@ def main() -> None:
 
     floors: dict[str, list[float]] = {name: [] for name in pairs}
     scorings: dict[str, list[float]] = {name: [] for name in pairs}
+    oods: dict[str, list[float]] = {name: [] for name in pairs}
     shares: dict[str, list[float]] = {name: [] for name in pairs}
     others: dict[str, list[float]] = {name: [] for name in pairs}  # kept repeats' others
     dropped = 0
-    for name, (_, floor_pass, scoring_pass) in pairs.items():
+    for name, (_, floor_pass, scoring_pass, ood_pass) in pairs.items():
         for attempt in range(args.max_tries if args.max_others is not None else args.repeats):
             if len(floors[name]) == args.repeats:
                 break
@@ -124,13 +152,16 @@ def main() -> None:
             with OtherLoad() as load:
                 if attempt % 2 == 0:
                     floor_s, scoring_s = timed(floor_pass), timed(scoring_pass)
+                    ood_s = timed(ood_pass)
                 else:
+                    ood_s = timed(ood_pass)
                     scoring_s, floor_s = timed(scoring_pass), timed(floor_pass)
             if args.max_others is not None and load.cores >= args.max_others:
                 dropped += 1
                 continue
             floors[name].append(floor_s)
             scorings[name].append(scoring_s)
+            oods[name].append(ood_s)
             shares[name].append(timed_model.seconds / scoring_s)
             others[name].append(load.cores)
         if not floors[name]:
@@ -151,12 +182,15 @@ def main() -> None:
     )
     header = ["rows scored", "rows", "floor rows/s", "scoring rows/s", "scoring / floor"]
     header += ["model's share of scoring", "s per 2M rows, floor", "s per 2M rows, scoring"]
+    header += [f"s per 2M rows, with ood ({args.ood})", "with ood / scoring"]
 
     def rows():
         for name, (n, _, _) in pairs.items():
             floor_speed = n / statistics.median(floors[name])
             scoring_speed = n / statistics.median(scorings[name])
             ratios = (f / s for f, s in zip(floors[name], scorings[name], strict=True))
+            ood_speed = n / statistics.median(oods[name])
+            ood_ratios = (o / s for o, s in zip(oods[name], scorings[name], strict=True))
             yield [
                 name,
                 f"{n:,}",
@@ -166,13 +200,15 @@ def main() -> None:
                 f"{statistics.median(shares[name]):.3f}",
                 f"{ROWS_2M / floor_speed:.1f}",
                 f"{ROWS_2M / scoring_speed:.1f}",
+                f"{ROWS_2M / ood_speed:.1f}",
+                f"{statistics.median(ood_ratios):.3f}",
             ]
 
     table(header, rows())
     for name in pairs:
         print(
             f"{name} seconds per repeat: floor {listed(floors[name])}; "
-            f"scoring {listed(scorings[name])}"
+            f"scoring {listed(scorings[name])}; with ood {listed(oods[name])}"
         )
 
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from virnucpro_trainer.evaluate.levels import chunk_level, record_level
 from virnucpro_trainer.evaluate.outputs import (
     write_highest_score,
     write_level_table,
     write_prediction_results,
     write_row_table,
 )
+from virnucpro_trainer.levels import chunk_level, record_level
 
 from _common import machine, peak_rss_mb
 

@@ -9,12 +9,13 @@ sizes (about a minute per command on 2 cores).
     python benchmarks/sample_fraction_sim.py --prior validation   # EM's prior: validation's share
     python benchmarks/sample_fraction_sim.py --samples 60 --sizes 300 1000 3000 10000
 
-The generative model: a genome's size (fragments) is drawn log-uniformly from 1..500; each
-fragment's x is +SHIFT (viral) or -SHIFT (host), plus the genome's effect ~ N(0, GENOME_SD^2)
-shared by its fragments, plus its own noise ~ N(0, FRAGMENT_SD^2). The model's logit is
-OVERCONFIDENCE * L(x) + bias, L(x) the true log-odds of a fragment at a balanced prior
-(2 SHIFT x / total variance); a temperature fitted on a validation set of VAL_GENOMES
-genomes per class calibrates it (exactly, when bias = 0). A sample at true fraction f holds
+The generative model (simulators.py, which tests/stats/test_composition.py shares): a genome's
+size (fragments) is drawn log-uniformly from 1..500; each fragment's x is +MIX_SHIFT (viral) or
+-MIX_SHIFT (host), plus the genome's effect ~ N(0, MIX_GENOME_SD^2) shared by its fragments, plus
+its own noise ~ N(0, MIX_FRAGMENT_SD^2). The model's logit is OVERCONFIDENCE * L(x) + bias, L(x)
+the true log-odds of a fragment at a balanced prior (2 MIX_SHIFT x / total variance); a
+temperature fitted on a validation set of VAL_GENOMES genomes per class calibrates it (exactly,
+when bias = 0). A sample at true fraction f holds
 `--sequences` fragments, round(f n) of them viral: whole genomes drawn until the class is full,
 the last one cut, so the truth is the sample's own viral share. Each sample is scored with
 `estimate_fraction` (stats/composition_interval.py); the presets' calls use the q-values at the
@@ -33,72 +34,23 @@ import time
 
 import numpy as np
 
-from virnucpro_trainer.stats.calibration import apply_temperature, fit_temperature
 from virnucpro_trainer.stats.composition import PRESETS, calls_at_fdr, sequence_fdr
 from virnucpro_trainer.stats.composition_interval import (
     DEFAULT_METHOD,
     METHODS,
     estimate_fraction,
 )
-from virnucpro_trainer.stats.metrics import choose_threshold
 
-SHIFT, GENOME_SD, FRAGMENT_SD = 2.0, 1.0, 1.5
-OVERCONFIDENCE = 2.0
-SIZES = (1, 500)
-VAL_GENOMES = 150
+from simulators import sample_at, validation_set
+
 FRACTIONS = (0.01, 0.05, 0.2, 0.5)
 TRAIN_PRIOR = 0.5  # the model's own prior: its log-odds have no prior term
 
 
-def genome_sizes(rng: np.random.Generator, total: int) -> np.ndarray:
-    """Log-uniform genome sizes in SIZES summing to exactly `total` (the last one cut)."""
-    sizes: list[int] = []
-    while sum(sizes) < total:
-        sizes.append(int(np.exp(rng.uniform(np.log(SIZES[0]), np.log(SIZES[1] + 1)))))
-    if sizes:
-        sizes[-1] -= sum(sizes) - total
-    return np.array([s for s in sizes if s > 0], dtype=np.int64)
-
-
-def fragments(rng, sizes_by_class: dict[int, np.ndarray], bias: float):
-    """Labels, the model's logits and genome codes of genomes of the given sizes."""
-    labels, logits, genomes, start = [], [], [], 0
-    scale = 2 * SHIFT / (GENOME_SD**2 + FRAGMENT_SD**2)
-    for label, sizes in sizes_by_class.items():
-        code = np.repeat(np.arange(start, start + len(sizes)), sizes)
-        effect = rng.normal(0, GENOME_SD, len(sizes))[code - start]
-        x = (SHIFT if label else -SHIFT) + effect + rng.normal(0, FRAGMENT_SD, code.size)
-        labels.append(np.full(code.size, label))
-        logits.append(OVERCONFIDENCE * scale * x + bias)
-        genomes.append(code)
-        start += len(sizes)
-    return np.concatenate(labels), np.concatenate(logits), np.concatenate(genomes)
-
-
-def validation(rng, bias: float):
-    """Validation labels, calibrated probabilities, genomes, the temperature and the threshold."""
-    sizes = {
-        c: np.exp(rng.uniform(0, np.log(SIZES[1] + 1), VAL_GENOMES)).astype(int) for c in (1, 0)
-    }
-    y, raw, genomes = fragments(rng, sizes, bias)
-    temperature = fit_temperature(y, raw)
-    probs = apply_temperature(raw, temperature)
-    return y, probs, genomes, temperature, choose_threshold(y, probs, "f1")
-
-
-def sample(rng, fraction: float, n: int, bias: float, temperature: float):
-    """A sample of n fragments, round(fraction n) viral: labels, calibrated probs, genomes."""
-    viral = round(fraction * n)
-    y, raw, genomes = fragments(
-        rng, {1: genome_sizes(rng, viral), 0: genome_sizes(rng, n - viral)}, bias
-    )
-    return y, apply_temperature(raw, temperature), genomes
-
-
 def one_sample(rng, fraction, n, args, min_sequences=0) -> dict:
     """Every estimator's error and coverage, and each preset's realized FDR and recall."""
-    vy, vp, vg, temperature, threshold = validation(rng, args.bias)
-    y, p, g = sample(rng, fraction, n, args.bias, temperature)
+    vy, vp, vg, temperature, threshold = validation_set(rng, args.bias)
+    y, p, g = sample_at(rng, fraction, n, temperature, args.bias)
     truth = float(y.mean())
     prior = TRAIN_PRIOR if args.prior == "train" else None
     found = estimate_fraction(

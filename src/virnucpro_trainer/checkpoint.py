@@ -118,7 +118,8 @@ class ScoringModel:
     run_dir: Path | None  # the training run it came from, when ckpt named a run directory
     stored_threshold: float | None  # chosen on validation by the training run, if it says
     temperature: float | None = None  # fitted on validation (calibration=temperature), if any
-    validation: dict | None = None  # validation_scores (train/test_metrics.py), if it has them
+    validation: dict | None = None  # validation_scores (train/held_out.py), if it has them
+    ood: dict | None = None  # the out-of-distribution detector (train/ood_fit.py), if it has one
 
     @property
     def input_dim(self) -> int:
@@ -233,5 +234,6 @@ def scoring_model(path: Path, run_dir: Path | None, obj: dict) -> ScoringModel:
         temperature = None
     validation = obj.get("validation_scores")
     return ScoringModel(
-        model, path, meta, run_dir, stored_threshold(obj), temperature, validation or None
-    )
+        model, path, meta, run_dir, stored_threshold(obj), temperature, validation or None,
+        obj.get("ood") or None,
+    )  # fmt: skip

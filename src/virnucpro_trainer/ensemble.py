@@ -5,8 +5,10 @@ members' calibrated viral probabilities (deep ensembles, Lakshminarayanan et al.
 in job order), a list (`ckpt=[outputs/a,outputs/b/model_fastesm650.pth]`) or an ensemble file
 (`ensemble.pth`, written by `save_ensemble=true`). Members must take the same input width and
 have the same classes; each keeps its own hidden width and its own temperature. The ensemble file
-holds each member's weights, metadata, temperature, source path and sha256 (no optimizer state);
-the prediction step's single-model checkpoint is not changed by any of this.
+holds each member's weights, metadata, temperature, out-of-distribution detector, source path and
+sha256 (no optimizer state); the prediction step's single-model checkpoint is not changed by any
+of this. Each member scores each row out of distribution with its own detector; the ensemble's
+p-value is the Bonferroni combination of the members' (evaluate/ood.py).
 """
 
 from __future__ import annotations
@@ -193,7 +195,7 @@ def save_ensemble(path: Path, ensemble: Ensemble) -> None:
     """The ensemble file: every member's weights, metadata, temperature, source and sha256."""
     members = [
         {"model_state_dict": m.model.state_dict(), "metadata": m.metadata,
-         "temperature": m.temperature, "source": src, "sha256": digest}
+         "temperature": m.temperature, "ood": m.ood, "source": src, "sha256": digest}
         for m, src, digest in zip(ensemble.members, ensemble.sources, ensemble.digests, strict=True)
     ]  # fmt: skip
     obj = {

@@ -3,6 +3,7 @@ interrupt or a failed multirun job ends, and removing a directory that holds no 
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 import re
@@ -20,12 +21,18 @@ from virnucpro_trainer.run_dir import discard_if_empty
 
 log = logging.getLogger(__name__)
 
-# Hydra's own command-line options and how many values each takes.
-HYDRA_OPTIONS = {
-    "--multirun": 0, "-m": 0, "--help": 0, "-h": 0, "--hydra-help": 0, "--version": 0,
-    "--resolve": 0, "--cfg": 1, "-c": 1, "--package": 1, "-p": 1, "--config-path": 1, "-cp": 1,
-    "--config-name": 1, "-cn": 1, "--config-dir": 1, "-cd": 1,
-}  # fmt: skip
+
+def hydra_options() -> dict[str, argparse.Action]:
+    """Hydra's command-line options (`--multirun`, `-m`, `--cfg`, `--info`, ...), each with its
+    argparse action, whose `nargs` says what it takes: 0 no value, None one, "?" an optional one.
+
+    Read from Hydra's own argument parser so that a Hydra release that adds or changes an option
+    needs no change here (a hand-kept copy had missed four of hydra-core 1.3's). Hydra offers no
+    public list: `get_args_parser` is private (hydra._internal), as is argparse's table of option
+    strings; tests/core/test_entry.py fails if either changes."""
+    from hydra._internal.utils import get_args_parser
+
+    return dict(get_args_parser()._option_string_actions)
 
 
 def options_first(argv: list[str]) -> list[str]:
@@ -33,17 +40,24 @@ def options_first(argv: list[str]) -> list[str]:
 
     Hydra's argument parser takes overrides only in one run: `train.py data=synthetic --multirun
     seed=1,2,3` would stop with "unrecognized arguments: seed=1,2,3". With the options first,
-    both that order and `train.py --multirun data=synthetic seed=1,2,3` work."""
-    options, rest, i = [], [], 1
+    both that order and `train.py --multirun data=synthetic seed=1,2,3` work. An option whose
+    value is optional (`--info [what]`) takes the next argument only when it is one of its
+    choices; without one it is written with its default (`--info=all`), as the override that now
+    follows it would be taken for its value."""
+    known, options, rest, i = hydra_options(), [], [], 1
     while i < len(argv):
-        name = argv[i].split("=", 1)[0]
-        if name in HYDRA_OPTIONS:
-            takes = 0 if "=" in argv[i] else HYDRA_OPTIONS[name]
-            options += argv[i : i + 1 + takes]
-            i += 1 + takes
-        else:
+        name, given = argv[i].split("=", 1)[0], "=" in argv[i]
+        action, after = known.get(name), argv[i + 1 : i + 2]
+        if action is None:
             rest.append(argv[i])
+        elif given or action.nargs == 0:
+            options.append(argv[i])
+        elif action.nargs == "?" and not (after and after[0] in (action.choices or ())):
+            options.append(f"{name}={action.const}")
+        else:  # the option and its value
+            options += argv[i : i + 2]
             i += 1
+        i += 1
     return [*argv[:1], *options, *rest]
 
 

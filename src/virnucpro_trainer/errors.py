@@ -17,5 +17,5 @@ class Interrupted(Exception):
 
 
 class Pruned(Exception):
-    """The search's pruner stopped this trial after an epoch (sweeps/optuna_trial.py): not a
+    """The search's pruner stopped this trial after an epoch (search/trial.py): not a
     failure. The search sweeper marks the trial pruned; the run keeps what it wrote."""

@@ -4,6 +4,7 @@ scores rows with it (training and evaluate.py alike); the optimizer and schedule
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,12 +73,14 @@ def predict(
 class Predictions:
     """What scoring rows gives: the viral probabilities (float32, the softmax's), the
     viral-minus-host logit differences (float64 of the float32 logits: unrounded and never
-    saturated, for ranking metrics and temperature scaling), the labels and the mean loss."""
+    saturated, for ranking metrics and temperature scaling), the labels and the mean loss; with
+    `extra`, what it gave for each row (float64 [rows, columns]: out-of-distribution scores)."""
 
     probs: np.ndarray
     logits: np.ndarray | None
     labels: np.ndarray
     loss: float
+    extra: np.ndarray | None = None
 
 
 @torch.no_grad()
@@ -90,8 +93,11 @@ def predict_scores(
     bf16: bool = False,
     progress: str | None = None,
     logits: bool = True,
+    extra: Callable[[torch.Tensor, torch.Tensor], np.ndarray] | None = None,
 ) -> Predictions:
-    """`predict`, with the logit differences too (unless not `logits`)."""
+    """`predict`, with the logit differences too (unless not `logits`). `extra(x, logits)`,
+    called on each batch right after the model (so a forward hook's capture is that batch's),
+    gives each row's extra columns (evaluate/ood.py: out-of-distribution scores)."""
     model.eval()
     if len(rows) == 0:
         return Predictions(np.empty(0), np.empty(0), np.empty(0, np.int64), math.nan)
@@ -100,6 +106,7 @@ def predict_scores(
     probs = torch.empty(len(rows), dtype=torch.float32)
     diffs = torch.empty(len(rows), dtype=torch.float64) if logits else None
     labels = torch.empty(len(rows), dtype=source.labels.dtype)
+    extras = None
     total = torch.zeros((), device=source.device)
     done = 0
     # each batch is used before the next is asked for, so one buffer can hold them all
@@ -114,6 +121,11 @@ def predict_scores(
         if diffs is not None:
             diffs[done : done + len(y)] = out[:, 1].double() - out[:, 0].double()
         labels[done : done + len(y)] = y
+        if extra is not None:
+            found = extra(x, out)
+            if extras is None:
+                extras = np.empty((len(rows), found.shape[1]))
+            extras[done : done + len(y)] = found
         done += len(y)
     kept = None if diffs is None else diffs.numpy()
-    return Predictions(probs.numpy(), kept, labels.numpy(), float(total) / len(rows))
+    return Predictions(probs.numpy(), kept, labels.numpy(), float(total) / len(rows), extras)

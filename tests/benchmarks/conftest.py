@@ -9,9 +9,10 @@ import io
 import runpy
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+import torch
 
 import _common
 from helpers import ROOT
@@ -39,9 +40,20 @@ def run_benchmark(capsys) -> Callable[..., str]:
     return run
 
 
+class NoOtherLoad(_common.OtherLoad):
+    """What `_common.run_child` reports for a child run in this process: no other load. The
+    machine's other load (another test worker, say) would only make data_path.py run each child
+    twice, and a share of it is the test process itself."""
+
+    def __exit__(self, *_) -> None:
+        super().__exit__()
+        self.cores = self.share = 0.0
+
+
 @pytest.fixture
-def children_in_process(monkeypatch) -> None:
-    """`_common.launch` runs `python script --child <spec>` in this process."""
+def children_in_process(monkeypatch) -> Iterator[None]:
+    """`_common.launch` runs `python script --child <spec>` in this process, with one torch
+    thread (as `helpers.train_in_process` does: tiny tensors) and no other load reported."""
 
     def launch(cmd: list[str]) -> subprocess.CompletedProcess:
         assert cmd[0] == sys.executable
@@ -51,3 +63,8 @@ def children_in_process(monkeypatch) -> None:
         return subprocess.CompletedProcess(cmd, 0, out.getvalue(), "")
 
     monkeypatch.setattr(_common, "launch", launch)
+    monkeypatch.setattr(_common, "OtherLoad", NoOtherLoad)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 
@@ -32,6 +34,19 @@ def test_bootstrap_speed_runs_at_tiny_size(run_benchmark, argv):
     out = run_benchmark("bootstrap_speed.py", *argv)
     assert "machine:" in out and "numpy" in out
     assert "| cluster" in out and "| row" in out
+
+
+def test_interval_coverage_runs_at_tiny_size(run_benchmark):
+    argv = ["--sets", "2", "--n-boot", "30", "--paired-sets", "2", "--paired-boot", "20"]
+    out = run_benchmark("interval_coverage.py", *argv, "--jobs", "1", "--cases", "0", "4")
+    out = out.strip().splitlines()
+    assert out[0].startswith("machine: ")
+    assert any(line.startswith("| studentized |") for line in out)
+    assert re.fullmatch(
+        r"coverage: min_skewed_100plus=n/a min_30=(\d\.\d{3}|not_estimable) "
+        r"paired_type1=\d\.\d{3}",
+        out[-1],
+    )
 
 
 def test_group_split_runs_at_tiny_size(run_benchmark):

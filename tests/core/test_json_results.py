@@ -18,7 +18,7 @@ from virnucpro_trainer.atomic import write_json
 from virnucpro_trainer.config.schema import TrainConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.table import FeatureTable
-from virnucpro_trainer.train.test_metrics import ScoreSettings, evaluate
+from virnucpro_trainer.train.held_out import HeldOutSettings, score_held_out
 
 from helpers import TINY, evaluate_in_process, train_in_process
 
@@ -54,8 +54,11 @@ def test_test_metrics_of_a_one_class_test_side_are_valid_json(tmp_path):
     table = FeatureTable(features, labels, names, np.array([0, 4, 8]), ids)
     rows = {"train": torch.arange(4), "val": torch.arange(4), "test": torch.arange(4, 8)}
     source = BatchSource(features, labels, torch.device("cpu"))
-    settings = ScoreSettings.from_config(OmegaConf.structured(TrainConfig))
-    scores = evaluate(FirstTwoColumns(), source, rows, table, tmp_path / "p.tsv", settings)
+    settings = HeldOutSettings.from_config(OmegaConf.structured(TrainConfig))
+    settings.ood.method = "none"  # a stand-in model, with no hidden layer to fit a detector on
+    scores = score_held_out(
+        FirstTwoColumns(), source, rows, table, tmp_path / "p.tsv", settings, tmp_path / "m.pth"
+    )
     test = scores.metrics
     assert math.isnan(test["auroc"])
     write_json(tmp_path / "test_metrics.json", test)

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from virnucpro_trainer.config.schema import SplitConfig
 from virnucpro_trainer.data.leakage import leakage_report
 from virnucpro_trainer.data.records import record_codes, records_of
-from virnucpro_trainer.evaluate.levels import chunk_level, record_level
+from virnucpro_trainer.levels import chunk_level, record_level
 
 PATTERN = OmegaConf.structured(SplitConfig).record_pattern
 # a plain id, a record name that itself contains _chunk_, and ids without any _chunk_

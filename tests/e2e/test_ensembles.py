@@ -16,7 +16,7 @@ import torch
 
 from virnucpro_trainer.model import VirNucProMLP
 
-from helpers import ROOT, TINY, run_train
+from helpers import ROOT, TINY, evaluate_in_process, run_train
 
 pytestmark = pytest.mark.e2e
 
@@ -82,6 +82,38 @@ def test_a_sweep_directory_scores_as_the_mean_of_its_members(sweep):
     assert again.returncode == 0, again.stdout + again.stderr
     from_file = rows(sweep / "ens_file/predictions_rows.tsv")
     assert all(from_file[i] == p for i, p in found.items())  # (it scored every row: no split)
+    # ... and to the same out-of-distribution p-values: the file carries each member's detector
+    ood, ood_file = (
+        ood_p(sweep / "ens/predictions_rows.tsv"),
+        ood_p(sweep / "ens_file/predictions_rows.tsv"),
+    )
+    assert all(ood_file[i] == p for i, p in ood.items())
+
+
+def ood_p(path: Path) -> dict[str, float]:
+    with open(path) as f:
+        return {r["id"]: float(r["ood_p"]) for r in csv.DictReader(f, delimiter="\t")}
+
+
+def test_the_ensembles_ood_p_value_is_the_bonferroni_of_its_members(sweep):
+    fast = (*TINY[:4], *CPU, "ci.enabled=false", "fraction.n_boot=20")
+    found = {}
+    for name, ckpt in (("both", "sweep"), ("first", "sweep/0"), ("second", "sweep/1")):
+        out = sweep / f"ood_{name}"
+        metrics = evaluate_in_process(sweep, out, f"ckpt={ckpt}", *fast)
+        assert metrics["ood"]["rows"]["method"] == "combined"
+        found[name] = ood_p(out / "predictions_rows.tsv")
+    ids = list(found["both"])
+    first, second = (np.array([found[k][i] for i in ids]) for k in ("first", "second"))
+    expected = np.minimum(1, 2 * np.minimum(first, second))
+    assert np.array([found["both"][i] for i in ids]) == pytest.approx(expected, rel=1e-5)
+    # each member brought its own detector: they differ
+    detectors = [
+        torch.load(sweep / f"sweep/{job}/model_fastesm650.pth", weights_only=True)["ood"]
+        for job in ("0", "1")
+    ]
+    a, b = (d["validation"]["input"] for d in detectors)
+    assert not torch.equal(a, b)
 
 
 def test_members_that_do_not_fit_together_are_named_and_nothing_is_written(sweep):

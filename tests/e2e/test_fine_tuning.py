@@ -53,6 +53,10 @@ def test_init_from_starts_a_new_run_from_those_weights_and_says_so(base):
         assert f"| {m} | {fmt(test[m], half)} | {fmt(chosen[m], at)} |" in card
     assert f"| auroc | {fmt(test['auroc'], test['intervals'].get('auroc'))} | |" in card
     assert "- `init_from=base`" in card and "- `freeze=hidden`" in card  # the settings changed
+    # the fine-tuned run fits its own out-of-distribution detector, for its own weights
+    own, inherited = after["ood"], before["ood"]
+    assert own["fitted_on"]["rows"] > 0 and test["ood"]["rows"]["n"] == test["sequences"]
+    assert not torch.equal(own["validation"]["hidden"], inherited["validation"]["hidden"])
 
 
 def test_weights_of_another_width_are_refused_and_nothing_is_written(base):

@@ -17,6 +17,8 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
+from virnucpro_trainer.search.study import retry_history
+
 from helpers import TINY, TRAIN_PY, start_train, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -91,7 +93,7 @@ def test_a_killed_workers_trial_is_failed_retried_from_its_checkpoint_and_the_st
     trials = study.get_trials()
     states = {t.number: t.state for t in trials}
     assert states[number] == optuna.trial.TrialState.FAIL
-    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == number]
+    (retry,) = [t for t in trials if retry_history(t) == [number]]
     assert retry.state == optuna.trial.TrialState.COMPLETE and retry.params == trials[number].params
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == N_TRIALS and len(trials) == N_TRIALS + 1

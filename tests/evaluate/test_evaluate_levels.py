@@ -8,12 +8,12 @@ import os
 import numpy as np
 import pytest
 
-from virnucpro_trainer.evaluate.levels import chunk_level, record_level
 from virnucpro_trainer.evaluate.outputs import (
     level_metrics,
     write_prediction_results,
     write_row_table,
 )
+from virnucpro_trainer.levels import chunk_level, record_level
 
 PATTERN = r"^(.+?)_chunk_\d+"
 

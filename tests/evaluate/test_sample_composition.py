@@ -1,4 +1,4 @@
-"""evaluate/composition.py: the validation reference per level, and the presets' files."""
+"""evaluate/composition.py: the validation reference per level, the calls, the preset's name."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from virnucpro_trainer.evaluate.composition import (
     NO_REFERENCE,
@@ -15,10 +14,7 @@ from virnucpro_trainer.evaluate.composition import (
     preset_name,
     references,
 )
-from virnucpro_trainer.evaluate.levels import Level
-from virnucpro_trainer.stats.composition import PRESETS
-
-from helpers import ROOT
+from virnucpro_trainer.levels import Level
 
 FRAMES = ("F1", "F2", "F3", "R1", "R2", "R3")
 
@@ -63,9 +59,9 @@ def test_references_refuse_scores_of_different_lengths():
         references(broken, None, "mean")
 
 
-def settings(viral_fraction=None, fdr=0.1, min_sequences=1000):
+def settings(viral_fraction=None, fdr=0.1, min_sequences=1000, method="lfdr", min_bin_hosts=200):
     fraction = SimpleNamespace(n_boot=50, level=0.95, seed=0, min_sequences=min_sequences)
-    calls = SimpleNamespace(preset="default", fdr=fdr)
+    calls = SimpleNamespace(preset="default", fdr=fdr, method=method, min_bin_hosts=min_bin_hosts)
     return SimpleNamespace(fraction=fraction, calls=calls, viral_fraction=viral_fraction)
 
 
@@ -84,15 +80,6 @@ def test_a_small_level_is_withheld_but_a_known_fraction_still_gives_calls():
     assert (known.called == (q <= 0.1)).all() and known.called[-1]
     none = level_composition(level, genomes, None, settings(viral_fraction=0.2))
     assert none.called is None and none.source == NO_REFERENCE
-
-
-def test_the_preset_files_hold_the_presets():
-    found = {}
-    for path in sorted((ROOT / "conf/calls").glob("*.yaml")):
-        content = yaml.safe_load(path.read_text())
-        assert content["preset"] == path.stem
-        found[path.stem] = content["fdr"]
-    assert found == PRESETS
 
 
 def test_a_preset_with_another_target_is_custom():

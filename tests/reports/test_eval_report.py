@@ -15,8 +15,8 @@ from virnucpro_trainer.evaluate.composition import (
     composition_metrics,
     level_composition,
 )
-from virnucpro_trainer.evaluate.levels import Level
 from virnucpro_trainer.evaluate.outputs import labelled_metrics
+from virnucpro_trainer.levels import Level
 from virnucpro_trainer.reports.evaluation import fmt, write_eval_report
 
 PNG = b"\x89PNG\r\n\x1a\n"

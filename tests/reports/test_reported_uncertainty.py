@@ -4,6 +4,7 @@ the demo data: intervals by source record, calibration=temperature end to end, c
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from scipy.special import logit
 
 from virnucpro_trainer.stats.calibration import apply_temperature
 
-from helpers import TINY, evaluate_in_process, train_in_process
+from helpers import TINY, compose_train, evaluate_in_process, train_in_process
 
 
 def outputs(run_dir):
@@ -23,8 +24,9 @@ def outputs(run_dir):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_data_once):
     cwd = tmp_path_factory.mktemp("calibration")
+    shutil.copytree(tiny_data_once, cwd / compose_train(*TINY).data.root)  # not generated again
     plain = train_in_process(cwd, *TINY, "ci.n_boot=200")
     calibrated = train_in_process(cwd, *TINY, "ci.n_boot=200", "calibration=temperature")
     return cwd, plain, calibrated
@@ -71,6 +73,7 @@ def test_intervals_hold_their_estimate_and_cutoffs_come_from_validation(plain_an
     assert test["ci"]["method_setting"] == "studentized"
 
 
+@pytest.mark.usefixtures("tiny_data", "no_figures")
 def test_intervals_can_be_turned_off(tmp_path):
     run_dir = train_in_process(tmp_path, *TINY, "epochs=1", "ci.enabled=false")
     test, _, _, report = outputs(run_dir)

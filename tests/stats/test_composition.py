@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from virnucpro_trainer.stats.calibration import apply_temperature, fit_temperature
 from virnucpro_trainer.stats.composition import (
     PRESETS,
     adjusted_count,
@@ -29,6 +28,8 @@ from virnucpro_trainer.stats.composition_interval import (
     percentile_interval,
 )
 from virnucpro_trainer.stats.composition_resample import GenomeRows, JointDraws
+
+import simulators
 
 # --- adjusted classify-and-count -------------------------------------------------------------
 
@@ -140,6 +141,12 @@ def test_presets_and_calls():
     q = np.array([0.01, 0.05, 0.1, 0.2, 0.5])
     assert calls_at_fdr(q, "conservative").tolist() == [True, True, False, False, False]
     assert calls_at_fdr(q, "default").sum() == 3 and calls_at_fdr(q, "relaxed").sum() == 4
+    # a number as a preset's own; a running mean's rounding at the target still called; no units
+    assert calls_at_fdr(q, 0.05).tolist() == calls_at_fdr(q, "conservative").tolist()
+    assert calls_at_fdr(np.array([0.1 + 1e-13, 0.1 + 1e-9]), 0.1).tolist() == [True, False]
+    assert calls_at_fdr(np.array([]), "default").tolist() == []
+    with pytest.raises(ValueError, match="q_value"):
+        calls_at_fdr(np.array([1.5]), "default")
     with pytest.raises(ValueError, match="calls"):
         target_fdr("strict")
     with pytest.raises(ValueError, match="calls"):
@@ -170,49 +177,16 @@ def test_the_binned_em_of_the_resamples_matches_em():
     assert point["em"] == pytest.approx(em_prior(p, 0.4).prior, abs=2e-3)
 
 
-def genomes_of(rng, total: int) -> np.ndarray:
-    """Log-uniform sizes in 1..500 summing to `total` (the last genome cut)."""
-    sizes = []
-    while sum(sizes) < total:
-        sizes.append(int(np.exp(rng.uniform(0, np.log(501)))))
-    if sizes:
-        sizes[-1] -= sum(sizes) - total
-    return np.array([s for s in sizes if s > 0], dtype=np.int64)
-
-
-def scored(rng, sizes: dict[int, np.ndarray]):
-    """Labels, over-confident logits and genome codes: each fragment's x is +-2 plus its
-    genome's N(0, 1) effect plus N(0, 1.5^2) noise; the model's logit is 2 L(x), twice the
-    true log-odds at a balanced prior."""
-    y, logits, codes, start = [], [], [], 0
-    for label, s in sizes.items():
-        code = np.repeat(np.arange(start, start + len(s)), s)
-        x = (2.0 if label else -2.0) + rng.normal(0, 1, len(s))[code - start]
-        x = x + rng.normal(0, 1.5, code.size)
-        y.append(np.full(code.size, label))
-        logits.append(2 * (4.0 / 3.25) * x)
-        codes.append(code)
-        start += len(s)
-    return np.concatenate(y), np.concatenate(logits), np.concatenate(codes)
-
-
 def validation(rng):
-    sizes = {c: np.exp(rng.uniform(0, np.log(501), 100)).astype(int) + 1 for c in (1, 0)}
-    y, raw, codes = scored(rng, sizes)
-    temperature = fit_temperature(y, raw)
-    return y, apply_temperature(raw, temperature), codes, temperature
-
-
-def draw_sample(rng, fraction: float, n: int, temperature: float):
-    viral = round(fraction * n)
-    y, raw, codes = scored(rng, {1: genomes_of(rng, viral), 0: genomes_of(rng, n - viral)})
-    return y, apply_temperature(raw, temperature), codes
+    """A validation set of 100 genomes per class of benchmarks/sample_fraction_sim.py's model
+    (simulators.py): labels, calibrated probabilities, genome codes and the temperature."""
+    return simulators.validation_set(rng, genomes=100)[:4]
 
 
 def test_a_host_only_sample_has_an_interval_holding_zero():
     rng = np.random.default_rng(3)
     vy, vp, vg, temperature = validation(rng)
-    _, p, g = draw_sample(rng, 0.0, 3000, temperature)
+    _, p, g = simulators.sample_at(rng, 0.0, 3000, temperature)
     found = estimate_fraction(p, g, vy, vp, vg, 0.5, n_boot=200, seed=1, train_prior=0.5)
     for method in METHODS:
         r = found[method]
@@ -255,7 +229,7 @@ def test_validation_of_one_class_withholds_the_estimate():
 def test_the_same_seed_gives_the_same_interval():
     rng = np.random.default_rng(7)
     vy, vp, vg, temperature = validation(rng)
-    _, p, g = draw_sample(rng, 0.2, 1500, temperature)
+    _, p, g = simulators.sample_at(rng, 0.2, 1500, temperature)
     first = estimate_fraction(p, g, vy, vp, vg, 0.5, n_boot=100, seed=11)
     again = estimate_fraction(p, g, vy, vp, vg, 0.5, n_boot=100, seed=11)
     assert first == again
@@ -286,6 +260,7 @@ def test_estimate_fraction_names_the_bad_parameter(change, name):
         estimate_fraction(**{**args, **change})
 
 
+@pytest.mark.stat
 def test_intervals_cover_the_true_fraction_with_skewed_genomes():
     """Sixteen samples of 1,500 sequences (genomes of 1..500 fragments, log-uniform) per
     fraction: the default estimator's 95% interval holds the sample's true viral share in most
@@ -295,7 +270,7 @@ def test_intervals_cover_the_true_fraction_with_skewed_genomes():
         covered, errors = [], []
         for _ in range(16):
             vy, vp, vg, temperature = validation(rng)
-            y, p, g = draw_sample(rng, fraction, 1500, temperature)
+            y, p, g = simulators.sample_at(rng, fraction, 1500, temperature)
             r = estimate_fraction(p, g, vy, vp, vg, 0.5, n_boot=150, seed=0, train_prior=0.5)
             r = r[DEFAULT_METHOD]
             covered.append(r.low <= y.mean() <= r.high)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -165,6 +166,11 @@ def test_test_side_undefined_values_are_none():
 def test_one_class_validation_gives_no_threshold():
     table = cutoff_table(np.ones(3), np.array([0.9, 0.8, 0.7]), Y_TEST, P_TEST, FRACTIONS, FDR)
     assert all(r["threshold"] is None for r in table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's warning about one class stays inside
+        hosts = cutoff_table(np.zeros(3), [0.9, 0.8, 0.7], Y_TEST, P_TEST, FRACTIONS, FDR)
+        empty = cutoff_table([], [], Y_TEST, P_TEST, FRACTIONS, FDR)
+    assert all(r["threshold"] is None for r in hosts + empty)
 
 
 def test_bad_inputs():

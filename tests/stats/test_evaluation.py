@@ -17,7 +17,7 @@ from virnucpro_trainer.config.schema import TrainConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.data.table import FeatureTable
 from virnucpro_trainer.stats.metrics import choose_threshold, classification_metrics
-from virnucpro_trainer.train.test_metrics import ScoreSettings, evaluate
+from virnucpro_trainer.train.held_out import HeldOutSettings, score_held_out
 
 from helpers import genomes_across_files, train_in_process
 
@@ -98,8 +98,11 @@ def test_threshold_comes_from_validation_and_never_from_test(tmp_path):
     source = BatchSource(features, labels, torch.device("cpu"))
 
     predictions = tmp_path / "test_predictions.tsv"
-    settings = ScoreSettings.from_config(OmegaConf.structured(TrainConfig))
-    test = evaluate(FirstTwoColumns(), source, rows, table, predictions, settings).metrics
+    settings = HeldOutSettings.from_config(OmegaConf.structured(TrainConfig))
+    settings.ood.method = "none"  # a stand-in model, with no hidden layer to fit a detector on
+    test = score_held_out(
+        FirstTwoColumns(), source, rows, table, predictions, settings, tmp_path / "m.pth"
+    ).metrics
 
     cut = test["chosen_threshold"]["threshold"]
     assert cut == pytest.approx(choose_threshold(val_y, val_p))

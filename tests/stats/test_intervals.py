@@ -1,14 +1,12 @@
 """Genome intervals (stats/intervals.py) where the old percentile intervals failed: coverage under
 skewed genome sizes, a class held by one genome, resamples that do not vary; the methods, the
-seed, and the paired tests (stats/paired.py). benchmarks/coverage.py measures the same at full
-size; docs/statistics.md shows its table."""
+seed, and the paired tests (stats/paired.py). benchmarks/interval_coverage.py measures the same at
+full size, on the same simulated genomes (benchmarks/simulators.py); docs/statistics.md shows its
+table."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import re
-import sys
 
 import numpy as np
 import pytest
@@ -23,22 +21,8 @@ from virnucpro_trainer.stats.intervals import (
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS
 from virnucpro_trainer.stats.paired import clustered_mcnemar, mcnemar, paired_bootstrap
 
+import simulators
 from helpers import ROOT
-
-
-def load_benchmark():
-    """benchmarks/coverage.py as a module, under a name that cannot shadow the coverage package
-    (pytest-cov's) that `import coverage` would find."""
-    spec = importlib.util.spec_from_file_location(
-        "coverage_benchmark", ROOT / "benchmarks/coverage.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load_benchmark()
 
 
 def genomes(rng, sizes, viral, effect_sd=1.0):
@@ -135,24 +119,25 @@ def test_bad_settings_raise():
         genome_intervals(y, prob, genome, level=95)
 
 
-SKEWED = bench.Case("60 genomes, 1-300", 60, (1, 300), (1, 300))
+SKEWED = simulators.Case("60 genomes, 1-300", 60, (1, 300), (1, 300))
 
 
 @pytest.fixture(scope="module")
 def skewed_coverage():
     """Coverage of the 95% intervals over 150 simulated test sets with genome sizes
     log-uniform 1..300 (the benchmark's model, smaller), each method from the same resamples."""
-    truth, hits = bench.truth(SKEWED), {}
+    truth, hits = simulators.truth(SKEWED), {}
     for i in range(150):
-        y, prob, genome = bench.simulate(np.random.default_rng([2024, i]), SKEWED)
+        y, prob, genome = simulators.simulate(np.random.default_rng([2024, i]), SKEWED)
         (found,) = intervals_of(y, prob, genome, [prob >= 0.5], 0.95, 200, i, METHODS)
         for method in METHODS:
-            for metric in bench.SHOWN:
+            for metric in truth:
                 got = found[method][metric]
                 hits.setdefault((method, metric), []).append(got.low <= truth[metric] <= got.high)
     return {key: float(np.mean(value)) for key, value in hits.items()}
 
 
+@pytest.mark.stat
 @pytest.mark.parametrize("metric", ["accuracy", "auroc", "f1", "mcc"])
 def test_skewed_sizes_coverage(skewed_coverage, metric):
     # 150 sets: the standard error at 0.95 is 0.018. The percentile bootstrap's intervals were
@@ -160,6 +145,7 @@ def test_skewed_sizes_coverage(skewed_coverage, metric):
     assert skewed_coverage[("studentized", metric)] >= 0.9, skewed_coverage
 
 
+@pytest.mark.stat
 def test_percentile_undercovers_where_studentized_does_not(skewed_coverage):
     low = min(skewed_coverage[("percentile", k)] for k in ("accuracy", "auroc"))
     assert low < 0.9 < min(skewed_coverage[("studentized", k)] for k in ("accuracy", "auroc"))
@@ -186,12 +172,13 @@ def test_clustered_mcnemar_by_hand():
     assert clustered_mcnemar(y, pred_a, pred_a, genome)["p_value"] == 1.0  # no disagreement
 
 
+@pytest.mark.stat
 def test_clustered_mcnemar_keeps_its_level_where_the_row_test_does_not():
     # Two equally good models whose errors cluster by genome (the benchmark's pairs, 40
     # genomes): the row McNemar test rejects most of the time, the clustered test about 5%.
     clustered = rows = 0
     for i in range(200):
-        y, a, b, genome = bench.simulate_pair(np.random.default_rng([5, i]), 40, 0.0)
+        y, a, b, genome = simulators.simulate_pair(np.random.default_rng([5, i]), 40, 0.0)
         clustered += clustered_mcnemar(y, a >= 0.5, b >= 0.5, genome, 2000, i)["p_value"] < 0.05
         rows += mcnemar(y, a >= 0.5, b >= 0.5)["p_value"] < 0.05
     assert 0.01 <= clustered / 200 <= 0.1 and rows / 200 > 0.5, (clustered, rows)
@@ -206,35 +193,22 @@ def test_row_mcnemar_is_labelled_and_the_docs_formula_matches_it():
     assert (equal["b"], equal["c"], equal["chi2"], equal["chi2_p_value"]) == (3, 3, 0.0, 1.0)
 
 
-# --- the benchmark ------------------------------------------------------------------------------
+# --- the benchmark's simulation (benchmarks/simulators.py) --------------------------------------
 
 
+@pytest.mark.stat
 def test_the_benchmarks_truth_holds_on_a_large_draw():
     # 20,000 genomes of each kind of case: the metrics of one huge test set are within a few of
     # their standard deviations (genome effects: about 0.003-0.006 here) of the closed forms.
-    case = bench.Case("large", 20_000, (1, 50), (1, 500))
-    y, prob, genome = bench.simulate(np.random.default_rng(0), case)
+    case = simulators.Case("large", 20_000, (1, 50), (1, 500))
+    y, prob, genome = simulators.simulate(np.random.default_rng(0), case)
     from virnucpro_trainer.stats.metrics import classification_metrics
 
-    found, truth = classification_metrics(y, prob), bench.truth(case)
+    found, truth = classification_metrics(y, prob), simulators.truth(case)
     for metric, tolerance in (("accuracy", 0.02), ("auroc", 0.02), ("f1", 0.03), ("mcc", 0.03)):
         assert found[metric] == pytest.approx(truth[metric], abs=tolerance), metric
-    assert bench.mean_size(1, 3, True) == pytest.approx(
+    assert simulators.mean_size(1, 3, True) == pytest.approx(
         (1 * np.log(2) + 2 * np.log(1.5) + 3 * np.log(4 / 3)) / np.log(4)
-    )
-
-
-def test_the_benchmark_runs_at_a_tiny_size(monkeypatch, capsys):
-    argv = ["--sets", "2", "--n-boot", "30", "--paired-sets", "2", "--paired-boot", "20"]
-    monkeypatch.setattr("sys.argv", ["coverage.py", *argv, "--jobs", "1", "--cases", "0", "4"])
-    bench.main()
-    out = capsys.readouterr().out.strip().splitlines()
-    assert out[0].startswith("machine: ")
-    assert any(line.startswith("| studentized |") for line in out)
-    assert re.fullmatch(
-        r"coverage: min_skewed_100plus=n/a min_30=(\d\.\d{3}|not_estimable) "
-        r"paired_type1=\d\.\d{3}",
-        out[-1],
     )
 
 

@@ -23,15 +23,14 @@ from virnucpro_trainer.stats.metrics import SCALAR_METRICS, classification_metri
 from virnucpro_trainer.stats.paired import PAIRED_METRICS, mcnemar, paired_bootstrap
 from virnucpro_trainer.stats.seeds import mean_interval
 
+import simulators
 from helpers import ROOT
 
 BENCHMARK = ROOT / "benchmarks/bootstrap_speed.py"
-# The simulation of the benchmark's --coverage mode (one definition for both).
-SIM = runpy.run_path(str(BENCHMARK), run_name="bootstrap_speed")
 
 
 def clustered(seed: int = 0, records: int = 60, decimals: int | None = None):
-    y, prob, groups = SIM["simulate"](np.random.default_rng(seed), records)
+    y, prob, groups = simulators.simulate_records(np.random.default_rng(seed), records)
     if decimals is not None:
         prob = np.round(prob, decimals)  # many tied scores
     return y, prob, groups
@@ -129,42 +128,46 @@ def test_row_bootstrap_is_narrower_on_clustered_data():
         assert np.diff(by_row[k])[0] < 0.6 * np.diff(by_record[k])[0], k
 
 
-# Coverage on simulated clustered test sets (benchmarks/bootstrap_speed.py --coverage runs the
-# same simulation with 1000 sets; docs/statistics.md reports its figures: cluster 0.94-0.95,
-# row about 0.5). Here 300 sets: at a true coverage of 0.94 the observed fraction has binomial
-# standard error sqrt(0.94 * 0.06 / 300) = 0.014, so the band [0.88, 0.99] is about 4 SE below
-# and 3.5 SE above (other seeds gave 0.89-0.97). The row bootstrap covers about 0.5 (fragments of
-# a genome are 0.67 correlated, 15 per genome on average): it must stay below 0.75, 10 SE under
-# the band's lower end, which a method with 0.88 coverage would not reach by chance. The row
-# bootstrap (the slow one: every row a group) runs on the first 80 sets: its standard error there
-# is sqrt(0.5 * 0.5 / 80) = 0.056, so 0.75 is still over 4 SE above its coverage.
+# Coverage on simulated clustered test sets (simulators.bootstrap_coverage, which
+# benchmarks/bootstrap_speed.py --coverage runs with 1000 sets; docs/statistics.md reports its
+# figures: cluster 0.94-0.95, row about 0.5). Here 300 sets: at a true coverage of 0.94 the
+# observed fraction has binomial standard error sqrt(0.94 * 0.06 / 300) = 0.014, so the band
+# [0.88, 0.99] is about 4 SE below and 3.5 SE above (other seeds gave 0.89-0.97). The row
+# bootstrap covers about 0.5 (fragments of a genome are 0.67 correlated, 15 per genome on
+# average): it must stay below 0.75, 10 SE under the band's lower end, which a method with 0.88
+# coverage would not reach by chance. The row bootstrap (the slow one: every row a group) runs on
+# the first 80 sets: its standard error there is sqrt(0.5 * 0.5 / 80) = 0.056, so 0.75 is still
+# over 4 SE above its coverage.
 COVERAGE_SETS, COVERAGE_RECORDS, COVERAGE_BOOT, ROW_SETS = 300, 100, 200, 80
 
 
 @pytest.fixture(scope="module")
 def coverage():
     sets, records, n_boot = COVERAGE_SETS, COVERAGE_RECORDS, COVERAGE_BOOT
-    return SIM["coverage"](sets, records, n_boot, seed=2024, row_sets=ROW_SETS)
+    return simulators.bootstrap_coverage(sets, records, n_boot, seed=2024, row_sets=ROW_SETS)
 
 
+@pytest.mark.stat
 @pytest.mark.parametrize("metric", ["auroc", "accuracy"])
 def test_cluster_bootstrap_covers_the_truth(coverage, metric):
     assert 0.88 <= coverage["cluster"][metric] <= 0.99, coverage
 
 
+@pytest.mark.stat
 @pytest.mark.parametrize("metric", ["auroc", "accuracy"])
 def test_row_bootstrap_undercovers(coverage, metric):
     assert coverage["row"][metric] < 0.75, coverage
 
 
+@pytest.mark.stat
 def test_the_simulations_truth_holds_on_a_large_sample():
-    y, prob, _ = SIM["simulate"](np.random.default_rng(11), 20_000)  # about 300,000 rows
+    y, prob, _ = simulators.simulate_records(np.random.default_rng(11), 20_000)  # ~300,000 rows
     m = classification_metrics(y, prob)
     # The genome effects make a sample vary like its 20,000 genomes, not its 300,000 rows: over
     # seeds both metrics spread with sd about 0.0025 here, so 0.008 is over 3 sd. A wrong closed
     # form (e.g. without the genome effect, AUROC 0.98) would be far outside.
-    assert m["auroc"] == pytest.approx(SIM["TRUE_AUROC"], abs=0.008)
-    assert m["accuracy"] == pytest.approx(SIM["TRUE_ACCURACY"], abs=0.008)
+    assert m["auroc"] == pytest.approx(simulators.TRUE_AUROC, abs=0.008)
+    assert m["accuracy"] == pytest.approx(simulators.TRUE_ACCURACY, abs=0.008)
 
 
 # --- degenerate cases --------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The training loop: fit restores the best epoch's weights (the old trainer kept the last
-epoch's), divergence, and limit_batches."""
+epoch's), divergence, limit_batches, and the callback after each epoch."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.model import VirNucProMLP, build_optimizer, predict
 from virnucpro_trainer.train.epoch_log import EPOCH_COLUMNS, EpochLog
-from virnucpro_trainer.train.loop import FitSettings, Training, fit, train_epoch
+from virnucpro_trainer.train.loop import EpochEnd, FitSettings, Training, fit, train_epoch
 
 from helpers import clone_state, states_equal
 
@@ -93,7 +93,7 @@ def test_fit_restores_the_best_epoch_weights(tmp_path, one_thread, patience, epo
     assert all(float(r["lr"]) == 0.01 for r in rows)
 
 
-def fit_overfitting_problem(tmp_path, optimizer_cfg, **options):
+def fit_overfitting_problem(tmp_path, optimizer_cfg, callbacks=None, **options):
     features, labels, train_rows, val_rows = overfitting_problem()
     torch.manual_seed(0)
     model = VirNucProMLP(features.shape[1], hidden_dim=16)
@@ -104,6 +104,7 @@ def fit_overfitting_problem(tmp_path, optimizer_cfg, **options):
         {"train": train_rows, "val": val_rows},
         FitSettings(batch_size=16, eval_batch_size=32, **settings),
         EpochLog(tmp_path / "metrics.csv"),
+        **(callbacks or {}),
     )
     return model, result
 
@@ -137,3 +138,36 @@ def test_train_epoch_limit_stops_after_that_many_batches(one_thread):
     seen.clear()
     train_epoch(training, train_rows, 8, limit=100)
     assert len(seen) == 8
+
+
+@pytest.mark.parametrize(("patience", "epochs"), [(2, 20), (50, 5)], ids=["stops", "runs_out"])
+def test_on_epoch_gets_each_epoch_and_knows_the_last(tmp_path, one_thread, patience, epochs):
+    seen: list[EpochEnd] = []
+    _, result = fit_overfitting_problem(tmp_path, OptimizerConfig(lr=0.01),
+                                        {"on_epoch": seen.append}, epochs=epochs,
+                                        patience=patience)  # fmt: skip
+    assert result.stopped_early == (patience < epochs)
+    assert [end.epoch for end in seen] == list(range(1, result.epochs_run + 1))
+    assert [end.last for end in seen] == [False] * (result.epochs_run - 1) + [True]
+    assert [end.record for end in seen] == result.history
+    assert seen[-1].best_metrics == result.best_val_metrics
+    assert seen[0].best_metrics["loss"] == seen[0].record["val_loss"]
+
+
+class Stop(Exception):
+    pass
+
+
+def test_an_exception_from_on_epoch_stops_the_fit_after_that_epochs_state(tmp_path, one_thread):
+    saved = []
+
+    def stop_at_2(end: EpochEnd) -> None:
+        if end.epoch == 2:
+            raise Stop(end.record)
+
+    callbacks = {"on_epoch": stop_at_2, "save_state": lambda state: saved.append(state["epoch"])}
+    with pytest.raises(Stop):
+        fit_overfitting_problem(tmp_path, OptimizerConfig(lr=0.01), callbacks)
+    assert saved == [1, 2]
+    with (tmp_path / "metrics.csv").open() as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2]

@@ -2,7 +2,7 @@
 4 or newer, one worker per process, many workers sharing one study (docs/sweeps.md).
 
 Hydra finds this class by scanning the `hydra_plugins` namespace at every start, so it imports
-nothing heavy: the search itself is virnucpro_trainer.sweeps.search.
+nothing heavy: the search itself is virnucpro_trainer.search (search/worker.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 class OptunaSweeper(Sweeper):
     """Asks the study for a trial, launches it as one job through Hydra's launcher (its own
-    directory and .hydra/, `<sweep dir>/<trial number>`), tells the result; see sweeps/search.py."""
+    directory and .hydra/, `<sweep dir>/<trial number>`), tells the result; see search/worker.py."""
 
     def __init__(self, **settings) -> None:
         self.settings = {
@@ -41,8 +41,8 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         from virnucpro_trainer.errors import UserError
-        from virnucpro_trainer.sweeps.search import run_worker
-        from virnucpro_trainer.sweeps.search_settings import settings_from
+        from virnucpro_trainer.search.settings import settings_from
+        from virnucpro_trainer.search.worker import run_worker
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)

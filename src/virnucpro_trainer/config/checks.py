@@ -11,10 +11,11 @@ from urllib.parse import urlparse
 
 from omegaconf import DictConfig, OmegaConf
 
-from virnucpro_trainer.config.schema import OPTIMIZABLE, TrainConfig
+from virnucpro_trainer.config.schema import AGGREGATES, LEVELS, OPTIMIZABLE, TrainConfig
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.stats.intervals import METHODS as CI_METHODS
 from virnucpro_trainer.stats.metrics import THRESHOLD_METRICS
+from virnucpro_trainer.stats.ood import METHODS as OOD_METHODS
 
 OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cuda", "cpu")
@@ -107,6 +108,14 @@ CHECKS = {
     ),
     "cutoffs.target_fdr": (lambda v: 0 < v < 1, "in (0, 1)"),
     "calibration": _one_of(("none", "temperature")),
+    "test_side.levels": (
+        lambda v: "rows" in v and set(v) <= set(LEVELS),
+        f"a list of {LEVELS} with rows in it",
+    ),
+    "test_side.aggregate": _one_of(AGGREGATES),
+    "ood.method": _one_of((*OOD_METHODS, "none")),
+    "ood.alpha": (lambda v: 0 < v < 1, "in (0, 1): the share of in-distribution units flagged"),
+    "ood.max_rows": (lambda v: v >= 100, ">= 100"),
     "optimized_metric": (lambda v: v in OPTIMIZABLE, f"a validation metric, one of {OPTIMIZABLE}"),
     "limit_batches": _null_or(lambda v: v >= 1, ">= 1"),
     "compile_mode": _one_of(COMPILE_MODES),

@@ -13,26 +13,39 @@ from omegaconf import DictConfig, OmegaConf
 from virnucpro_trainer.config.checks import CHECKS as TRAIN_CHECKS
 from virnucpro_trainer.config.checks import RUNTIME_CHECKS, failed_checks, unknown_keys
 from virnucpro_trainer.config.schema import (
+    AGGREGATES,
     CIConfig,
     DataConfig,
+    OODConfig,
     RuntimeConfig,
     SplitConfig,
     register_configs,
 )
 from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.stats.composition import PRESETS
+from virnucpro_trainer.stats.conformal import DEFAULT_METHOD as CALLS_METHOD
+from virnucpro_trainer.stats.conformal import METHODS as CALL_METHODS
+from virnucpro_trainer.stats.conformal import MIN_BIN_HOSTS
+from virnucpro_trainer.stats.ood import METHODS as OOD_METHODS
 
 SUBSETS = ("all", "test")
-AGGREGATES = ("mean", "max", "vote")
+EVAL_OOD_METHODS = ("auto", "none", *OOD_METHODS)
 
 
 @dataclass
 class CallsConfig:
     """Viral calls at a target false discovery rate: a unit is called viral when its q-value is
-    at most `fdr` (docs/cutoffs-and-calibration.md). The presets are conf/calls/*.yaml:
-    calls=relaxed (0.2) | default (0.1) | conservative (0.05); calls.fdr=0.02 for any other."""
+    at most `fdr` (docs/cutoffs-and-calibration.md). The presets (the `calls` group, registered
+    from stats.composition.PRESETS): calls=relaxed | default | conservative; calls.fdr=0.02 for
+    any other target."""
 
     preset: str = "default"
-    fdr: float = 0.1
+    fdr: float = PRESETS["default"]
+    # conformal: p-values against the validation's host units of the level, then BH with the
+    # sample's null share | lfdr: the running mean of the local FDRs (benchmarks/fdr_calls.py)
+    method: str = CALLS_METHOD
+    # conformal: validation host units per size bin (chunks per record, frames per chunk)
+    min_bin_hosts: int = MIN_BIN_HOSTS
 
 
 @dataclass
@@ -45,6 +58,18 @@ class FractionConfig:
     n_boot: int = 1000  # joint resamples of the sample's and the validation's genomes
     level: float = 0.95
     seed: int = 0
+
+
+@dataclass
+class EvalOODConfig:
+    """Which sequences are unlike the training data (docs/ood.md): the checkpoint's detector."""
+
+    # auto (the checkpoint's own) | none (off) | a method its detector holds (combined: input,
+    # hidden)
+    method: str = "auto"
+    alpha: float = OODConfig.alpha  # a unit is flagged when its p-value is at most this
+    # true: flagged units are called `abstain` and left out of the sample's viral fraction
+    abstain: bool = False
 
 
 @dataclass
@@ -75,11 +100,15 @@ class EvalConfig(RuntimeConfig):
     viral_fraction: float | None = None
     fraction: FractionConfig = field(default_factory=FractionConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
+    ood: EvalOODConfig = field(default_factory=EvalOODConfig)
 
 
 def register_eval_configs() -> None:
     register_configs()  # the resolvers the data group's interpolations use
-    ConfigStore.instance().store(name="eval_schema", node=EvalConfig)
+    store = ConfigStore.instance()
+    store.store(name="eval_schema", node=EvalConfig)
+    for name, fdr in PRESETS.items():  # the calls group: one copy of the presets, in stats/
+        store.store(group="calls", name=name, node=CallsConfig(name, fdr))
 
 
 CHECKS = {
@@ -100,6 +129,10 @@ CHECKS = {
     "fraction.n_boot": TRAIN_CHECKS["ci.n_boot"],
     "fraction.level": TRAIN_CHECKS["ci.level"],
     "calls.fdr": (lambda v: 0 < v < 1, "in (0, 1): the target false discovery rate"),
+    "calls.method": (lambda v: v in CALL_METHODS, f"one of {CALL_METHODS}"),
+    "calls.min_bin_hosts": (lambda v: v >= 1, "at least 1: validation host units per size bin"),
+    "ood.method": (lambda v: v in EVAL_OOD_METHODS, f"one of {EVAL_OOD_METHODS}"),
+    "ood.alpha": TRAIN_CHECKS["ood.alpha"],
     **RUNTIME_CHECKS,
     # the data settings evaluate.py uses, checked as in training
     **{

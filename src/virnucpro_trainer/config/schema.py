@@ -134,6 +134,35 @@ class CutoffConfig:
 
 
 @dataclass
+class OODConfig:
+    """Out-of-distribution detection (docs/ood.md): a detector fitted on the training rows when
+    training ends, carried by the checkpoint, gives every scored sequence a p-value."""
+
+    # combined (input and hidden-layer Mahalanobis, Bonferroni) | input | hidden | knn | energy
+    # | none (no detector)
+    method: str = "combined"
+    alpha: float = 0.01  # a unit is flagged when its p-value is at most this
+    max_rows: int = 200_000  # training rows (a seeded sample) the detector is fitted on
+
+
+# The levels predictions are reported at (levels.py) and how a record scores from its chunks.
+LEVELS = ("rows", "chunks", "records")
+AGGREGATES = ("mean", "max", "vote")
+
+
+@dataclass
+class TestSideConfig:
+    """What training reports of its test side besides the rows (test_metrics.json), computed by
+    the code evaluate.py runs (docs/outputs-and-metrics.md#the-test-side)."""
+
+    levels: list[str] = field(default_factory=lambda: list(LEVELS))  # rows always
+    aggregate: str = "vote"  # a record's score from its chunks: vote | mean | max (evaluate.py's)
+    # The test side's estimated viral fraction, each row's FDR and the calls (calls.fdr 0.1), as
+    # evaluate.py reports them for a sample: off, as the test side's fraction is known
+    composition: bool = False
+
+
+@dataclass
 class RuntimeConfig:
     """Where and how fast the work runs, never what it computes: the top-level settings that
     train.py and evaluate.py share (each schema below extends this one)."""
@@ -186,6 +215,8 @@ class TrainConfig(RuntimeConfig):
     cutoffs: CutoffConfig = field(default_factory=CutoffConfig)
     # none | temperature: one scalar fitted on validation, applied to every reported probability
     calibration: str = "none"
+    test_side: TestSideConfig = field(default_factory=TestSideConfig)
+    ood: OODConfig = field(default_factory=OODConfig)  # fitted at the end of every run
     optimized_metric: str = "val_loss"  # returned to a sweeper: a validation metric
     limit_batches: int | None = None  # at most this many batches per epoch (debug=fast)
     resume: str | None = None  # a run directory to continue (docs/troubleshooting.md)

@@ -9,7 +9,10 @@ and for chunks and records, Platt scaling fitted on the validation's units, cali
 viral share). The prediction files keep the scores as they are; only these numbers use it.
 The sample's calibrated scores then give the fraction by both estimators with a genome-resampled
 interval (stats/composition_interval.py), and at that fraction (or `viral_fraction=` when the
-user knows it) each unit's adjusted probability, local FDR, q-value and call at the target FDR.
+user knows it) each unit's adjusted probability and local FDR. The calls at the target FDR follow
+`calls.method`: `conformal` (the default: conformal p-values against the validation's host units,
+then BH with Storey's null share 1 - the fraction; evaluate/calls.py) or `lfdr` (the q-value, the
+running mean of the local FDRs).
 """
 
 from __future__ import annotations
@@ -24,9 +27,22 @@ from scipy.special import expit
 from virnucpro_trainer.checkpoint import ScoringModel
 from virnucpro_trainer.data.records import record_codes
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.evaluate.levels import Level, chunk_level, level_genomes, record_level
+from virnucpro_trainer.evaluate.calls import (
+    ConformalCalls,
+    Keys,
+    conformal_calls,
+    host_keys,
+    null_levels,
+    unit_keys,
+)
+from virnucpro_trainer.levels import Level, chunk_level, level_genomes, record_level
 from virnucpro_trainer.stats.calibration import apply_platt, apply_temperature, fit_platt
-from virnucpro_trainer.stats.composition import PRESETS, SequenceFDR, sequence_fdr
+from virnucpro_trainer.stats.composition import (
+    PRESETS,
+    SequenceFDR,
+    calls_at_fdr,
+    sequence_fdr,
+)
 from virnucpro_trainer.stats.composition_interval import (
     DEFAULT_METHOD,
     FractionResult,
@@ -40,7 +56,7 @@ NO_REFERENCE = (
     "by another program), so the sample's viral fraction cannot be estimated; give "
     "viral_fraction=<number> for per-unit FDRs and calls, or retrain to store them"
 )
-COLUMNS = ("prob_viral_adjusted", "local_fdr", "q_value", "call")
+COLUMNS = ("prob_viral_adjusted", "local_fdr", "p_value", "q_value", "call")
 
 
 @dataclass
@@ -100,34 +116,58 @@ def platt_reference(level: Level, genomes: np.ndarray) -> Reference:
 @dataclass
 class LevelComposition:
     """One level's estimates (by method), the fraction its units' numbers use and where it came
-    from, those numbers (None without a fraction) and the calls at the target FDR."""
+    from, those numbers (None without a fraction) and the calls at the target FDR by `method`
+    (None where it cannot call), with the conformal p-values where the validation has them."""
 
     estimates: dict[str, FractionResult]
     fraction: float | None
     source: str  # "estimated (em)", "given (viral_fraction)" or why there is none
     numbers: SequenceFDR | None
     called: np.ndarray | None
+    method: str = "lfdr"
+    conformal: ConformalCalls | None = None
+
+    @property
+    def q_value(self) -> np.ndarray | None:
+        """The q-values the calls are made from (the method's)."""
+        if self.method == "conformal":
+            return None if self.conformal is None else self.conformal.q_value
+        return None if self.numbers is None else self.numbers.q_value
 
 
 def level_composition(
-    level: Level, genomes: np.ndarray, reference: Reference | None, cfg
+    level: Level,
+    genomes: np.ndarray,
+    reference: Reference | None,
+    cfg,
+    keys: tuple[Keys, Keys] | None = None,
 ) -> LevelComposition:
-    """The level's composition under evaluate config `cfg` (fraction, viral_fraction, calls)."""
+    """The level's composition under evaluate config `cfg` (fraction, viral_fraction, calls);
+    `keys`: the sample's units and the validation's host units as the conformal p-values compare
+    them (evaluate/calls.py), None where the checkpoint has no validation scores."""
     estimates = estimate(level, genomes, reference, cfg.fraction)
     best = estimates[DEFAULT_METHOD]
+    method = cfg.calls.method
     if reference is None or not 0 < reference.prior < 1:
         why = NO_REFERENCE if reference is None else best.reason or "one class in validation"
-        return LevelComposition(estimates, None, why, None, None)
+        return LevelComposition(estimates, None, why, None, None, method)
     if cfg.viral_fraction is not None:
         fraction, source = float(cfg.viral_fraction), "given (viral_fraction)"
     elif math.isfinite(best.value):
         fraction, source = best.value, f"estimated ({DEFAULT_METHOD})"
     else:
-        return LevelComposition(estimates, None, best.reason or "not estimable", None, None)
-    probs = np.clip(reference.calibrate(level.score), 0.0, 1.0)
-    numbers = sequence_fdr(probs, reference.prior, fraction, scores=level.score)
-    called = numbers.q_value <= cfg.calls.fdr + 1e-12  # float rounding of a running mean
-    return LevelComposition(estimates, fraction, source, numbers, called)
+        fraction, source = None, best.reason or "not estimable"
+    numbers, called = None, None
+    if fraction is not None:
+        probs = np.clip(reference.calibrate(level.score), 0.0, 1.0)
+        numbers = sequence_fdr(probs, reference.prior, fraction, scores=level.score)
+        called = calls_at_fdr(numbers.q_value, cfg.calls.fdr)
+    conformal = None
+    if keys is not None:
+        conformal = conformal_calls(*keys, cfg.calls.fdr, fraction, cfg.calls.min_bin_hosts)
+    if method == "conformal":
+        called = None if conformal is None else conformal.called
+    return LevelComposition(estimates, fraction, source, numbers, called, method, conformal)
 
 
 def estimate(level: Level, genomes, reference: Reference | None, settings) -> dict:
@@ -166,12 +206,28 @@ def compositions(
         ) from None
     if not refs:
         log.warning("%s: %s", scoring.path, NO_REFERENCE)
-    found = {}
+    keys = unit_keys(levels, cfg.record_pattern)
+    logits = "rows" in levels and levels["rows"].ranking is not None
+    found, null = {}, conformal_null(scoring, cfg.aggregate, logits)
     for name, level in levels.items():
         genomes = level_genomes(name, level, cfg.record_pattern)
-        found[name] = level_composition(level, genomes, refs.get(name), cfg)
+        pair = (keys[name], null[name]) if name in null and name in keys else None
+        found[name] = level_composition(level, genomes, refs.get(name), cfg, pair)
         log_level(name, found[name], cfg.calls.fdr)
     return found
+
+
+def conformal_null(scoring: ScoringModel, aggregate: str, logits: bool) -> dict[str, Keys]:
+    """Each level's validation host units as the conformal p-values compare them (by the rows'
+    logits only where the sample's rows carry theirs); {} without validation scores (checked by
+    `references` before)."""
+    if not scoring.validation:
+        return {}
+    units = null_levels(scoring.validation, scoring.temperature, aggregate)
+    if not logits:
+        units["rows"].ranking = None
+    pattern = str(scoring.validation["record_pattern"])
+    return {n: host_keys(units[n], k) for n, k in unit_keys(units, pattern).items()}
 
 
 def log_level(name: str, c: LevelComposition, fdr: float) -> None:
@@ -181,28 +237,37 @@ def log_level(name: str, c: LevelComposition, fdr: float) -> None:
                  e.value, e.low, e.high, DEFAULT_METHOD, e.n_sequences)  # fmt: skip
     else:
         log.info("%s: viral fraction not estimated: %s", name, e.reason)
+    why = c.conformal.reason if c.method == "conformal" and c.conformal else None
     if c.called is None:
-        log.info("%s: no FDR calls (%s)", name, c.source)
-    else:
-        log.info("%s: %d of %d called viral at FDR %g, fraction %.4f %s", name,
-                 int(c.called.sum()), c.called.size, fdr, c.fraction, c.source)  # fmt: skip
+        log.info("%s: no FDR calls (%s)", name, why or c.source)
+        return
+    used = "none" if c.fraction is None else f"{c.fraction:.4f}"
+    log.info("%s: %d of %d called viral at FDR %g (%s), fraction %s (%s)", name,
+             int(c.called.sum()), c.called.size, fdr, c.method, used, c.source)  # fmt: skip
+    if why:
+        log.warning("%s: %s", name, why)
 
 
 def composition_metrics(found: dict[str, LevelComposition], levels: dict[str, Level], cfg):
     """metrics.json's `estimated_viral_fraction` and `calls` blocks, per level."""
-    fractions, calls = {}, {"preset": preset_name(cfg.calls), "target_fdr": cfg.calls.fdr}
+    calls = {"preset": preset_name(cfg.calls), "target_fdr": cfg.calls.fdr,
+             "method": cfg.calls.method}  # fmt: skip
+    fractions = {}
     for name, c in found.items():
         fractions[name] = {
             **c.estimates[DEFAULT_METHOD].as_dict(),
             "methods": {m: r.as_dict() for m, r in c.estimates.items()},
         }
         block = {"viral_fraction": c.fraction, "fraction_source": c.source, "called": None}
-        if c.numbers is not None:
+        if c.method == "conformal":
+            block["conformal"] = None if c.conformal is None else c.conformal.as_dict()
+            block["reason"] = c.source if c.conformal is None else c.conformal.reason
+        if c.called is not None:
             score = np.asarray(levels[name].score)
-            q = c.numbers.q_value
+            q = c.q_value
             block["called"] = int(c.called.sum())
             block["score_cutoff"] = float(score[c.called].min()) if c.called.any() else None
-            block["by_preset"] = {p: int(np.sum(q <= t + 1e-12)) for p, t in PRESETS.items()}
+            block["by_preset"] = {p: int(calls_at_fdr(q, p).sum()) for p in PRESETS}
             if levels[name].labels is not None:
                 block.update(realized(np.asarray(levels[name].labels), c.called))
         calls[name] = block
@@ -225,8 +290,22 @@ def realized(labels: np.ndarray, called: np.ndarray) -> dict:
 
 
 def table_columns(c: LevelComposition, n: int) -> dict[str, np.ndarray]:
-    """The prediction tables' columns for one level (NaN throughout without a fraction)."""
-    if c.numbers is None:
-        return {name: np.full(n, np.nan) for name in COLUMNS}
-    x = c.numbers
-    return dict(zip(COLUMNS, (x.adjusted, x.local_fdr, x.q_value, c.called), strict=True))
+    """The prediction tables' columns for one level: the adjusted probability and local FDR
+    (NaN without a fraction), the conformal p-value (NaN without validation scores), the
+    method's q-value and call (NaN where it cannot call)."""
+    missing = np.full(n, np.nan)
+    x, conformal = c.numbers, c.conformal
+    q = c.q_value
+    return dict(
+        zip(
+            COLUMNS,
+            (
+                missing if x is None else x.adjusted,
+                missing if x is None else x.local_fdr,
+                missing if conformal is None else conformal.p_value,
+                missing if q is None else q,
+                missing if c.called is None else c.called,
+            ),
+            strict=True,
+        )
+    )

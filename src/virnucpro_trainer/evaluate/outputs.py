@@ -12,12 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from virnucpro_trainer.atomic import write_lines
-from virnucpro_trainer.evaluate.levels import LEVELS, Level
+from virnucpro_trainer.levels import LEVELS, THRESHOLD_FREE, Level
 from virnucpro_trainer.stats.metrics import classification_metrics, metrics_at
 
 log = logging.getLogger(__name__)
-
-THRESHOLD_FREE = ("auroc", "auprc", "brier")
 
 
 def level_metrics(level: Level, thresholds: dict[str, float]) -> dict:
@@ -65,11 +63,14 @@ def write_level_table(
 
 def extra_cells(extra: dict[str, np.ndarray], n: int) -> list[str]:
     """Each row's `extra` columns as one tab-prefixed string: 1/0 for booleans, NA for NaN, else
-    6 significant digits (a q-value of 1e-9 stays readable). Formatted a column at a time."""
+    6 significant digits (a q-value of 1e-9 stays readable); an object column's values as they
+    print (`abstain`), NaN as NA. Formatted a column at a time."""
     columns = []
     for values in extra.values():
         if values.dtype == bool:
             columns.append(np.where(values, "\t1", "\t0").tolist())
+        elif values.dtype == object:
+            columns.append(["\tNA" if v != v else f"\t{v}" for v in values.tolist()])
         else:
             columns.append(["\tNA" if v != v else f"\t{v:.6g}" for v in values.tolist()])
     return ["".join(cells) for cells in zip(*columns, strict=True)] if columns else [""] * n

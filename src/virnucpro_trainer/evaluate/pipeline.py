@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
@@ -14,7 +13,6 @@ from omegaconf import DictConfig, OmegaConf
 from virnucpro_trainer.atomic import write_json
 from virnucpro_trainer.checkpoint import ScoringModel
 from virnucpro_trainer.config.evaluate import validate_eval
-from virnucpro_trainer.config.schema import CIConfig
 from virnucpro_trainer.ensemble import (
     ENSEMBLE_FILE,
     Ensemble,
@@ -23,19 +21,12 @@ from virnucpro_trainer.ensemble import (
     save_ensemble,
 )
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.evaluate.composition import (
-    LevelComposition,
-    composition_metrics,
-    compositions,
-    table_columns,
-)
+from virnucpro_trainer.evaluate.assess import AssessSettings, assess
 from virnucpro_trainer.evaluate.inputs import (
     choose_subset,
     remove_scratch,
 )
-from virnucpro_trainer.evaluate.levels import Level, chunk_level, level_genomes, record_level
 from virnucpro_trainer.evaluate.outputs import (
-    labelled_metrics,
     log_summary,
     sequences_digest,
     write_highest_score,
@@ -44,11 +35,11 @@ from virnucpro_trainer.evaluate.outputs import (
     write_row_table,
 )
 from virnucpro_trainer.evaluate.scoring import Scored, score
+from virnucpro_trainer.levels import Level
 from virnucpro_trainer.reports.evaluation import write_eval_report
 from virnucpro_trainer.reports.model_card import evaluation_card
 from virnucpro_trainer.run_dir import EVAL_RESULT
 from virnucpro_trainer.runtime import describe, select_device
-from virnucpro_trainer.stats.interval_block import interval_blocks
 
 log = logging.getLogger(__name__)
 
@@ -84,36 +75,12 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
         remove_scratch(out_dir)
 
 
-def make_levels(scored: Scored, pattern: str, aggregate: str) -> tuple[dict[str, Level], dict]:
-    """Rows, chunks and records, and the counts metrics.json reports (what went where)."""
-    s = scored
-    rows = Level(s.ids, s.prob_viral, s.prob_viral >= s.prob_host, np.ones(len(s.ids), np.int64),
-                 s.labels, ranking=s.logits)  # fmt: skip
-    chunks, unparsed_rows = chunk_level(s.ids, s.prob_viral, s.labels, s.prob_host)
-    records, own_records = record_level(chunks, pattern, aggregate)
-    counts = {
-        "rows": len(s.ids),
-        "chunks": len(chunks.ids),
-        "records": len(records.ids),
-        "rows_without_frame_suffix": unparsed_rows,
-        "chunks_as_own_record": own_records,
-    }
-    if unparsed_rows or own_records:
-        log.warning(
-            "%d rows have no reading-frame suffix ([FR][1-3]) and are in no chunk; %d chunks do "
-            "not match record_pattern %r and are each a record of their own",
-            unparsed_rows,
-            own_records,
-            pattern,
-        )
-    return {"rows": rows, "chunks": chunks, "records": records}, counts
-
-
 def write_all(
     cfg: DictConfig, out_dir: Path, scoring: ScoringModel, subset: str, scored: Scored
 ) -> dict:
     """Levels, the five prediction files, the report, then metrics.json."""
-    levels, counts = make_levels(scored, cfg.record_pattern, cfg.aggregate)
+    assessed = assess(scored, scoring, AssessSettings.from_eval_config(cfg))
+    levels, counts = assessed.levels, assessed.counts
     metrics = {
         "checkpoint": str(scoring.path),
         "huggingface_model_id": scoring.model_id,
@@ -127,18 +94,16 @@ def write_all(
         **({"init_from": scoring.metadata["init_from"]} if "init_from" in scoring.metadata else {}),
         "counts": counts,
         "sequences_sha256": sequences_digest(scored.ids),
+        **assessed.metrics,
+        "estimated_viral_fraction": assessed.fractions,
+        "calls": assessed.calls,
+        "ood": assessed.ood_metrics,
     }
     if scored.labels is not None:
-        metrics.update(labelled_metrics(levels, scoring.stored_threshold, cfg.threshold))
-        metrics["rows"]["loss"] = scored.loss
-        if cfg.ci.enabled:
-            add_level_intervals(metrics, levels, cfg.record_pattern, CIConfig(**cfg.ci))
         log_summary(metrics)
-    found = compositions(cfg, scoring, levels)
-    metrics["estimated_viral_fraction"], metrics["calls"] = composition_metrics(found, levels, cfg)
     # metrics.json last: it marks a finished evaluation (an interrupted one leaves none, and its
     # directory is removed as holding no results)
-    write_predictions(out_dir, scored, levels, found)
+    write_predictions(out_dir, scored, levels, assessed.columns)
     write_eval_report(out_dir, metrics, levels)
     evaluation_card(out_dir, metrics, scoring.metadata)
     if cfg.save_ensemble:
@@ -150,12 +115,12 @@ def write_all(
 
 
 def write_predictions(
-    out_dir: Path, scored: Scored, levels: dict[str, Level], found: dict[str, LevelComposition]
+    out_dir: Path, scored: Scored, levels: dict[str, Level], extra: dict[str, dict]
 ) -> None:
-    """The three prediction tables (with each unit's FDR columns) and the prediction step's two
-    drop-in files (their exact format: nothing added)."""
+    """The three prediction tables (with each unit's FDR and out-of-distribution columns,
+    `extra`: Assessment.columns) and the prediction step's two drop-in files (their exact
+    format: nothing added)."""
     s, chunks = scored, levels["chunks"]
-    extra = {name: table_columns(found[name], len(level.ids)) for name, level in levels.items()}
     rows_path = out_dir / "predictions_rows.tsv"
     write_row_table(
         rows_path, s.ids, s.files, s.labels, s.prob_viral, {"viral": 0.5}, extra["rows"]
@@ -168,25 +133,3 @@ def write_predictions(
     )
     write_prediction_results(out_dir / "prediction_results.txt", s.ids, s.prob_host, s.prob_viral)
     write_highest_score(out_dir / "prediction_results_highestscore.csv", chunks)
-
-
-def add_level_intervals(
-    metrics: dict, levels: dict[str, Level], pattern: str, ci: CIConfig
-) -> None:
-    """`intervals` and `not_estimable` for each level's own prediction, resampling records: rows
-    and chunks by the record their id names (`pattern`), records one by one."""
-    described = None
-    for name, level in levels.items():
-        block = metrics[name].get("predicted")
-        if block is None:
-            continue
-        (found,), described = interval_blocks(
-            level.labels,
-            level.score,
-            level_genomes(name, level, pattern),
-            [np.asarray(level.viral)],
-            ci,
-        )
-        block.update(found)
-    if described is not None:
-        metrics["ci"] = {**described, "unit": "record"}

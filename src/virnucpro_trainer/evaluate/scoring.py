@@ -3,6 +3,7 @@ where there is one) and scored by its model, or by each member of an ensemble an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from virnucpro_trainer.evaluate.inputs import (
     test_rows,
     unlabelled_sources,
 )
+from virnucpro_trainer.evaluate.ood import RowOOD, row_ood, scorers_for
 from virnucpro_trainer.model import predict_scores
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ def score(
 ) -> Scored:
     """The files `cfg` names, checked against the checkpoint, scored by its model."""
     root, width = Path(cfg.data.root), scoring.input_dim
+    members = scoring.members if isinstance(scoring, Ensemble) else [scoring]
+    scorers_for(members, cfg.ood.method)  # an unusable ood.method stops here, before any data
     if cfg.labelled:
         sources = labelled_sources(cfg, width)
     else:
@@ -50,37 +54,55 @@ def score(
     source = make_batch_source(
         cfg.data, table, device, cfg.features_on_gpu, cfg.gpu_memory_margin_gb
     )
-    members = scoring.members if isinstance(scoring, Ensemble) else [scoring]
-    probs, logits, labels, loss = scored_by(members, source, rows, cfg, device)
+    return scored_rows(members, source, table, rows, cfg.eval_batch_size, bf16=cfg.bf16,
+                       labelled=cfg.labelled, ood_method=cfg.ood.method)  # fmt: skip
+
+
+def scored_rows(
+    members: list[ScoringModel],
+    source,
+    table,
+    rows: torch.Tensor,
+    batch_size: int,
+    *,
+    bf16: bool = False,
+    labelled: bool = True,
+    ood_method: str = "auto",
+) -> Scored:
+    """`rows` of `table` (on `source`) scored by one model, its temperature applied, or by an
+    ensemble's members, combined: evaluate.py's scoring and training's test side alike. Each
+    row's out-of-distribution score and p-value come from the same pass (evaluate/ood.py)."""
+    found, raws = [], []
+    scorers, why = scorers_for(members, ood_method)
+    for i, member in enumerate(members):
+        scorer = None if scorers is None else scorers[i]
+        with scorer or contextlib.nullcontext():
+            out = predict_scores(
+                member.model.to(source.device), source, rows, batch_size, bf16=bf16,
+                progress="scoring", extra=scorer,
+            )  # fmt: skip
+        raws.append(out.extra)
+        if member.temperature is not None:  # the run's calibration, fitted on validation
+            log.info("applying the checkpoint's temperature T = %.4f", member.temperature)
+        found.append(member_probs(member, out.probs, out.logits))
+    probs, logits, loss, before = found[0], out.logits, out.loss, None
+    if len(members) > 1:
+        probs, logits = combine(found)
+        loss = ensemble_loss(probs, out.labels) if labelled else float("nan")
+    elif members[0].temperature is not None:
+        before = out.probs
     prob_viral = probs.astype(np.float32)
     return Scored(
         ids=table.row_ids(rows),
         files=table.row_files(rows),
-        labels=labels if cfg.labelled else None,
+        labels=out.labels if labelled else None,
         prob_viral=prob_viral,
         prob_host=np.float32(1.0) - prob_viral,  # two classes: the softmax sums to one
         loss=loss,
         logits=logits,
+        uncalibrated=before,
+        ood=row_ood(scorers, raws, why),
     )
-
-
-def scored_by(members: list[ScoringModel], source, rows, cfg: DictConfig, device):
-    """(viral probability, ranking logit, labels, mean loss) of the rows: one model's, its
-    temperature applied; or an ensemble's, the mean of its members' (ensemble.py)."""
-    found = []
-    for member in members:
-        out = predict_scores(
-            member.model.to(device), source, rows, cfg.eval_batch_size, bf16=cfg.bf16,
-            progress="scoring",
-        )  # fmt: skip
-        if member.temperature is not None:  # the run's calibration, fitted on validation
-            log.info("applying the checkpoint's temperature T = %.4f", member.temperature)
-        found.append(member_probs(member, out.probs, out.logits))
-    if len(members) == 1:
-        return found[0], out.logits, out.labels, out.loss
-    mean, logits = combine(found)
-    loss = ensemble_loss(mean, out.labels) if cfg.labelled else float("nan")
-    return mean, logits, out.labels, loss
 
 
 @dataclass
@@ -95,3 +117,5 @@ class Scored:
     prob_host: np.ndarray
     loss: float
     logits: np.ndarray | None = None  # viral minus host: what the rows' AUROC and AUPRC rank by
+    uncalibrated: np.ndarray | None = None  # one model with a temperature: the softmax before it
+    ood: RowOOD | None = None  # each row's out-of-distribution score and p-value, or why none

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from virnucpro_trainer.evaluate.levels import Level
+from virnucpro_trainer.levels import Level
 from virnucpro_trainer.reports.figures import draw_score_histograms
 from virnucpro_trainer.reports.tables import fmt, fmt_range
 from virnucpro_trainer.stats.composition import PRESETS

@@ -1,6 +1,7 @@
 """Pictures and `report.md` for one evaluation: per level (rows, chunks, records) its metrics
 when the data is labelled, and for any data the sample's viral fraction and calls
-(reports/composition.py).
+(reports/composition.py) and its out-of-distribution units (reports/ood.py: their warnings come
+first).
 
 Drawn from the levels and the metrics evaluate.py writes to metrics.json, with reports/figures'
 drawing functions (matplotlib's file-only backend). A level with no units gets no pictures; one
@@ -15,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from virnucpro_trainer.atomic import atomic_path
-from virnucpro_trainer.evaluate.levels import LEVELS, Level
-from virnucpro_trainer.evaluate.outputs import THRESHOLD_FREE
+from virnucpro_trainer.levels import LEVELS, THRESHOLD_FREE, Level
 from virnucpro_trainer.reports.composition import composition_section
 from virnucpro_trainer.reports.figures import draw_confusion, draw_reliability, draw_roc_pr
+from virnucpro_trainer.reports.ood import ood_section, warning_lines
 from virnucpro_trainer.reports.tables import CUT_METRICS, fmt, not_estimable_lines
 
 log = logging.getLogger(__name__)
@@ -145,12 +146,13 @@ def write_eval_report(out_dir: Path, metrics: dict, levels: dict[str, Level]) ->
     """Draw the pictures and write report.md into `out_dir`: each level's metrics where the data
     is labelled, then the sample's composition. `metrics` is metrics.json's content, NaN as float
     or None; `levels` maps rows, chunks and records to their Level."""
-    lines = header(metrics)
+    lines = header(metrics) + warning_lines(metrics.get("ood"))  # read before any number
     if all(level.labels is not None for level in levels.values()):
         for name in LEVELS:
             if name in levels:
                 lines += level_section(out_dir, name, levels[name], metrics[name])
     lines += composition_section(out_dir, metrics, levels)
+    lines += ood_section(metrics.get("ood"), "Is the sample like the training data?", False)
     with atomic_path(out_dir / "report.md") as tmp:
         tmp.write_text("\n".join(lines))
     log.info("report: %s", out_dir / "report.md")

@@ -17,6 +17,7 @@ import yaml
 from virnucpro_trainer import __version__
 from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.reports.composition import fraction_lines
+from virnucpro_trainer.reports.ood import ood_section, warning_lines
 from virnucpro_trainer.reports.tables import (
     calibration_lines,
     cutoff_lines,
@@ -69,7 +70,8 @@ def use_lines(metadata: dict) -> list[str]:
         f"({metadata['input_dim']} numbers), embedded as the training data was.",
         "- Not for: embeddings of other models or widths (refused), fragments of a length the "
         "training data did not have (the embeddings do not record it; scores there are not "
-        "validated), kinds of viruses or hosts absent from the training data.",
+        "validated), kinds of viruses or hosts absent from the training data (evaluate.py "
+        "flags the sequences unlike it, and warns when a sample has many: docs/ood.md).",
         "- Prior shift: the test metrics are for the test side's viral share; precision and "
         "FDR change with a sample's viral fraction (use the cutoff table, or evaluate.py's "
         "estimate of the sample's fraction: docs/cutoffs-and-calibration.md). Every interval "
@@ -98,6 +100,7 @@ def run_card(run_dir: Path, metadata: dict) -> None:
     lines += [f"- `{o}`" for o in changed] if changed else ["- none recorded"]
     lines += ["", f"Best epoch {test['best_epoch']} of {test['epochs_run']}.", ""]
     lines += ["## Test metrics", "", *metrics_lines(test), *calibration_lines(test)]
+    lines += ood_section(test.get("ood"), "Out-of-distribution test units")
     lines += [*cutoff_lines(test), *use_lines(metadata)]
     write_card(run_dir, lines)
 
@@ -114,14 +117,17 @@ def evaluation_card(out_dir: Path, metrics: dict, metadata: dict) -> None:
         ]
     if metadata.get("init_from"):
         lineage.append(f"Fine-tuned from `{metadata['init_from']['path']}`.")
-    lines = [f"# Model card: evaluation {out_dir.name}", "", *details_lines(metadata, lineage)]
+    lines = [f"# Model card: evaluation {out_dir.name}", "", *warning_lines(metrics.get("ood"))]
+    lines += details_lines(metadata, lineage)
     lines += ["## Data scored", "", f"- `{metrics['data_root']}`, subset {metrics['subset']}, "
               f"{'labelled' if metrics['labelled'] else 'unlabelled'}", ""]  # fmt: skip
     lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in metrics["counts"].items()] + [""]
     if metrics["labelled"]:
         lines += ["## Metrics (each level's own prediction)", "", *level_lines(metrics)]
     lines += ["## The sample's viral fraction", ""]
-    lines += [*fraction_lines(metrics["estimated_viral_fraction"]), "", *use_lines(metadata)]
+    lines += [*fraction_lines(metrics["estimated_viral_fraction"]), ""]
+    lines += ood_section(metrics.get("ood"), "Units unlike the training data", False)
+    lines += use_lines(metadata)
     write_card(out_dir, lines)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
@@ -16,6 +15,7 @@ from virnucpro_trainer.reports.figures import (
     draw_reliability,
     draw_roc_pr,
 )
+from virnucpro_trainer.reports.ood import ood_section
 from virnucpro_trainer.reports.tables import (
     calibration_lines,
     cutoff_lines,
@@ -23,9 +23,6 @@ from virnucpro_trainer.reports.tables import (
     pairs_table,
     split_lines,
 )
-
-if TYPE_CHECKING:
-    from virnucpro_trainer.train.test_metrics import TestScores
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +35,12 @@ PICTURES = {
 
 
 def write_report(
-    run_dir: Path, history: list[dict], scores: TestScores, split: dict, settings: dict
+    run_dir: Path, history: list[dict], test: dict, scores: tuple, split: dict, settings: dict
 ) -> None:
-    """Draw the pictures and write report.md into `run_dir`: the epoch history, the test side's
-    scores (with those before calibration, if calibrated), the split and the main settings."""
-    test, y, probs, raw_probs = scores.metrics, scores.y, scores.probs, scores.raw_probs
+    """Draw the pictures and write report.md into `run_dir`: the epoch history, the test
+    metrics (test_metrics.json's), the test side's scores (labels, probabilities, and those
+    before calibration or None), the split and the main settings."""
+    y, probs, raw_probs = scores
     draw_learning_curves(history, test["best_epoch"], run_dir / "learning_curves.png")
     draw_roc_pr(y, probs, test, run_dir / "roc_pr_curves.png")
     if raw_probs is None:
@@ -53,6 +51,7 @@ def write_report(
 
     lines = [f"# Run report: {run_dir.name}", "", "## Test metrics", "", *metrics_lines(test)]
     lines += cutoff_lines(test) + calibration_lines(test)
+    lines += ood_section(test.get("ood"), "Is the test side like the training data?")
     lines += [f"## {title}\n\n![{title}]({name})\n" for name, title in PICTURES.items()]
     lines += ["## Data and split", "", *split_lines(split), "", "## Settings", ""]
     lines += pairs_table([(k, f"`{v}`") for k, v in settings.items()])

@@ -61,11 +61,14 @@ def check_settings(n_boot: int, level: float) -> None:
 class Scored:
     """One model's scores on the test rows with one or more 0/1 predictions from them (one per
     threshold, or a level's own prediction): every SCALAR_METRICS value of a block of
-    resamples, each prediction's threshold metrics and the shared AUROC and AUPRC."""
+    resamples, each prediction's threshold metrics and the shared AUROC and AUPRC (ranking the
+    rows by `ranking` where given, e.g. the logits the point values rank by, else by `score`)."""
 
-    def __init__(self, y, score, predictions: Sequence[np.ndarray], codes, n_groups: int):
+    def __init__(
+        self, y, score, predictions: Sequence[np.ndarray], codes, n_groups: int, ranking=None
+    ):
         self.cells = [Cells(y, p, score, codes, n_groups) for p in predictions]
-        self.ranking = Ranking(y, score, codes, n_groups)
+        self.ranking = Ranking(y, score if ranking is None else ranking, codes, n_groups)
 
     def resampled(
         self, counts: np.ndarray, both: np.ndarray | None, influence: bool = False

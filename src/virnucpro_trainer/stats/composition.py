@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PRESETS = {"relaxed": 0.2, "default": 0.1, "conservative": 0.05}  # name -> target FDR
+# name -> target FDR, the one copy: evaluate.py's `calls` group is made from it (config/evaluate.py)
+PRESETS = {"relaxed": 0.2, "default": 0.1, "conservative": 0.05}
 # Below this TPR - FPR the adjusted count divides the call rate's noise by almost nothing.
 MIN_RATE_GAP = 0.1
 EM_TOLERANCE = 1e-8  # EM stops when the prior moves less than this in one step
@@ -197,6 +198,7 @@ def target_fdr(calls: str | float) -> float:
 
 
 def calls_at_fdr(q_value, target: str | float) -> np.ndarray:
-    """Viral calls (bool per sequence): q-value at most the target FDR (a preset or a number)."""
-    q = check_probabilities(q_value, "q_value")
+    """Viral calls (bool per sequence): q-value at most the target FDR (a preset or a number);
+    none for no sequences."""
+    q = check_probabilities(q_value, "q_value") if np.size(q_value) else np.empty(0)
     return q <= target_fdr(target) + 1e-12  # float rounding of a running mean at the target

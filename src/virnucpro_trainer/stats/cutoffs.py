@@ -15,9 +15,12 @@ docs/cutoffs-and-calibration.md.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import roc_curve
 
 # An expected FDR this close above the target still counts as "at or under" it (float rounding).
 _TOLERANCE = 1e-12
@@ -69,21 +72,15 @@ def _check_labels_scores(y, p, side: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _roc_points(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(thresholds, TPR, FPR) at every distinct score, thresholds descending; a row is viral when
-    p >= threshold, so tied scores enter together. One sort and two cumulative sums."""
+    p >= threshold, so tied scores enter together: scikit-learn's ROC curve without its first
+    point (threshold infinity: nothing called). TPR (FPR) is NaN with no viral (host) rows."""
     if p.size == 0:
         empty = np.empty(0)
         return empty, empty, empty
-    order = np.argsort(-p, kind="stable")
-    scores, labels = p[order], y[order]
-    tp = np.cumsum(labels)
-    fp = np.cumsum(1 - labels)
-    # the last row of each run of equal scores: everything scoring >= that score is in
-    last = np.r_[np.flatnonzero(np.diff(scores) != 0), scores.size - 1]
-    positives, negatives = tp[-1], fp[-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tpr = tp[last] / positives if positives else np.full(last.size, np.nan)
-        fpr = fp[last] / negatives if negatives else np.full(last.size, np.nan)
-    return scores[last], tpr, fpr
+    with warnings.catch_warnings():  # one class: NaN rates, and the table says no threshold
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        fpr, tpr, thresholds = roc_curve(y, p, pos_label=1, drop_intermediate=False)
+    return thresholds[1:], tpr[1:], fpr[1:]
 
 
 def _rate(scores: np.ndarray, threshold: float) -> float:
@@ -133,7 +130,7 @@ def cutoff_table(
 
     Each row holds the keys of `KEYS` as plain Python floats; None where there is no threshold, and
     None where a value is undefined (e.g. the test side has no viral rows, or calls none viral).
-    Vectorised: one sort and cumulative sums over validation; the loop is over the fractions only.
+    Vectorised: one ROC curve over validation; the loop is over the fractions only.
     """
     y_val, p_val = _check_labels_scores(y_val, p_val, "validation")
     y_test, p_test = _check_labels_scores(y_test, p_test, "test")

@@ -22,17 +22,19 @@ METHOD_NAMES = {
 
 
 def interval_blocks(
-    labels, scores, genomes, predictions: Sequence[np.ndarray], ci
+    labels, scores, genomes, predictions: Sequence[np.ndarray], ci, ranking=None
 ) -> tuple[list[dict], dict]:
     """For each 0/1 prediction of `scores`: {"intervals": ..., "not_estimable": ...} (threshold
-    metrics from the prediction; AUROC, AUPRC and Brier from the scores), all from the same
-    resamples of genomes; and the `ci` description: n_boot, level, seed, method (as named in
+    metrics from the prediction; Brier from the scores; AUROC and AUPRC ranking by `ranking`
+    where given, as their values do, else by the scores), all from the same resamples of
+    genomes; and the `ci` description: n_boot, level, seed, method (as named in
     the files), method_setting (ci.method). `ci`: any object with n_boot, level, seed and
     method (config.schema.CIConfig)."""
     method = getattr(ci, "method", "studentized")
     found = intervals_of(
-        labels, scores, genomes, list(predictions), ci.level, ci.n_boot, ci.seed, (method,)
-    )
+        labels, scores, genomes, list(predictions), ci.level, ci.n_boot, ci.seed, (method,),
+        ranking,
+    )  # fmt: skip
     blocks = [
         {
             "intervals": {k: v.bounds for k, v in per_method[method].items()},

@@ -162,19 +162,25 @@ def intervals_of(
     n_boot: int,
     seed: int,
     methods: Sequence[str] = (DEFAULT_METHOD,),
+    ranking=None,
 ) -> list[dict[str, dict[str, Interval]]]:
     """For each 0/1 prediction of `scores` (e.g. one per threshold): {method: {metric:
-    Interval}}, all from the same resamples; AUROC, AUPRC and Brier come from the scores."""
+    Interval}}, all from the same resamples; Brier comes from the scores, AUROC and AUPRC rank
+    by `ranking` when given (what their point values rank by: the logits), else the scores."""
     check_settings(n_boot, level)
     for method in methods:
         check_method(method)
-    y, (score, *given), codes, n_groups = check_inputs(labels, [scores, *predictions], genomes)
+    rank = scores if ranking is None else ranking
+    y, (score, rank, *given), codes, n_groups = check_inputs(
+        labels, [scores, rank, *predictions], genomes
+    )
     problem = design_problem(y, codes, n_groups)
     if problem is not None:
         unknown = {k: not_estimable(problem) for k in SCALAR_METRICS}
         return [{m: dict(unknown) for m in methods} for _ in given]
     design = Design(y, codes, n_groups)
-    per_prediction = draw([Scored(y, score, given, codes, n_groups)], design, int(n_boot), seed)
+    scored = Scored(y, score, given, codes, n_groups, rank)
+    per_prediction = draw([scored], design, int(n_boot), seed)
     return [
         {m: {k: interval(d, k, m, level) for k in SCALAR_METRICS} for m in methods}
         for d in per_prediction
@@ -191,13 +197,15 @@ def genome_intervals(
     seed: int = 0,
     method: str = DEFAULT_METHOD,
     predicted=None,
+    ranking=None,
 ) -> dict[str, Interval]:
     """An interval for every metric of metrics.SCALAR_METRICS, resampling genomes.
 
     labels: 0/1 per row (1 = viral); scores: viral probabilities; genomes: each row's genome
     (any values np.unique sorts, e.g. data.records.record_codes()); threshold: viral when
-    score >= it (or `predicted`, a 0/1 prediction per row, for the threshold metrics); level:
-    e.g. 0.95;
+    score >= it (or `predicted`, a 0/1 prediction per row, for the threshold metrics); ranking:
+    what AUROC and AUPRC rank the rows by, when not the scores (the logits, unrounded and
+    unchanged by calibration: pass what the reported values rank by); level: e.g. 0.95;
     n_boot resamples, each drawing as many genomes as there are, with replacement; seed: the same
     seed gives the same intervals. method: "studentized" (the default: bootstrap-t with jackknife
     standard errors, on the logit scale, MCC on Fisher's z), "bca" or "percentile".
@@ -211,7 +219,9 @@ def genome_intervals(
     arrays of different lengths, or bad settings.
     """
     cut = np.asarray(scores, dtype=np.float64) >= threshold if predicted is None else predicted
-    (result,) = intervals_of(labels, scores, genomes, [cut], level, n_boot, seed, (method,))
+    (result,) = intervals_of(
+        labels, scores, genomes, [cut], level, n_boot, seed, (method,), ranking
+    )
     return result[method]
 
 

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from virnucpro_trainer.atomic import write_json
 from virnucpro_trainer.data.records import record_codes
-from virnucpro_trainer.evaluate.levels import LEVELS
+from virnucpro_trainer.levels import LEVELS
 from virnucpro_trainer.reports.tables import fmt
 from virnucpro_trainer.stats.intervals import DEFAULT_METHOD
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS

@@ -192,7 +192,7 @@ def report_failed(failed: list[str], sweep_dir: Path) -> None:
 
 class SweepSummary(Callback):
     """Writes the summary. A sweep in which any job failed then exits with status 1. A search
-    (the Optuna sweeper) writes its own, from its study (sweeps/search_summary.py)."""
+    (the Optuna sweeper) writes its own, from its study (search/summary.py)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         if is_search(config.hydra.sweeper):

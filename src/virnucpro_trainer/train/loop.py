@@ -1,5 +1,6 @@
-"""The training loop: `fit` (epochs, early stopping, the best weights restored) and one training
-epoch. Batches come from a BatchSource; nothing here reads files or configs."""
+"""The training loop: `fit` (epochs, early stopping, the best weights restored, a callback after
+each epoch) and one training epoch. Batches come from a BatchSource; nothing here reads files or
+configs."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from tqdm import tqdm
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.model import predict
 from virnucpro_trainer.stats.metrics import classification_metrics
-from virnucpro_trainer.sweeps.optuna_trial import epoch_reporter
 from virnucpro_trainer.train.early_stopping import EarlyStopping
 from virnucpro_trainer.train.epoch_log import VAL_METRICS, EpochLog
 from virnucpro_trainer.train.signals import StopSignals
@@ -38,8 +38,16 @@ class FitSettings:
     seed: int = 0
     bf16: bool = False
     limit_batches: int | None = None  # train on at most this many batches per epoch
-    optimized_metric: str = "val_loss"  # what a search trial reports after every epoch
-    trial: object = None  # a search trial's identity (config `trial`): reported to, may prune
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """What fit's `on_epoch` callback gets after each epoch."""
+
+    epoch: int
+    record: dict  # the epoch's row of metrics.csv: losses, validation metrics, lr, seconds
+    best_metrics: dict  # the validation metrics at the best epoch so far (early stopping's)
+    last: bool  # no epoch follows: the last one allowed, or early stopping stops here
 
 
 @dataclass
@@ -81,15 +89,15 @@ def fit(
     save_state: Callable[[dict], None] | None = None,
     resume_from: dict | None = None,
     stop: StopSignals | None = None,
+    on_epoch: Callable[[EpochEnd], None] | None = None,
 ) -> FitResult:
     """Train on rows["train"] until `settings.epochs` or early stopping (validation loss on
     rows["val"]), then load the best epoch's weights into `t.model`.
 
     After every epoch `save_state` gets the whole training state; `resume_from` (such a state)
-    continues after its epoch. `stop` is checked between batches. A search trial reports to its
-    trial after every epoch and raises errors.Pruned when the pruner stops it.
+    continues after its epoch. `stop` is checked between batches. `on_epoch` gets each finished
+    epoch (after its state is saved); an exception it raises stops the fit, as a pruner does.
     """
-    report = epoch_reporter(settings.trial, settings.optimized_metric)
     t.shuffle.manual_seed(settings.seed)
     stopper = EarlyStopping(settings.patience, settings.min_delta)
     model, optimizer = t.model, t.optimizer
@@ -110,8 +118,9 @@ def fit(
             best_metrics = {"loss": record["val_loss"], **metrics}
         if save_state is not None:
             save_state(training_state(epoch, t, stopper, best_metrics, history))
-        if report is not None:
-            report(epoch, best_metrics, record, stopper.should_stop or epoch == settings.epochs)
+        if on_epoch is not None:
+            last = stopper.should_stop or epoch == settings.epochs
+            on_epoch(EpochEnd(epoch, record, best_metrics, last))
         if stopper.should_stop:
             log.info(
                 "early stopping: validation loss has not improved for %d epochs", settings.patience

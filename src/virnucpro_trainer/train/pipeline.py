@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -38,30 +39,37 @@ from virnucpro_trainer.run_dir import LAST, results_in
 from virnucpro_trainer.runtime import describe, seed_everything, select_device
 from virnucpro_trainer.trackers import Trackers, start_trackers
 from virnucpro_trainer.train.epoch_log import EpochLog
+from virnucpro_trainer.train.held_out import HeldOut, HeldOutSettings, score_held_out
 from virnucpro_trainer.train.init_from import describe as describe_lineage
 from virnucpro_trainer.train.init_from import initial_weights
-from virnucpro_trainer.train.loop import FitResult, FitSettings, Training, fit
+from virnucpro_trainer.train.loop import EpochEnd, FitResult, FitSettings, Training, fit
 from virnucpro_trainer.train.signals import StopSignals
-from virnucpro_trainer.train.test_metrics import ScoreSettings, TestScores, evaluate
 
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig, run_dir: Path) -> float:
+def run(
+    cfg: DictConfig, run_dir: Path, on_epoch: Callable[[EpochEnd], None] | None = None
+) -> float:
     """Train and evaluate as `cfg` says, writing into `run_dir` (and to the trackers that
     cfg.logger chooses: checked before any data is read, closed with the run's outcome).
+    `on_epoch` is called after each epoch (train/loop.py's fit; a search trial's reporter).
 
     Returns `cfg.optimized_metric` (a validation metric at the best epoch) for sweepers.
     """
     device = prepare(cfg, run_dir)
     with start_trackers(cfg, run_dir) as trackers:
-        objective = train_and_evaluate(cfg, run_dir, device, trackers)
+        objective = train_and_evaluate(cfg, run_dir, device, trackers, on_epoch)
         trackers.log_results(run_dir, cfg.checkpoint_name, cfg.logger.log_model)
         return objective
 
 
 def train_and_evaluate(
-    cfg: DictConfig, run_dir: Path, device: torch.device, trackers: Trackers
+    cfg: DictConfig,
+    run_dir: Path,
+    device: torch.device,
+    trackers: Trackers,
+    on_epoch: Callable[[EpochEnd], None] | None = None,
 ) -> float:
     """data -> split -> model -> fit -> evaluate -> outputs; the sweepers' objective."""
     resume_from = load_state(run_dir / LAST) if cfg.resume else None
@@ -103,9 +111,16 @@ def train_and_evaluate(
             save_state=lambda state: save_state(run_dir / LAST, {**state, "config": config}),
             resume_from=resume_from,
             stop=stop,
+            on_epoch=on_epoch,
         )
-    scores = evaluate(
-        model, source, rows, table, run_dir / "test_predictions.tsv", ScoreSettings.from_config(cfg)
+    scores = score_held_out(
+        model,
+        source,
+        rows,
+        table,
+        run_dir / "test_predictions.tsv",
+        HeldOutSettings.from_config(cfg),
+        run_dir / cfg.checkpoint_name,
     )
     if lineage is not None:
         scores.metrics["init_from"] = lineage
@@ -160,7 +175,7 @@ def write_outputs(
     model: torch.nn.Module,
     result: FitResult,
     split: Split,
-    scores: TestScores,
+    scores: HeldOut,
 ) -> float:
     """test_metrics.json, the report and the best model; returns the sweepers' objective."""
     test = scores.metrics
@@ -178,7 +193,14 @@ def write_outputs(
     settings = main_settings(cfg)
     if "init_from" in test:
         settings["initial weights"] = describe_lineage(test["init_from"])
-    write_report(run_dir, result.history, scores, split.document, settings)
+    write_report(
+        run_dir,
+        result.history,
+        test,
+        (scores.y, scores.probs, scores.raw_probs),
+        split.document,
+        settings,
+    )
     metadata = save_best_model(
         cfg, run_dir / cfg.checkpoint_name, model, result, split.hash, scores
     )
@@ -194,7 +216,7 @@ def save_best_model(
     model: torch.nn.Module,
     result: FitResult,
     split_hash: str,
-    scores: TestScores,
+    scores: HeldOut,
 ) -> dict:
     """The checkpoint the prediction step loads (see checkpoint.py and docs/checkpoint.md); its
     metadata."""
@@ -230,6 +252,8 @@ def save_best_model(
         temperature=test.get("calibration", {}).get("temperature"),
         # For evaluate.py's estimate of a sample's viral fraction (issue 24).
         validation_scores=scores.validation,
+        # Which sequences are unlike the training data (issue 34; train/ood_fit.py).
+        ood=scores.ood,
         trainer_version=__version__,
     )
     return metadata

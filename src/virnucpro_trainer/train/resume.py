@@ -12,29 +12,10 @@ from pathlib import Path
 import yaml
 
 from virnucpro_trainer.checkpoint import load_state
+from virnucpro_trainer.config.overrides import is_harmless
 from virnucpro_trainer.entry import hydra_quote, override_value
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.run_dir import LAST, refuse_if_locked
-
-# Settings that change how fast a run goes or where it reads from, never what it computes; the
-# split and feature-store checks catch data that changed behind a new path.
-HARMLESS = {
-    "resume",
-    "verbose",
-    "num_workers",
-    "cpu_threads",
-    "eval_batch_size",
-    "features_on_gpu",
-    "gpu_memory_margin_gb",
-    "data.root",
-    "data.cache_dir",
-    "data.memory_budget_gb",
-    "split.dir",
-    "optimized_metric",
-}
-# Whole groups of such settings: where the run is reported (trackers, a search's trial), never
-# what it computes.
-HARMLESS_GROUPS = ("logger.", "trial.")
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -48,14 +29,13 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 
 def config_differences(saved: dict, requested: dict) -> list[str]:
-    """Keys whose values would change results, as 'key: saved -> requested' lines."""
+    """Keys whose values would change results (any but config/overrides.py's harmless ones), as
+    'key: saved -> requested' lines."""
     old, new = _flatten(saved), _flatten(requested)
     return [
         f"{key}: {old.get(key, '<missing>')!r} -> {new.get(key, '<missing>')!r}"
         for key in sorted(set(old) | set(new))
-        if key not in HARMLESS
-        and not key.startswith(HARMLESS_GROUPS)
-        and old.get(key) != new.get(key)
+        if not is_harmless(key) and old.get(key) != new.get(key)
     ]
 
 

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 
 from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.reports.tables import fmt
+from virnucpro_trainer.search.study import retry_history
 from virnucpro_trainer.sweeps.training import METRICS, _fill_training, job_start
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def trial_row(trial: optuna.trial.FrozenTrial, sweep_dir: Path) -> dict:
     """One trial: state, value, parameters, epochs it trained, the trial it retries, its run
     directory and, where the run finished, its test metrics; the last line of a failure."""
     run = run_dir_of(trial, sweep_dir)
-    retried = trial.system_attrs.get("retry_history", [])
+    retried = retry_history(trial)
     row = {
         "trial": trial.number,
         "state": trial.state.name.lower(),

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from virnucpro_trainer.config.overrides import is_harmless
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.sweeps.study import TrialSeededSampler
-from virnucpro_trainer.train.resume import HARMLESS, HARMLESS_GROUPS
+from virnucpro_trainer.search.study import TrialSeededSampler, known_warnings
 
 
 @dataclass
@@ -74,10 +74,13 @@ def make_sampler(config: dict) -> TrialSeededSampler:
 
     config = dict(config)
     seed = config.pop("seed", None)
+
+    def make(seed: int | None):
+        with known_warnings():  # TPE's constant_liar is experimental
+            return instantiate(config if seed is None else {**config, "seed": seed})
+
     try:
-        return TrialSeededSampler(
-            lambda s: instantiate(config if s is None else {**config, "seed": s}), seed
-        )
+        return TrialSeededSampler(make, seed)
     except Exception as err:
         raise UserError(f"hydra.sweeper.sampler: cannot make {config['_target_']}: {err}") from None
 
@@ -99,6 +102,6 @@ def search_record(space: dict, fixed: list[str]) -> dict:
     for line in fixed:
         key, value = line.split("=", 1)
         name = key.lstrip("+~")
-        if name == "optimized_metric" or not (name in HARMLESS or name.startswith(HARMLESS_GROUPS)):
+        if name == "optimized_metric" or not is_harmless(name):
             record[name] = value
     return record | {name: f"searched: {dist}" for name, dist in space.items()}

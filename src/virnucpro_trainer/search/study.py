@@ -1,6 +1,8 @@
 """The search's Optuna study: where it is stored, opened with a heartbeat so that a lost worker's
-trial is failed and retried, its sampler seeded per trial, and the check that a worker joins the
-search it means to.
+trial is failed and retried (the journal's heartbeat: private_api.py), its sampler seeded per
+trial, and the check that a worker joins the search it means to; the retry callback and its
+history, and `known_warnings`, which silences Optuna's warnings about what the search uses
+knowingly around the calls that warn (never for the whole process).
 
 Storage (`hydra.sweeper.storage`): null, a journal file `optuna.journal` in the sweep directory;
 a file path, a journal file there (Optuna's JournalStorage, safe on NFS); or a database URL
@@ -9,31 +11,49 @@ a file path, a journal file there (Optuna's JournalStorage, safe on NFS); or a d
 
 from __future__ import annotations
 
-import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial
 
 from virnucpro_trainer.errors import UserError
-
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-# Optuna records heartbeats itself only in Study.optimize; the workers record them (search.py).
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+from virnucpro_trainer.search.private_api import JournalHeartbeat
 
 JOURNAL = "optuna.journal"  # the default storage, in the sweep directory
 DATABASES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")  # SQLAlchemy's, for RDBStorage
 STORAGES = "a journal file path, or a database URL (sqlite:///, postgresql://, mysql://)"
-HEARTBEAT = "heartbeat"  # a journal trial's system attribute: the time of its last heartbeat
 # Optuna 4.9 renamed RetryFailedTrialCallback and the storage's argument for it.
 RETRY = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
 RETRY_ARGUMENT = "heartbeat_stale_trial_callback" if RETRY else "failed_trial_callback"
 RETRY = RETRY or optuna.storages.RetryFailedTrialCallback
+
+
+@contextmanager
+def known_warnings() -> Iterator[None]:
+    """For the block inside only, no warning about what the search uses knowingly: Optuna's
+    experimental features (the heartbeat, the retry callback and its history, TPE's
+    constant_liar), and heartbeats outside Study.optimize (the workers record them: worker.py)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        yield
+
+
+def retry_callback(max_retry: int | None) -> Callable:
+    """Optuna's callback that queues a lost trial again, at most `max_retry` times."""
+    with known_warnings():
+        return RETRY(max_retry=max_retry)
+
+
+def retry_history(trial: FrozenTrial) -> list[int]:
+    """The numbers of the trials `trial` retries, the first attempt first; [] for none."""
+    with known_warnings():
+        return RETRY.retry_history(trial)
 
 
 def storage_spec(storage: str | None, sweep_dir: Path) -> str:
@@ -59,51 +79,22 @@ def storage_spec(storage: str | None, sweep_dir: Path) -> str:
     return str(path)
 
 
-class JournalHeartbeat(JournalStorage, BaseHeartbeat):
-    """A journal file with Optuna's heartbeat, which Optuna has for databases only: a running
-    trial's last heartbeat is a system attribute holding the time (the clocks of machines
-    sharing a journal must agree to within the grace period)."""
-
-    def __init__(self, path: str, interval: int, grace: int, retry: Callable | None) -> None:
-        super().__init__(JournalFileBackend(path))
-        self.interval, self.grace, self.retry = interval, grace, retry
-
-    def record_heartbeat(self, trial_id: int) -> None:
-        self.set_trial_system_attr(trial_id, HEARTBEAT, time.time())
-
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        # the start counts as a heartbeat: a retry inherits its lost trial's old one
-        running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-        last = {
-            t._trial_id: max(t.system_attrs.get(HEARTBEAT, 0), t.datetime_start.timestamp())
-            for t in running
-        }
-        return [i for i, beat in last.items() if time.time() - beat > self.grace]
-
-    def get_heartbeat_interval(self) -> int:
-        return self.interval
-
-    def get_heartbeat_stale_trial_callback(self) -> Callable | None:
-        return self.retry
-
-    get_failed_trial_callback = get_heartbeat_stale_trial_callback  # its name before Optuna 4.9
-
-
 def open_storage(spec: str, heartbeat: tuple[int, int, Callable] | None = None):
     """The storage `spec` names; with `heartbeat` (interval, grace period, retry callback) a
     worker's, which records heartbeats and fails stale trials, else a run's."""
     try:
-        if "://" not in spec and heartbeat:
-            Path(spec).parent.mkdir(parents=True, exist_ok=True)
-            return JournalHeartbeat(spec, *heartbeat)
-        if "://" not in spec:
-            return JournalStorage(JournalFileBackend(spec))
-        if not heartbeat:
-            return RDBStorage(spec)
-        interval, grace, retry = heartbeat
-        return RDBStorage(
-            spec, heartbeat_interval=interval, grace_period=grace, **{RETRY_ARGUMENT: retry}
-        )
+        with known_warnings():
+            if "://" not in spec and heartbeat:
+                Path(spec).parent.mkdir(parents=True, exist_ok=True)
+                return JournalHeartbeat(spec, *heartbeat)
+            if "://" not in spec:
+                return JournalStorage(JournalFileBackend(spec))
+            if not heartbeat:
+                return RDBStorage(spec)
+            interval, grace, retry = heartbeat
+            return RDBStorage(
+                spec, heartbeat_interval=interval, grace_period=grace, **{RETRY_ARGUMENT: retry}
+            )
     except Exception as err:  # a missing driver, a server that does not answer, no permission
         raise UserError(f"cannot open the study's storage {spec!r}: {err}") from None
 

@@ -21,15 +21,23 @@ from optuna.trial import TrialState
 
 from virnucpro_trainer.entry import hydra_quote
 from virnucpro_trainer.errors import Pruned, UserError
-from virnucpro_trainer.sweeps.search_settings import (
+from virnucpro_trainer.search.private_api import job_error, storage_of, trial_id
+from virnucpro_trainer.search.settings import (
     SearchSettings,
     check_pruner,
     make_sampler,
     search_record,
 )
-from virnucpro_trainer.sweeps.search_space import as_override, pruner_override, search_space
-from virnucpro_trainer.sweeps.search_summary import write_search_summary
-from virnucpro_trainer.sweeps.study import RETRY, join_study, open_storage, storage_spec
+from virnucpro_trainer.search.space import as_override, pruner_override, search_space
+from virnucpro_trainer.search.study import (
+    join_study,
+    known_warnings,
+    open_storage,
+    retry_callback,
+    retry_history,
+    storage_spec,
+)
+from virnucpro_trainer.search.summary import write_search_summary
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +48,7 @@ POLL_SECONDS = 1.0  # how often a worker with nothing to ask looks at the others
 def counted(trials: Sequence[optuna.trial.FrozenTrial]) -> int:
     """Trials that count toward n_trials: complete, pruned, running, or failed by their own
     error. One failed because its worker was lost does not count: its retry does."""
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    retried = {n for t in trials for n in retry_history(t)}
     return sum(
         t.state in COUNTED or (t.state == TrialState.FAIL and t.number not in retried)
         for t in trials
@@ -58,11 +66,11 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while True:
-            for trial_id in self.trial_ids:
+            for id_ in self.trial_ids:
                 try:
-                    self.storage.record_heartbeat(trial_id)
+                    self.storage.record_heartbeat(id_)
                 except Exception as err:  # a finished trial, a storage hiccup: try again later
-                    log.debug("heartbeat of trial id %d: %s", trial_id, err)
+                    log.debug("heartbeat of trial id %d: %s", id_, err)
             if self.stop.wait(self.seconds):
                 return
 
@@ -77,10 +85,11 @@ class Heartbeat:
 
 def fail_and_retry(study: optuna.Study, trials: list[optuna.Trial], retry: Callable) -> None:
     """Mark `trials` failed and queue their retries, as when their worker is lost."""
+    storage = storage_of(study)
     for trial in trials:
         try:
-            if study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-                retry(study, copy.deepcopy(study._storage.get_trial(trial._trial_id)))
+            if storage.set_trial_state_values(trial_id(trial), TrialState.FAIL):
+                retry(study, copy.deepcopy(storage.get_trial(trial_id(trial))))
                 log.warning("trial %d stopped: marked failed, to be retried", trial.number)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
@@ -88,14 +97,14 @@ def fail_and_retry(study: optuna.Study, trials: list[optuna.Trial], retry: Calla
 
 def tell(study: optuna.Study, trial: optuna.Trial, job: JobReturn) -> None:
     """Tell the study how trial's job ended: its value, pruned, or failed."""
-    value, state = None, TrialState.FAIL
+    value, state, error = None, TrialState.FAIL, job_error(job)
     if job.status == JobStatus.COMPLETED:
         value = float(job.return_value)
         state = TrialState.COMPLETE if math.isfinite(value) else TrialState.FAIL
-    elif isinstance(job._return_value, Pruned):  # the job's exception
+    elif isinstance(error, Pruned):
         state = TrialState.PRUNED
     else:
-        log.warning("trial %d failed: %s", trial.number, job._return_value)
+        log.warning("trial %d failed: %s", trial.number, error)
     finished = study.tell(trial, value if state == TrialState.COMPLETE else None, state=state,
                           skip_if_finished=True)  # fmt: skip
     if finished.state != state:
@@ -109,7 +118,7 @@ def run_worker(s: SearchSettings, arguments: list[str], sweep_dir: Path, launch:
     their JobReturns."""
     space, fixed = search_space(s.params, arguments)
     spec = storage_spec(s.storage, sweep_dir)
-    retry = RETRY(max_retry=s.max_retry)
+    retry = retry_callback(s.max_retry)
     storage = open_storage(spec, (s.heartbeat_interval, s.grace_period, retry))
     sampler = make_sampler(s.sampler)
     check_pruner(s.pruner)
@@ -124,13 +133,14 @@ def run_worker(s: SearchSettings, arguments: list[str], sweep_dir: Path, launch:
         if left == 0:  # nothing to ask while other workers' trials run: one may be lost
             time.sleep(min(POLL_SECONDS, s.heartbeat_interval))
             continue
-        asked = [study.ask(space) for _ in range(min(s.n_jobs, left))]
+        with known_warnings():  # heartbeats outside Study.optimize: recorded below
+            asked = [study.ask(space) for _ in range(min(s.n_jobs, left))]
         overrides = [
             [*fixed, *(as_override(k, v) for k, v in t.params.items()), f"trial.number={t.number}"]
             + identity
             for t in asked
         ]
-        with Heartbeat(study._storage, [t._trial_id for t in asked], s.heartbeat_interval):
+        with Heartbeat(storage_of(study), [trial_id(t) for t in asked], s.heartbeat_interval):
             try:
                 jobs = launch(overrides, asked[0].number)
             except BaseException:  # interrupted, or the launcher lost the jobs
@@ -149,7 +159,8 @@ def trials_left(study: optuna.Study, n_trials: int) -> int | None:
     """How many trials this worker may ask for now (retries waiting included); 0 while none is
     left but other workers' trials run; None when the search is over. Stale trials (their
     worker lost) are failed and queued for retry first."""
-    optuna.storages.fail_stale_trials(study)
+    with known_warnings():
+        optuna.storages.fail_stale_trials(study)
     trials = study.get_trials(deepcopy=False)
     waiting = sum(t.state == TrialState.WAITING for t in trials)
     left = max(n_trials - counted(trials), waiting)

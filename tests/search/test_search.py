@@ -20,14 +20,24 @@ from optuna.trial import TrialState
 
 from virnucpro_trainer.errors import Pruned, UserError
 from virnucpro_trainer.run_dir import LAST
-from virnucpro_trainer.sweeps.optuna_trial import PRUNED, epoch_reporter, run_trial
-from virnucpro_trainer.sweeps.search import counted, trials_left
-from virnucpro_trainer.sweeps.search_settings import check_pruner, make_sampler, settings_from
-from virnucpro_trainer.sweeps.search_space import as_override, pruner_override, search_space
-from virnucpro_trainer.sweeps.search_summary import write_search_summary
-from virnucpro_trainer.sweeps.study import RETRY, join_study, open_storage, storage_spec
+from virnucpro_trainer.search.settings import check_pruner, make_sampler, settings_from
+from virnucpro_trainer.search.space import as_override, pruner_override, search_space
+from virnucpro_trainer.search.study import (
+    join_study,
+    open_storage,
+    retry_callback,
+    retry_history,
+    storage_spec,
+)
+from virnucpro_trainer.search.summary import write_search_summary
+from virnucpro_trainer.search.trial import PRUNED, epoch_reporter, run_trial
+from virnucpro_trainer.search.worker import counted, trials_left
+from virnucpro_trainer.train.loop import EpochEnd
 
 from helpers import compose_train
+
+# these tests ask heartbeat studies for trials themselves, as the worker does in known_warnings()
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used")
 
 PRESET = compose_train("hparams_search=optuna", hydra_config=True).hydra.sweeper
 SPACE = {"lr": od.FloatDistribution(1e-5, 1e-2, log=True), "batch": od.IntDistribution(32, 64)}
@@ -35,7 +45,7 @@ SPACE = {"lr": od.FloatDistribution(1e-5, 1e-2, log=True), "batch": od.IntDistri
 
 def study_in(tmp_path: Path, name: str = "s", grace: int = 60, **search) -> optuna.Study:
     spec = str(tmp_path / "optuna.journal")
-    storage = open_storage(spec, (1, grace, RETRY(max_retry=1)))
+    storage = open_storage(spec, (1, grace, retry_callback(1)))
     return join_study(storage, name, "minimize", make_sampler(dict(PRESET.sampler)), search)
 
 
@@ -114,7 +124,7 @@ def test_lost_trials_do_not_count_their_retries_do(tmp_path):
     assert trials_left(study, 4) == 1  # the lost trial is found stale: its retry is asked next
     trials = study.get_trials()
     assert trials[lost.number].state == TrialState.FAIL
-    assert trials[-1].state == TrialState.WAITING and trials[-1].system_attrs["failed_trial"] == 3
+    assert trials[-1].state == TrialState.WAITING and retry_history(trials[-1]) == [3]
     assert counted(trials) == 3
     retry = study.ask()
     assert trials_left(study, 4) == 0  # nothing to ask while the retry runs
@@ -150,12 +160,12 @@ def test_a_trial_reports_each_epoch_and_stops_when_pruned(tmp_path):
     study = study_in(tmp_path)
     trial = study.ask()
     never = epoch_reporter(trial_config(tmp_path, trial.number, None), "val_mcc")
-    never(1, {"mcc": 0.2}, {}, last=False)
+    never(EpochEnd(1, {}, {"mcc": 0.2}, last=False))
     threshold = {"_target_": "optuna.pruners.ThresholdPruner", "lower": 0.5}
     report = epoch_reporter(trial_config(tmp_path, trial.number, threshold), "val_mcc")
-    report(2, {"mcc": 0.1}, {}, last=True)  # never pruned after its last epoch
+    report(EpochEnd(2, {}, {"mcc": 0.1}, last=True))  # never pruned after its last epoch
     with pytest.raises(Pruned) as pruned:
-        report(3, {"mcc": 0.3}, {"epoch": 3}, last=False)
+        report(EpochEnd(3, {"epoch": 3}, {"mcc": 0.3}, last=False))
     assert pruned.value.args[0]["epoch"] == 3 and pruned.value.args[0]["last_epoch"] == {"epoch": 3}
     assert study.trials[trial.number].intermediate_values == {1: 0.2, 2: 0.1, 3: 0.3}
     assert epoch_reporter(OmegaConf.create({"number": None}), "val_loss") is None
@@ -171,6 +181,7 @@ def test_a_retry_continues_the_lost_attempt_and_a_pruned_run_is_marked(tmp_path)
     trials_left(study, 1)  # fails it and queues the retry
     retry = study.ask({"x": od.FloatDistribution(0, 1)})
     assert retry.params == lost.params
+    assert retry_history(study.trials[retry.number]) == [lost.number]
     run_dir = tmp_path / "retry"
     run_dir.mkdir()
     cfg = OmegaConf.create({"resume": None, "trial": trial_config(tmp_path, retry.number, None)})

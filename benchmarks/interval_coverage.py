@@ -1,18 +1,19 @@
 """Do the genome intervals keep their promise? Coverage of the 95% intervals, and the paired
 test's type-I error and power, on simulated test sets with genome sizes as skewed as real data.
 
-    python benchmarks/coverage.py                 # every case, then the paired test (~10 min)
-    python benchmarks/coverage.py --paired        # the paired test only
-    python benchmarks/coverage.py --sets 20 --n-boot 200 --paired-sets 50   # a quick look
+    python benchmarks/interval_coverage.py            # every case, then the paired test (~10 min)
+    python benchmarks/interval_coverage.py --paired   # the paired test only
+    python benchmarks/interval_coverage.py --sets 20 --n-boot 200 --paired-sets 50   # a quick look
 
-The generative model: a genome is viral with probability 1/2; its size (fragments) is drawn
-log-uniformly from its class's range (or uniformly, for the equal-size case); each fragment's
-logit is +1 (viral) or -1 (host), plus the genome's effect ~ N(0, 1) shared by all its fragments,
-plus the fragment's own noise ~ N(0, 0.7^2); the viral probability is sigmoid(logit), the
-threshold 0.5. The truth is the metric of the whole population (a huge draw): exact here, since
-sizes do not depend on the effects (tests/stats/test_coverage_benchmark.py checks it on a large
-draw). Each simulated test set gets its intervals from `intervals_of`, the function behind
-`genome_intervals` and everything the project writes, with every method from the same resamples.
+The generative model (simulators.py): a genome is viral with probability 1/2; its size
+(fragments) is drawn log-uniformly from its class's range (or uniformly, for the equal-size
+case); each fragment's logit is +1 (viral) or -1 (host), plus the genome's effect ~ N(0, 1)
+shared by all its fragments, plus the fragment's own noise ~ N(0, 0.7^2); the viral probability
+is sigmoid(logit), the threshold 0.5. The truth is the metric of the whole population (a huge
+draw): exact here, since sizes do not depend on the effects (tests/stats/test_intervals.py checks
+it on a large draw). Each simulated test set gets its intervals from `intervals_of`, the function
+behind `genome_intervals` and everything the project writes, with every method from the same
+resamples.
 
 Paired: two models score the same genomes; their genome effects are correlated 0.5 and so are
 their fragment noises, so their errors cluster by genome. With equal true accuracy, how often
@@ -32,10 +33,8 @@ import argparse  # noqa: E402
 import math  # noqa: E402
 import multiprocessing  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from virnucpro_trainer.runtime import processor  # noqa: E402
 from virnucpro_trainer.stats.intervals import DEFAULT_METHOD, METHODS, intervals_of  # noqa: E402
@@ -45,24 +44,10 @@ from virnucpro_trainer.stats.paired import (  # noqa: E402
     paired_bootstrap,
 )
 
-SHIFT, GENOME_SD, FRAGMENT_SD = 1.0, 1.0, 0.7
-TOTAL_SD = math.hypot(GENOME_SD, FRAGMENT_SD)
+from simulators import Case, simulate, simulate_pair, truth  # noqa: E402
+
 SHOWN = ("accuracy", "auroc", "f1", "mcc")
 LEVEL = 0.95
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    genomes: int
-    viral: tuple[int, int]  # fragments per viral genome, inclusive
-    host: tuple[int, int]
-    log_uniform: bool = True
-
-    @property
-    def skewed(self) -> bool:
-        return self.log_uniform
-
 
 CASES = (
     Case("30 genomes, 1-5000", 30, (1, 5000), (1, 5000)),
@@ -71,54 +56,6 @@ CASES = (
     Case("100 genomes, viral 1-500 / host 1-5000", 100, (1, 500), (1, 5000)),
     Case("100 genomes, 5-25 (equal)", 100, (5, 25), (5, 25), log_uniform=False),
 )
-
-
-def sizes(rng: np.random.Generator, n: int, low: int, high: int, log_uniform: bool) -> np.ndarray:
-    """Fragments per genome: floor(exp(U(log low, log(high + 1)))), or uniform integers."""
-    if not log_uniform:
-        return rng.integers(low, high + 1, size=n)
-    drawn = np.floor(np.exp(rng.uniform(math.log(low), math.log(high + 1), size=n)))
-    return np.clip(drawn, low, high).astype(np.int64)
-
-
-def mean_size(low: int, high: int, log_uniform: bool) -> float:
-    """E[fragments per genome] of `sizes`, exactly."""
-    k = np.arange(low, high + 1, dtype=np.float64)
-    if not log_uniform:
-        return float(k.mean())
-    p = np.log((k + 1) / k) / math.log((high + 1) / low)
-    return float(np.sum(k * p))
-
-
-def simulate(rng: np.random.Generator, case: Case, shift: float = SHIFT):
-    """One test set: labels, viral probabilities and each row's genome."""
-    viral = rng.integers(0, 2, size=case.genomes)
-    n = np.where(
-        viral == 1,
-        sizes(rng, case.genomes, *case.viral, case.log_uniform),
-        sizes(rng, case.genomes, *case.host, case.log_uniform),
-    )
-    genome = np.repeat(np.arange(case.genomes), n)
-    y = viral[genome]
-    logit = np.where(y == 1, shift, -shift) + rng.normal(0, GENOME_SD, case.genomes)[genome]
-    logit += rng.normal(0, FRAGMENT_SD, len(genome))
-    return y, 1.0 / (1.0 + np.exp(-logit)), genome
-
-
-def truth(case: Case) -> dict[str, float]:
-    """The population's metrics: each fragment is right with probability Phi(1 / total sd) in
-    either class; the viral share of fragments is E[viral size] / (E[viral] + E[host])."""
-    right = stats.norm.cdf(SHIFT / TOTAL_SD)
-    viral = mean_size(*case.viral, case.log_uniform)
-    share = viral / (viral + mean_size(*case.host, case.log_uniform))
-    tp, fn = share * right, share * (1 - right)
-    tn, fp = (1 - share) * right, (1 - share) * (1 - right)
-    return {
-        "accuracy": float(right),
-        "auroc": float(stats.norm.cdf(2 * SHIFT / (math.sqrt(2) * TOTAL_SD))),
-        "f1": 2 * tp / (2 * tp + fp + fn),
-        "mcc": (tp * tn - fp * fn) / math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)),
-    }
 
 
 def one_set(task: tuple) -> dict:
@@ -198,20 +135,6 @@ PAIRED_TESTS = (
     "paired genome bootstrap: AUROC difference's interval excludes 0",
     "row McNemar (assumes independent fragments)",
 )
-
-
-def simulate_pair(rng: np.random.Generator, genomes: int, delta: float):
-    """Two models' scores on one simulated test set (sizes 1-5000), model b `delta` more
-    accurate; their genome effects correlate 0.5 and so do their fragment noises."""
-    y, _, genome = simulate(rng, Case("paired", genomes, (1, 5000), (1, 5000)))
-    shift_b = TOTAL_SD * stats.norm.ppf(stats.norm.cdf(SHIFT / TOTAL_SD) + delta)
-    sign = np.where(y == 1, 1.0, -1.0)
-    both = [[1.0, 0.5], [0.5, 1.0]]
-    effects = rng.multivariate_normal([0, 0], both, genomes) * GENOME_SD
-    noise = rng.multivariate_normal([0, 0], both, len(y)) * FRAGMENT_SD
-    prob_a = 1 / (1 + np.exp(-(sign * SHIFT + effects[genome, 0] + noise[:, 0])))
-    prob_b = 1 / (1 + np.exp(-(sign * shift_b + effects[genome, 1] + noise[:, 1])))
-    return y, prob_a, prob_b, genome
 
 
 def one_pair(task: tuple) -> list[float]:

@@ -1,4 +1,5 @@
-"""Rows, chunks and records: the three levels predictions are reported at.
+"""Rows, chunks and records: the three levels predictions are reported at, shared by evaluation,
+training's test side and the reports.
 
 A row is one reading frame of one chunk, id `<record>_chunk_<k><F|R><1-3>`. A chunk is the rows
 sharing an id without its last two characters (the frame); it is viral by the prediction step's
@@ -19,10 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from virnucpro_trainer.config.schema import LEVELS as LEVELS  # names in metrics.json, reports
 from virnucpro_trainer.data.records import record_codes, records_of
 
 FRAME = re.compile(r"[FR][1-3]$")
-LEVELS = ("rows", "chunks", "records")  # the levels' names in metrics.json and the reports
+# The metrics of a level's score that need no threshold (its `predicted` block takes them from the
+# score, not from the 0/1 prediction).
+THRESHOLD_FREE = ("auroc", "auprc", "brier")
 
 
 @dataclass

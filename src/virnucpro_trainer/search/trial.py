@@ -3,7 +3,8 @@ other: the config's `trial` node says which study and trial it is).
 
 `run_trial` records the run's directory in the trial and continues from a checkpoint where an
 earlier attempt left one (a job requeued by SLURM, or a retry of a trial whose worker was lost);
-`epoch_reporter` reports the objective after every epoch and raises Pruned when the pruner says
+`epoch_reporter` makes the run's per-epoch callback (train.py hands it to the training loop's
+`on_epoch`), which reports the objective after every epoch and raises Pruned when the pruner says
 so; the run then keeps its directory, marked by `pruned.json`.
 """
 
@@ -13,12 +14,18 @@ import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
 from virnucpro_trainer.atomic import write_json
 from virnucpro_trainer.errors import Pruned
 from virnucpro_trainer.run_dir import LAST
+
+if TYPE_CHECKING:
+    import optuna
+
+    from virnucpro_trainer.train.loop import EpochEnd
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +36,13 @@ def is_trial(trial: DictConfig | None) -> bool:
     return trial is not None and trial.get("number") is not None
 
 
-def open_trial(trial: DictConfig):
+def open_trial(trial: DictConfig) -> optuna.Trial:
     """The running Optuna trial the config names, with the pruner it names."""
     import optuna
     from hydra.utils import instantiate
 
-    from virnucpro_trainer.sweeps.study import open_storage
+    from virnucpro_trainer.search.private_api import running_trial
+    from virnucpro_trainer.search.study import open_storage
 
     pruner = instantiate(trial.pruner) if trial.pruner else optuna.pruners.NopPruner()
     study = optuna.load_study(
@@ -43,19 +51,19 @@ def open_trial(trial: DictConfig):
         pruner=pruner,
         sampler=optuna.samplers.RandomSampler(),  # never asked: the sweeper samples
     )
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial.number)
-    return optuna.Trial(study, trial_id)
+    return running_trial(study, trial.number)
 
 
-def earlier_attempt(trial, run_dir: Path) -> Path | None:
+def earlier_attempt(trial: optuna.Trial, run_dir: Path) -> Path | None:
     """Where this trial continues from: its own directory when its job was started again, else
     the latest earlier attempt (of a trial retried after its worker was lost) that saved a
     training state; None when there is nothing to continue."""
+    from virnucpro_trainer.search.study import retry_history
+
     if (run_dir / LAST).is_file():
         return run_dir
-    frozen = trial.study._storage.get_trial(trial._trial_id)
     attempts = {t.number: t for t in trial.study.get_trials(deepcopy=False)}
-    for number in reversed(frozen.system_attrs.get("retry_history", [])):
+    for number in reversed(retry_history(attempts[trial.number])):
         old = attempts[number].user_attrs.get("run_dir")
         if old and (Path(old) / LAST).is_file() and (Path(old) / "split.json").is_file():
             return Path(old)
@@ -86,20 +94,20 @@ def run_trial(cfg: DictConfig, run_dir: Path, run: Callable[[DictConfig, Path], 
         raise
 
 
-def epoch_reporter(trial: DictConfig | None, metric: str) -> Callable | None:
-    """For a search trial, `report(epoch, best_metrics, record, last)`: the objective (`metric` at
-    the best epoch so far) to the trial, then Pruned raised if the pruner stops it (never after
-    the last epoch). None for any other run."""
+def epoch_reporter(trial: DictConfig | None, metric: str) -> Callable[[EpochEnd], None] | None:
+    """For a search trial, the training loop's `on_epoch`: after every epoch the objective
+    (`metric` at the best epoch so far) to the trial, then Pruned raised if the pruner stops it
+    (never after the last epoch). None for any other run."""
     if not is_trial(trial):
         return None
     optuna_trial = open_trial(trial)
     name = metric.removeprefix("val_")
 
-    def report(epoch: int, best_metrics: dict, record: dict, last: bool) -> None:
-        value = float(best_metrics[name])
-        optuna_trial.report(value, epoch)
-        if not last and optuna_trial.should_prune():
-            details = {"trial": trial.number, "epoch": epoch, "metric": metric, "value": value}
-            raise Pruned({**details, "last_epoch": record})
+    def report(end: EpochEnd) -> None:
+        value = float(end.best_metrics[name])
+        optuna_trial.report(value, end.epoch)
+        if not end.last and optuna_trial.should_prune():
+            details = {"trial": trial.number, "epoch": end.epoch, "metric": metric, "value": value}
+            raise Pruned({**details, "last_epoch": end.record})
 
     return report

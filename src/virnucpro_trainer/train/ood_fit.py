@@ -1,0 +1,99 @@
+"""The out-of-distribution detector fitted when training ends (issue 34; docs/ood.md): the best
+model's inputs and hidden-layer activations (after its ReLU) of a seeded sample of at most
+`ood.max_rows` training rows, fitted as `ood.method` needs (stats/ood.py). Its validation scores
+are added by the validation pass of train/held_out.py (evaluate/ood.py's `with_validation`); the
+checkpoint carries the whole detector under `ood` (docs/checkpoint.md).
+
+Memory while fitting: the sample's features, ood.max_rows x (input width + hidden width) x 4
+bytes (2 GB at the defaults), freed when the fit ends."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+
+from virnucpro_trainer.data.batches import BatchSource
+from virnucpro_trainer.stats.ood import PARTS, fit_gaussian, fit_knn
+
+log = logging.getLogger(__name__)
+
+
+def sample_rows(rows: torch.Tensor, max_rows: int, seed: int) -> torch.Tensor:
+    """A seeded sample of at most `max_rows` of `rows`, in ascending order (reads stay mostly
+    sequential)."""
+    if len(rows) <= max_rows:
+        return torch.sort(rows).values
+    pick = np.random.default_rng(seed).choice(len(rows), size=max_rows, replace=False)
+    return torch.sort(rows[torch.as_tensor(pick)]).values
+
+
+@torch.no_grad()
+def features(
+    model: torch.nn.Module, source: BatchSource, rows: torch.Tensor, batch_size: int,
+    wanted: set[str], bf16: bool = False,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """The rows' `input` and/or `hidden` features (float32 numpy) and their `labels`."""
+    model.eval()
+    hidden_dim = model.hidden_layer.out_features
+    out = {"labels": np.empty(len(rows), dtype=np.int64)}
+    if "input" in wanted:
+        out["input"] = np.empty((len(rows), source.features.shape[1]), dtype=np.float32)
+    if "hidden" in wanted:
+        out["hidden"] = np.empty((len(rows), hidden_dim), dtype=np.float32)
+    kept = {}
+    handle = model.relu.register_forward_hook(lambda m, i, o: kept.update(hidden=o))
+    done = 0
+    try:
+        for x, y in source.eval_batches(rows, batch_size):
+            with torch.autocast(source.device.type, dtype=torch.bfloat16, enabled=bf16):
+                model(x)
+            n = len(y)
+            out["labels"][done : done + n] = y.cpu().numpy()
+            if "input" in out:
+                out["input"][done : done + n] = x.float().cpu().numpy()
+            if "hidden" in out:
+                out["hidden"][done : done + n] = kept["hidden"].float().cpu().numpy()
+            done += n
+    finally:
+        handle.remove()
+    return out
+
+
+def fit_detector(
+    model: torch.nn.Module, source: BatchSource, train_rows: torch.Tensor, method: str,
+    max_rows: int, seed: int, batch_size: int, bf16: bool = False,
+) -> dict | None:  # fmt: skip
+    """The detector `method` needs (None for `none`), without its validation scores: {method,
+    parts: {part: state as tensors and floats}, fitted_on: {rows, seed, seconds}}."""
+    if method == "none":
+        return None
+    start = time.perf_counter()
+    parts = PARTS[method]
+    rows = sample_rows(train_rows, max_rows, seed)
+    wanted = {"input" if part == "input" else "hidden" for part in parts if part != "energy"}
+    found = features(model, source, rows, batch_size, wanted, bf16) if wanted else {}
+    states = {}
+    for part in parts:  # fit_gaussian centres its rows in place: each part has its own
+        if part == "knn":
+            states[part] = fit_knn(found["hidden"], seed=seed)
+        elif part == "energy":
+            states[part] = {}
+        else:
+            states[part] = fit_gaussian(found.pop(part), found["labels"], seed=seed)
+    seconds = time.perf_counter() - start
+    log.info("out-of-distribution detector (%s) fitted on %d training rows in %.1f s",
+             method, len(rows), seconds)  # fmt: skip
+    parts_out = {part: plain(state) for part, state in states.items()}
+    fitted_on = {"rows": len(rows), "seed": seed, "seconds": round(seconds, 3)}
+    return {"method": method, "parts": parts_out, "fitted_on": fitted_on}
+
+
+def plain(state: dict) -> dict:
+    """A fitted state with its arrays as CPU tensors (the checkpoint loads weights_only)."""
+    return {
+        k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+        for k, v in state.items()
+    }
