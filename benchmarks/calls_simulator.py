@@ -27,11 +27,12 @@ MAX_CHUNKS = 2000
 GENOME_SCALE, SHIFT, CHUNK_SD, FRAME_SD = 1.0, 4.0, 1.0, 0.6
 OVERCONFIDENCE = 3.0
 VAL_GENOMES = 1000
-TEMPERATURE_GENOMES = 20
+TEMPERATURE_GENOMES = 50
 FRAMES = np.array(["F1", "F2", "F3", "R1", "R2", "R3"])
 PATTERN = r"^(.+)_chunk_\d+"
-# Record sizes of a sample: like the validation's, short contigs, or long genomes only.
-SIZES = {"same": (1, MAX_CHUNKS), "short": (1, 8), "long": (16, MAX_CHUNKS)}
+# Record sizes of a sample (chunks, Pareto-tailed within the range): like the validation's,
+# short contigs only, or longer genomes only.
+SIZES = {"same": (1, MAX_CHUNKS), "short": (1, 2), "long": (8, 64)}
 
 
 def pareto_sizes(rng: np.random.Generator, n: int, low: int = 1, high: int = MAX_CHUNKS):
@@ -93,7 +94,10 @@ def sample(rng: np.random.Generator, fraction: float, records: int, sizes: str =
     `sizes` (SIZES): its rows as the model scores them."""
     viral = round(fraction * records)
     low, high = SIZES[sizes]
-    counts = {1: pareto_sizes(rng, viral, low, high), 0: pareto_sizes(rng, records - viral, low, high)}
+    counts = {
+        1: pareto_sizes(rng, viral, low, high),
+        0: pareto_sizes(rng, records - viral, low, high),
+    }
     return genome_rows(rng, counts, "s")
 
 

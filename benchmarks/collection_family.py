@@ -34,7 +34,7 @@ CAP = 20_000  # fragments: no genome is larger (a 6 Mb bacterium in 300 bp fragm
 # (name, description, drawing the underlying continuous size X; a genome has max(1, floor(X))
 # fragments, at most CAP). Medians 9-32 fragments, largest genomes thousands.
 SIZES = {
-    "log-uniform": "log-uniform 1-1000",
+    "log-uniform": "log-uniform 1-500",
     "lognormal": "lognormal, median 20, sd of log 1.5",
     "pareto": "Pareto, 5 or more, tail index 1.1",
 }
@@ -47,7 +47,7 @@ def size_cdf(kind: str, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         if kind == "log-uniform":
-            return np.clip(np.log(np.maximum(x, 1e-300)) / math.log(1001), 0.0, 1.0)
+            return np.clip(np.log(np.maximum(x, 1e-300)) / math.log(501), 0.0, 1.0)
         if kind == "lognormal":
             return stats.norm.cdf((np.log(np.maximum(x, 1e-300)) - math.log(20)) / 1.5)
         if kind == "pareto":
@@ -58,7 +58,7 @@ def size_cdf(kind: str, x: np.ndarray) -> np.ndarray:
 def draw_sizes(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
     u = rng.random(n)
     if kind == "log-uniform":
-        x = np.exp(u * math.log(1001))
+        x = np.exp(u * math.log(501))
     elif kind == "lognormal":
         x = np.exp(math.log(20) + 1.5 * stats.norm.ppf(u))
     elif kind == "pareto":
@@ -150,7 +150,7 @@ def simulate(rng: np.random.Generator, shape: Shape):
 
 # --- population truths ---------------------------------------------------------------------------
 
-_GRID = np.linspace(-60.0, 60.0, 48_001)  # logits; step 0.0025
+_GRID = np.linspace(-40.0, 40.0, 16_001)  # logits; step 0.005
 
 
 @lru_cache(maxsize=None)
@@ -163,9 +163,10 @@ def _logit_law(effects: str, centre: float, genome_sd: float, fragment_sd: float
         z = (_GRID - centre - b) / fragment_sd
         return law.pdf(b) * np.stack([stats.norm.pdf(z) / fragment_sd, stats.norm.sf(z)])
 
-    edge = law.ppf(1e-10)  # the effects beyond hold 2e-10 of the genomes
-    found, _ = integrate.quad_vec(at, edge, -edge, epsabs=1e-10, epsrel=1e-9, limit=4000)
-    return found[0], found[1]
+    # Beyond |b| = 60 a fragment's logit lies over 24 noise sds beyond the grid's end: such
+    # genomes add nothing to the density there and all (b > 60) or nothing to the survival.
+    found, _ = integrate.quad_vec(at, -60.0, 60.0, epsabs=1e-10, epsrel=1e-9, limit=4000)
+    return found[0], found[1] + law.sf(60.0)
 
 
 def _integral(values: np.ndarray) -> float:
@@ -257,3 +258,44 @@ STRESS = (
           label="100 genomes, log-uniform, t3: over-confident probabilities"),  # fmt: skip
     Shape("lognormal", "normal", 0.5, 30, label="30 genomes, lognormal, Normal, 1:1 (again)"),
 )
+
+
+# --- two models of equal accuracy (the paired tests' nulls) --------------------------------------
+
+PAIR_NULLS = {
+    "exchangeable": (
+        Shape("log-uniform", "normal", 0.5, 100),
+        "100 genomes, log-uniform sizes, 1:1; the models alike on every genome",
+    ),
+    "genome-imbalanced": (
+        Shape("pareto", "normal", 1 / 11, 100),
+        "100 genomes, Pareto sizes, viral:host 1:10; the models alike on every genome",
+    ),
+    "non-exchangeable": (
+        Shape("lognormal", "normal", 0.5, 100),
+        "100 genomes, lognormal sizes, 1:1; model a better on viral genomes, b on host ones",
+    ),
+}
+
+
+def simulate_pair(rng: np.random.Generator, kind: str):
+    """Labels, two models' viral probabilities and genomes of one collection of PAIR_NULLS[kind],
+    the two models equally accurate in the population. Their genome effects correlate 0.5 and so
+    do their fragment noises (errors cluster by genome). Non-exchangeable: model a's logits
+    centre on +1.3 (viral) and -0.7 (host), b's on +0.7 and -1.3: with the classes' fragments
+    equal in the population, the same accuracy, but on each genome one model is the better."""
+    shape = PAIR_NULLS[kind][0]
+    viral = (rng.random(shape.genomes) < shape.viral_share).astype(np.int64)
+    sizes = draw_sizes(rng, shape.sizes, shape.genomes)
+    genome = np.repeat(np.arange(shape.genomes), sizes)
+    y = viral[genome]
+    both = [[1.0, 0.5], [0.5, 1.0]]
+    effects = rng.multivariate_normal([0, 0], both, shape.genomes) * shape.genome_sd
+    noise = rng.multivariate_normal([0, 0], both, len(y)) * shape.fragment_sd
+    if kind == "non-exchangeable":
+        centre_a, centre_b = np.where(y == 1, 1.3, -0.7), np.where(y == 1, 0.7, -1.3)
+    else:
+        centre_a = centre_b = np.where(y == 1, shape.shift, -shape.shift)
+    prob_a = special.expit(centre_a + effects[genome, 0] + noise[:, 0])
+    prob_b = special.expit(centre_b + effects[genome, 1] + noise[:, 1])
+    return y, prob_a, prob_b, genome

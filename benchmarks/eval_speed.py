@@ -185,7 +185,7 @@ def main() -> None:
     header += [f"s per 2M rows, with ood ({args.ood})", "with ood / scoring"]
 
     def rows():
-        for name, (n, _, _) in pairs.items():
+        for name, (n, *_) in pairs.items():
             floor_speed = n / statistics.median(floors[name])
             scoring_speed = n / statistics.median(scorings[name])
             ratios = (f / s for f, s in zip(floors[name], scorings[name], strict=True))

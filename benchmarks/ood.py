@@ -52,6 +52,8 @@ from simulators import sizes
 POPULATIONS = ("test", "unseen", "shift", "other_model")
 RANK, NEW_DIRECTIONS = 24, 4  # latent factors; directions only the unseen class varies in
 CENTRE_SD, GENOME_SD, ROW_SD, GENOME_OFFSET = 0.3, 1.0, 0.7, 0.5  # latent spreads; own offset
+NOISE = 0.25  # each feature's own noise SD (log-normal around this): at 2048 wide, the low-rank
+# part then holds about half of a row's variance
 EXACT = ("input (exact Ledoit-Wolf)", "hidden (exact Ledoit-Wolf)")
 
 
@@ -64,7 +66,7 @@ class World:
         q, _ = np.linalg.qr(rng.normal(size=(width, RANK + NEW_DIRECTIONS)))
         self.loadings = q[:, :RANK] * (6 / np.sqrt(np.arange(1, RANK + 1)))
         self.new_loadings = q[:, RANK:] * 3  # directions only the unseen class varies in
-        self.noise = np.exp(rng.normal(np.log(0.5), 0.5, width))
+        self.noise = np.exp(rng.normal(np.log(NOISE), 0.5, width))
         self.centres = rng.normal(0, CENTRE_SD, (2, RANK))
 
     def genomes(self, total: int, centres: np.ndarray, shift=None, new=False):
@@ -102,7 +104,7 @@ def train(x: np.ndarray, y: np.ndarray, seed: int, epochs: int) -> VirNucProMLP:
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=gen).split(128):
+        for idx in torch.randperm(len(x), generator=gen).split(256):
             if len(idx) < 2:
                 continue
             opt.zero_grad()
@@ -196,8 +198,8 @@ def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--width", type=int, default=2048)
-    parser.add_argument("--rows", type=int, default=12000, help="training rows (about)")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--rows", type=int, default=8000, help="training rows (about)")
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--max-rows", type=int, default=TrainConfig().ood.max_rows)
     return parser
 

@@ -49,6 +49,19 @@ def test_interval_coverage_runs_at_tiny_size(run_benchmark):
     )
 
 
+def test_fdr_calls_runs_at_tiny_size(run_benchmark):
+    argv = ["--samples", "2", "--records", "200", "--val-genomes", "150", "--jobs", "1"]
+    out = run_benchmark("fdr_calls.py", *argv, "--fractions", "0.01", "0.2", "--n-boot", "20")
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("machine: ")
+    assert any(line.startswith("| 0.2 | records | conformal |") for line in lines)
+    assert any(line.startswith("| 0.01 | rows | lfdr |") for line in lines)
+    number = r"(\d\.\d{3})"
+    assert re.fullmatch(
+        rf"fdr: mean_record={number} exceed_record={number} recall_record={number}", lines[-1]
+    )
+
+
 def test_group_split_runs_at_tiny_size(run_benchmark):
     out = run_benchmark("group_split.py", "--rows", "2000", "--repeats", "1")
     assert "viral share of rows: test" in out

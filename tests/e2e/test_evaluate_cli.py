@@ -133,11 +133,14 @@ def test_an_old_checkpoint_predicts_unlabelled_files_in_the_drop_in_format(train
     chunks = (out / "prediction_results_highestscore.csv").read_bytes().decode().split("\n")
     assert chunks[0] == "Modified_ID\tIs_Virus" and chunks[-1] == ""
     assert chunks[1:-1] == [f"{c}\t{s2 >= s1}" for c, (s1, s2) in sorted(best_scores.items())]
-    header = "id\tfile\tprob_viral\tviral\tprob_viral_adjusted\tlocal_fdr\tq_value\tcall\n"
+    header = (
+        "id\tfile\tprob_viral\tviral\tprob_viral_adjusted\tlocal_fdr\tp_value\tq_value\tcall"
+        "\trecord_call"
+    )
     assert (out / "predictions_rows.tsv").read_text().startswith(header)
     # an old checkpoint has no validation scores: no estimate, with the reason, and NA columns
     assert "no validation scores" in metrics["estimated_viral_fraction"]["rows"]["reason"]
-    assert (out / "predictions_rows.tsv").read_text().split("\n")[1].endswith("\tNA\tNA\tNA\tNA")
+    assert (out / "predictions_rows.tsv").read_text().split("\n")[1].endswith("\tNA" * 6)
 
 
 def test_a_whole_module_pickle_is_refused(trained):

@@ -11,6 +11,8 @@ from virnucpro_trainer.evaluate import pipeline
 
 from helpers import TINY, compose_train, evaluate_in_process, train_in_process
 
+LEVELS = ("rows", "chunks", "records")
+
 DATA = TINY[:4]
 
 
@@ -89,8 +91,9 @@ def test_the_sample_composition_is_reported_at_every_level(trained, no_figures):
     out = tmp_path / "eval_composition"
     metrics = evaluate_in_process(
         tmp_path, out, f"ckpt={run_dir}", *DATA, "ci.enabled=false",
-        "fraction.min_sequences=20", "fraction.n_boot=50",
+        "fraction.min_sequences=20", "fraction.n_boot=50", "calls.method=lfdr",
     )  # fmt: skip
+    assert metrics["calls"]["method"] == "lfdr"
     for level in ("rows", "chunks"):
         estimate = metrics["estimated_viral_fraction"][level]
         assert estimate["method"] == "em" and estimate["n_sequences"] == metrics[level]["units"]
@@ -149,5 +152,50 @@ def test_a_known_fraction_and_a_checkpoint_without_validation_scores(trained, no
     assert metrics["rows"]["units"] > 0  # still scored
     assert metrics["estimated_viral_fraction"]["rows"]["reason"] == NO_REFERENCE
     assert metrics["calls"]["rows"] == {
-        "viral_fraction": None, "fraction_source": NO_REFERENCE, "called": None
+        "viral_fraction": None, "fraction_source": NO_REFERENCE, "called": None,
+        "conformal": None, "reason": NO_REFERENCE,
     }  # fmt: skip
+
+
+def test_conformal_calls_at_every_level_with_the_record_call_beside(trained, no_figures):
+    tmp_path, run_dir, _ = trained
+    out = tmp_path / "eval_conformal"
+    metrics = evaluate_in_process(
+        tmp_path, out, f"ckpt={run_dir}", *DATA, "ci.enabled=false",
+        "fraction.min_sequences=20", "fraction.n_boot=50",
+    )  # fmt: skip
+    calls = metrics["calls"]
+    assert calls["method"] == "conformal" and calls["target_fdr"] == 0.1
+    tables = {level: read_table(out / f"predictions_{level}.tsv") for level in LEVELS}
+    for level in LEVELS:
+        block, table = calls[level], tables[level]
+        hosts = block["conformal"]["validation_hosts"]
+        assert hosts == sum(b["hosts"] for b in block["conformal"]["size_bins"]) > 0
+        p = [float(r["p_value"]) for r in table]
+        assert all(0.99999 / (hosts + 1) <= v <= 1 for v in p)  # (6 digits in the table)
+        assert all(r["call"] == str(int(float(r["q_value"]) <= 0.1)) for r in table)
+        assert sum(r["call"] == "1" for r in table) == block["called"]
+        assert block["by_preset"]["relaxed"] >= block["by_preset"]["conservative"]
+        # BH's q-values never fall as the p-value rises
+        q = [float(r["q_value"]) for r in sorted(table, key=lambda r: float(r["p_value"]))]
+        assert q == sorted(q)
+    # rows and chunks: the fraction is estimated (Storey's null share 1 - it); the 16 records
+    # have none (plain BH), and their few validation hosts cannot reach FDR 0.1: said so
+    assert calls["rows"]["conformal"]["null_share"] == pytest.approx(
+        1 - calls["rows"]["viral_fraction"]
+    )
+    records = calls["records"]
+    assert records["viral_fraction"] is None and records["conformal"]["null_share"] == 1.0
+    assert records["called"] == 0 and "too few validation host units" in records["reason"]
+    # each chunk and row carries its record's call beside its own
+    record_call = {r["record"]: r["call"] for r in tables["records"]}
+    for level, unit in (("chunks", "chunk"), ("rows", "id")):
+        columns = list(tables[level][0])
+        assert columns.index("record_call") == columns.index("call") + 1
+        assert all(r["record_call"] == record_call[r[unit].split("_chunk_")[0]]
+                   for r in tables[level])  # fmt: skip
+    assert "record_call" not in tables["records"][0]
+    report = (out / "report.md").read_text()
+    assert "conformal p-values against the validation's host units" in report
+    assert "too few validation host units" in report
+    assert "(default, conformal)" in (out / "model_card.md").read_text()

@@ -91,9 +91,9 @@ def test_the_run_fits_a_detector_the_checkpoint_carries(trained):
     assert detector["fitted_on"]["rows"] == train_rows  # fewer than ood.max_rows: every one
     buffer = BytesIO()
     torch.save(detector, buffer)
-    # at the default widths: the bases (66 x 2048 and 66 x 512 float32) and 8 bytes per
-    # validation row and part; far under 20 MB with 200,000 validation rows
-    assert buffer.tell() < 700_000 + 16 * n_val
+    # at the default widths: the bases (66 x 2048 and 66 x 512 float32), centres and scales,
+    # and 8 bytes per validation row and part: far under 20 MB with 200,000 validation rows
+    assert buffer.tell() < 750_000 + 16 * n_val
     test = json.loads((run / "test_metrics.json").read_text())
     assert test["ood"]["rows"]["n"] == test["sequences"] and test["ood"]["fitted_on"]["seed"] == 42
     assert "held out as the validation files are" in test["ood"]["expected"]
@@ -206,5 +206,5 @@ def test_a_checkpoint_without_a_detector_still_scores_with_the_reason(trained, n
     assert "No out-of-distribution p-values: the checkpoint carries no" in (
         (out / "report.md").read_text()
     )
-    with pytest.raises(UserError, match=r"ood.method=knn needs \('knn',\)"):
+    with pytest.raises(UserError, match=r"ood.method=knn needs \['knn'\]: use auto, none"):
         evaluate_in_process(cwd, cwd / "eval_knn", f"ckpt={run}", *DATA, "ood.method=knn")

@@ -108,7 +108,7 @@ def register_eval_configs() -> None:
     store = ConfigStore.instance()
     store.store(name="eval_schema", node=EvalConfig)
     for name, fdr in PRESETS.items():  # the calls group: one copy of the presets, in stats/
-        store.store(group="calls", name=name, node=CallsConfig(name, fdr))
+        store.store(group="calls", name=name, node={"preset": name, "fdr": fdr})
 
 
 CHECKS = {

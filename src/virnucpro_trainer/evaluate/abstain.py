@@ -39,8 +39,14 @@ def kept(level: Level, keep: np.ndarray) -> Level:
     )
 
 
-def abstained(settings, scoring, levels: dict[str, Level], ood: dict[str, LevelOOD],
-              fractions: dict, calls: dict):  # fmt: skip
+def abstained(
+    settings,
+    scoring,
+    levels: dict[str, Level],
+    ood: dict[str, LevelOOD],
+    fractions: dict,
+    calls: dict,
+) -> tuple[dict[str, LevelComposition], dict, dict]:
     """(compositions, estimated_viral_fraction, calls) of the unflagged units, each level's
     estimate with every unit kept beside it and the abstentions counted."""
     rest = {name: kept(level, ~ood[name].flagged) for name, level in levels.items()}

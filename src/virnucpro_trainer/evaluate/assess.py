@@ -31,6 +31,7 @@ from virnucpro_trainer.evaluate.ood_levels import LevelOOD, level_ood, ood_metri
 from virnucpro_trainer.evaluate.outputs import labelled_metrics
 from virnucpro_trainer.evaluate.scoring import Scored
 from virnucpro_trainer.levels import LEVELS, Level, chunk_level, level_genomes, record_level
+from virnucpro_trainer.stats.effective import EFFECTIVE_KEYS
 from virnucpro_trainer.stats.interval_block import interval_blocks
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,8 @@ def add_level_intervals(
     threshold blocks (at_0.5, at_stored_threshold, at_threshold), all from the same resamples
     of records: rows and chunks by the record their id names (`pattern`), records one by one.
     AUROC and AUPRC rank by what their values rank by (the rows' logits), so every interval
-    belongs to the value beside it, and calibration cannot move it."""
+    belongs to the value beside it, and calibration cannot move it. Each level also gets how
+    many genomes its units are worth (`effective_genomes`, `genomes`: stats/effective.py)."""
     described = None
     for name, level in levels.items():
         blocks = metrics[name]
@@ -158,6 +160,7 @@ def add_level_intervals(
         found, described = interval_blocks(
             level.labels, level.score, genomes, list(cuts.values()), ci, level.ranking
         )
+        blocks.update({key: described.pop(key) for key in EFFECTIVE_KEYS})
         for key, block in zip(cuts, found, strict=True):
             blocks[key].update(block)
     if described is not None:

@@ -25,6 +25,7 @@ from virnucpro_trainer.stats.calibration import apply_temperature
 from virnucpro_trainer.stats.conformal import (
     SizeBins,
     bh_qvalues,
+    bin_minimum,
     floor_problem,
     mondrian_pvalues,
     size_bins,
@@ -138,16 +139,18 @@ def host_keys(null: Level, keys: Keys) -> Keys:
 def conformal_calls(
     sample: Keys, hosts: Keys, target: float, fraction: float | None, min_hosts: int
 ) -> ConformalCalls:
-    """p-values by size bin, BH at `target` with null share 1 - `fraction` (1 without one), and,
-    when nothing is called because no bin's smallest p-value can reach BH's threshold for the
-    sample's expected viral units (stats.conformal.floor_problem), the reason."""
-    bins = size_bins(hosts.size, min_hosts)
+    """p-values by size bin (at least `min_hosts` validation host units each, more where the
+    sample's BH threshold needs them: stats.conformal.bin_minimum), BH at `target` with null
+    share 1 - `fraction` (1 without one), and, when nothing is called because no bin's smallest
+    p-value can reach BH's threshold for the sample's expected viral units
+    (stats.conformal.floor_problem), the reason."""
+    pi0 = 1.0 if fraction is None else min(1.0, max(1.0 - float(fraction), 1e-12))
+    m = int(sample.score.size)
+    bins = size_bins(hosts.size, bin_minimum(min_hosts, m, pi0, target))
     p = mondrian_pvalues(sample.score, sample.size, hosts.score, hosts.size, bins,
                          sample.tie, hosts.tie)  # fmt: skip
-    pi0 = 1.0 if fraction is None else min(1.0, max(1.0 - float(fraction), 1e-12))
     q = bh_qvalues(p, pi0)
     called = q <= target + 1e-12
-    m = int(p.size)
     problems = [floor_problem(int(n), max(m, 1), pi0, target) for n in bins.hosts]
     reason = None
     if m and not called.any() and all(problems):  # even the best bin cannot reach

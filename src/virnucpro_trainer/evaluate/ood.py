@@ -53,9 +53,9 @@ def chosen_parts(detector: dict, method: str, where: object) -> tuple[str, tuple
     if method not in PARTS or not set(PARTS[method]) <= held:
         usable = [m for m, parts in PARTS.items() if set(parts) <= held]
         raise UserError(
-            f"{where}: its out-of-distribution detector is {own!r} (parts {sorted(held)}): "
-            f"ood.method={method} needs {PARTS.get(method, 'a known method')}; use auto, none "
-            f"or one of {usable}"
+            f"{where}: its out-of-distribution detector is {own!r}, fitted with the parts "
+            f"{sorted(held)}; ood.method={method} needs {list(PARTS.get(method, ()))}: use "
+            f"auto, none or one of {usable}"
         )
     return method, PARTS[method]
 
@@ -149,10 +149,11 @@ def row_ood(scorers: list[BatchScorer] | None, raws: list, reason: str | None) -
         return RowOOD("none" if reason == OFF else "unavailable", reason=reason)
     methods = {s.method for s in scorers}
     method = methods.pop() if len(methods) == 1 else "mixed"
-    every = [p for s, raw in zip(scorers, raws, strict=True) for p in s.p_values(raw)]
+    per_member = [s.p_values(raw) for s, raw in zip(scorers, raws, strict=True)]
+    every = [p for parts in per_member for p in parts]
     if len(every) == 1:
         return RowOOD(method, np.asarray(raws[0][:, 0], dtype=np.float64), every[0])
-    merged = [bonferroni(s.p_values(raw)) for s, raw in zip(scorers, raws, strict=True)]
+    merged = [bonferroni(parts) for parts in per_member]
     p = bonferroni(merged) if len(merged) > 1 else merged[0]
     return RowOOD(method, -np.log10(np.min(np.stack(every), axis=0)), p)
 

@@ -20,7 +20,12 @@ from virnucpro_trainer.levels import LEVELS, THRESHOLD_FREE, Level
 from virnucpro_trainer.reports.composition import composition_section
 from virnucpro_trainer.reports.figures import draw_confusion, draw_reliability, draw_roc_pr
 from virnucpro_trainer.reports.ood import ood_section, warning_lines
-from virnucpro_trainer.reports.tables import CUT_METRICS, fmt, not_estimable_lines
+from virnucpro_trainer.reports.tables import (
+    CUT_METRICS,
+    effective_lines,
+    fmt,
+    not_estimable_lines,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +72,8 @@ def level_table(name: str, block: dict) -> list[str]:
         lines.append(f"| loss | {fmt(block['loss'])} |{empty}")
     cms = " | ".join(str(block[k]["confusion_matrix"]) for k, _ in columns)
     lines.append(f"| confusion [[TN, FP], [FN, TP]] | {cms} |")
-    return lines + [""] + not_estimable_lines(block["predicted"].get("not_estimable", {}))
+    lines += ["", *effective_lines(block)]
+    return lines + not_estimable_lines(block["predicted"].get("not_estimable", {}))
 
 
 def draw_level(out_dir: Path, name: str, level: Level, block: dict) -> tuple[list, str]:

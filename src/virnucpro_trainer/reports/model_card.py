@@ -16,7 +16,7 @@ import yaml
 
 from virnucpro_trainer import __version__
 from virnucpro_trainer.atomic import atomic_path
-from virnucpro_trainer.reports.composition import fraction_lines
+from virnucpro_trainer.reports.composition import calls_summary, fraction_lines
 from virnucpro_trainer.reports.ood import ood_section, warning_lines
 from virnucpro_trainer.reports.tables import (
     calibration_lines,
@@ -126,6 +126,7 @@ def evaluation_card(out_dir: Path, metrics: dict, metadata: dict) -> None:
         lines += ["## Metrics (each level's own prediction)", "", *level_lines(metrics)]
     lines += ["## The sample's viral fraction", ""]
     lines += [*fraction_lines(metrics["estimated_viral_fraction"]), ""]
+    lines += calls_summary(metrics["calls"]) if metrics.get("calls") else []
     lines += ood_section(metrics.get("ood"), "Units unlike the training data", False)
     lines += use_lines(metadata)
     write_card(out_dir, lines)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import math
 
+from virnucpro_trainer.stats.effective import describe
+from virnucpro_trainer.stats.intervals import MIN_EFFECTIVE_GENOMES
+
 CUT_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "balanced_accuracy", "mcc")
 FREE_METRICS = ("auroc", "auprc", "brier", "ece", "loss")
 
@@ -54,7 +57,21 @@ def metrics_lines(test: dict) -> list[str]:
             "fragments of one genome are resampled together (docs/statistics.md).",
             "",
         ]
+        lines += effective_lines(ci)
     return lines + not_estimable_lines(test.get("not_estimable", {}))
+
+
+def effective_lines(block: dict) -> list[str]:
+    """One line by an interval table: how many genomes its intervals rest on (a level's block
+    of metrics.json, or test_metrics.json's `ci`); nothing where the block has no count."""
+    if "effective_genomes" not in block:
+        return []
+    return [
+        f"The intervals rest on an {describe(block)}: Kish's (sum n)^2 / sum n^2 over the "
+        f"genomes' sizes n. A class worth fewer than {MIN_EFFECTIVE_GENOMES:g} genomes gets "
+        "no intervals (docs/statistics.md).",
+        "",
+    ]
 
 
 def not_estimable_lines(reasons: dict) -> list[str]:

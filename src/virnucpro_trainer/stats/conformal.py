@@ -11,7 +11,11 @@ Records differ in size and a score aggregated over more chunks behaves different
 compared within Mondrian bins of their size: sizes 1, 2-3, 4-7, 8-15, ... (powers of two), then,
 from the largest sizes down, a bin holding fewer than `min_hosts` host units joins the next
 smaller one (the smallest, if still short, joins the next larger one). A unit outside the
-validation's sizes falls into the first or the last bin. Plain arrays in, plain values out.
+validation's sizes falls into the first or the last bin. A bin's p-values move in steps of
+1/(hosts + 1), so the minimum also grows until a bin resolves BH's threshold for the sample's
+expected viral units RESOLUTION times over (`bin_minimum`): narrow bins where the sample allows
+(a high fraction, many validation hosts), one bin where it needs every host unit to call at all.
+Plain arrays in, plain values out.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import numpy as np
 
 METHODS = ("conformal", "lfdr")
 DEFAULT_METHOD = "conformal"  # chosen by benchmarks/fdr_calls.py (docs/cutoffs-and-calibration.md)
-MIN_BIN_HOSTS = 200  # validation host units per size bin (benchmarks/fdr_calls.py --min-bin-hosts)
+MIN_BIN_HOSTS = 100  # validation host units per size bin, at least (benchmarks/fdr_calls.py)
+RESOLUTION = 5  # a bin holds at least this many host units per BH threshold's worth of p-value
 
 
 @dataclass(frozen=True)
@@ -131,14 +136,26 @@ def bh_qvalues(pvalues, null_share: float = 1.0) -> np.ndarray:
     return out
 
 
+def bh_reach(units: int, null_share: float, target: float) -> float:
+    """BH's threshold for calling the sample's expected viral units: k target / (units pi0) with
+    k = units (1 - pi0), at least 1 (1 when pi0 = 1: the fraction is unknown)."""
+    viral = max(1.0, units * (1.0 - null_share))
+    return viral * target / (max(units, 1) * null_share)
+
+
+def bin_minimum(min_hosts: int, units: int, null_share: float, target: float) -> int:
+    """Host units a size bin needs: `min_hosts`, or more where BH's threshold for this sample
+    (bh_reach) is fine: RESOLUTION host units per threshold's worth of p-value."""
+    return max(int(min_hosts), math.ceil(RESOLUTION / bh_reach(units, null_share, target)))
+
+
 def floor_problem(hosts: int, units: int, null_share: float, target: float) -> str | None:
     """Why a bin of `hosts` validation host units cannot give calls at FDR `target` in a level
     of `units` units, or None. The smallest p-value is 1/(hosts + 1); BH calls k units only at
-    p <= k target / (units pi0), so with the sample's expected viral units k = units (1 - pi0)
-    (1 when pi0 = 1: the fraction is unknown) nothing is called unless
-    1/(hosts + 1) <= k target / (units pi0)."""
+    p <= k target / (units pi0), so with the sample's expected viral units k (bh_reach) nothing
+    is called unless 1/(hosts + 1) <= k target / (units pi0)."""
     viral = max(1.0, units * (1.0 - null_share))
-    reach = viral * target / (units * null_share)
+    reach = bh_reach(units, null_share, target)
     floor = 1.0 / (hosts + 1.0)
     if floor <= reach + 1e-15:
         return None

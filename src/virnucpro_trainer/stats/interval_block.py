@@ -2,7 +2,8 @@
 metrics.json write beside each set of metrics, built in one place from genome_intervals' draws.
 
 Each metric set gets `intervals` ({metric: [low, high]}, NaN (null in JSON) where not estimable)
-and `not_estimable` ({metric: reason}, empty when every interval could be made); `ci` says how.
+and `not_estimable` ({metric: reason}, empty when every interval could be made); `ci` says how,
+and how many genomes the rows are worth (effective.py: `effective_genomes`, `genomes`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from virnucpro_trainer.stats.effective import effective_genomes
 from virnucpro_trainer.stats.intervals import intervals_of
 
 # What `ci.method` is called in the results files and the report's caption.
@@ -28,8 +30,9 @@ def interval_blocks(
     metrics from the prediction; Brier from the scores; AUROC and AUPRC ranking by `ranking`
     where given, as their values do, else by the scores), all from the same resamples of
     genomes; and the `ci` description: n_boot, level, seed, method (as named in
-    the files), method_setting (ci.method). `ci`: any object with n_boot, level, seed and
-    method (config.schema.CIConfig)."""
+    the files), method_setting (ci.method), and the rows' `effective_genomes` and `genomes`
+    (overall, viral, host: effective.effective_genomes). `ci`: any object with n_boot, level,
+    seed and method (config.schema.CIConfig)."""
     method = getattr(ci, "method", "studentized")
     found = intervals_of(
         labels, scores, genomes, list(predictions), ci.level, ci.n_boot, ci.seed, (method,),
@@ -50,5 +53,6 @@ def interval_blocks(
         "seed": ci.seed,
         "method": METHOD_NAMES.get(method, method),
         "method_setting": method,
+        **effective_genomes(labels, genomes),
     }
     return blocks, described

@@ -27,6 +27,7 @@ from virnucpro_trainer.evaluate.ood import BatchScorer, with_validation
 from virnucpro_trainer.evaluate.outputs import write_row_table
 from virnucpro_trainer.evaluate.scoring import Scored, scored_rows
 from virnucpro_trainer.model import Predictions, predict_scores
+from virnucpro_trainer.stats.effective import EFFECTIVE_KEYS
 from virnucpro_trainer.stats.calibration import (
     apply_temperature,
     expected_calibration_error,
@@ -195,6 +196,7 @@ def test_metrics(assessed: Assessment, scored: Scored, s: HeldOutSettings) -> di
         ci = {k: v for k, v in assessed.metrics["ci"].items() if k != "unit"}
         records = len(np.unique(record_codes(scored.ids, s.assess.record_pattern)))
         test["ci"] = {**ci, "unit": "source record", "records": records}
+        test["ci"].update({key: rows[key] for key in EFFECTIVE_KEYS if key in rows})
     return test
 
 
