@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy import integrate, special, stats
@@ -68,7 +68,7 @@ def draw_sizes(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
     return np.clip(np.floor(x), 1, CAP).astype(np.int64)
 
 
-@lru_cache(maxsize=None)
+@cache
 def size_pmf(kind: str) -> np.ndarray:
     """P(size = k) for k = 0..CAP (0 at k = 0), exactly as draw_sizes draws them."""
     k = np.arange(1, CAP + 1, dtype=np.float64)
@@ -153,7 +153,7 @@ def simulate(rng: np.random.Generator, shape: Shape):
 _GRID = np.linspace(-40.0, 40.0, 16_001)  # logits; step 0.005
 
 
-@lru_cache(maxsize=None)
+@cache
 def _logit_law(effects: str, centre: float, genome_sd: float, fragment_sd: float):
     """Density and survival function on _GRID of a fragment's logit: centre + genome effect +
     noise, integrated over the genome effect."""
@@ -173,7 +173,7 @@ def _integral(values: np.ndarray) -> float:
     return float(integrate.simpson(values, x=_GRID))
 
 
-@lru_cache(maxsize=None)
+@cache
 def truth(shape: Shape) -> dict[str, float]:
     """Every metric of SCALAR_METRICS in the population of `shape` (fragment-weighted, as the
     metrics of a collection are): see the module's docstring."""
@@ -237,8 +237,10 @@ def tuned_on(shape: Shape) -> bool:
     """The part the default's rules were chosen on (declared before any coverage was seen):
     Normal genome effects with log-uniform or lognormal sizes. Everything with Pareto sizes or
     Student-t effects, and the STRESS models, are held out."""
-    return shape.effects == "normal" and shape.sizes in ("log-uniform", "lognormal") and (
-        not shape.label
+    return (
+        shape.effects == "normal"
+        and shape.sizes in ("log-uniform", "lognormal")
+        and (not shape.label)
     )
 
 
@@ -246,16 +248,48 @@ def tuned_on(shape: Shape) -> bool:
 # classes differ in accuracy, fixed class counts, an accurate model near the metrics' bounds, an
 # over-confident one (probabilities saturate; Brier then differs).
 STRESS = (
-    Shape("lognormal", "t3", 0.5, 100, host_sizes="pareto", label="100 genomes: viral lognormal, "
-          "host Pareto sizes, t3 effects"),  # fmt: skip
-    Shape("lognormal", "normal", 0.5, 100, shift=1.8, host_shift=0.4, host_genome_sd=1.6,
-          label="100 genomes, lognormal: recall 0.96 vs specificity 0.61"),  # fmt: skip
-    Shape("pareto", "t3", 1 / 11, 300, fixed_classes=True,
-          label="300 genomes, Pareto, t3, exactly 27 viral"),  # fmt: skip
-    Shape("lognormal", "t3", 0.5, 100, shift=3.0,
-          label="100 genomes, lognormal, t3: an accurate model (AUROC 0.99)"),  # fmt: skip
-    Shape("log-uniform", "t3", 0.5, 100, overconfidence=8.0,
-          label="100 genomes, log-uniform, t3: over-confident probabilities"),  # fmt: skip
+    Shape(
+        "lognormal",
+        "t3",
+        0.5,
+        100,
+        host_sizes="pareto",
+        label="100 genomes: viral lognormal, host Pareto sizes, t3 effects",
+    ),  # fmt: skip
+    Shape(
+        "lognormal",
+        "normal",
+        0.5,
+        100,
+        shift=1.8,
+        host_shift=0.4,
+        host_genome_sd=1.6,
+        label="100 genomes, lognormal: recall 0.96 vs specificity 0.61",
+    ),  # fmt: skip
+    Shape(
+        "pareto",
+        "t3",
+        1 / 11,
+        300,
+        fixed_classes=True,
+        label="300 genomes, Pareto, t3, exactly 27 viral",
+    ),  # fmt: skip
+    Shape(
+        "lognormal",
+        "t3",
+        0.5,
+        100,
+        shift=3.0,
+        label="100 genomes, lognormal, t3: an accurate model (AUROC 0.99)",
+    ),  # fmt: skip
+    Shape(
+        "log-uniform",
+        "t3",
+        0.5,
+        100,
+        overconfidence=8.0,
+        label="100 genomes, log-uniform, t3: over-confident probabilities",
+    ),  # fmt: skip
     Shape("lognormal", "normal", 0.5, 30, label="30 genomes, lognormal, Normal, 1:1 (again)"),
 )
 

@@ -5,6 +5,7 @@ and what the out-of-distribution score adds to it.
     python benchmarks/eval_speed.py --storage-dtype float16   # a float16 store, scored as float32
     python benchmarks/eval_speed.py --rows 20000 --repeats 1  # a quick check
     python benchmarks/eval_speed.py --max-others 0.1          # on a shared machine
+    python benchmarks/eval_speed.py --threads 1 --rows 100000 # one thread: on a busy machine
 
 On random features already in memory it times, after a short warm-up, `--repeats` rounds of:
 
@@ -86,6 +87,7 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--max-tries", type=int, default=30)
     parser.add_argument("--ood", choices=METHODS, default=TrainConfig().ood.method)
     parser.add_argument("--ood-rows", type=int, default=20_000, help="rows the detector fits on")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     return parser
 
 
@@ -104,6 +106,8 @@ def with_ood(model, scorer: BatchScorer, source, rows, batch: int) -> None:
 
 def main() -> None:
     args = arguments().parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
     features = torch.randn(args.rows, args.width, generator=gen)
     labels = torch.randint(0, 2, (args.rows,), generator=gen)

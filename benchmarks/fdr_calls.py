@@ -62,8 +62,17 @@ def fixed_checkpoint(seed: int, genomes: int):
 def one_sample(task: tuple) -> dict:
     """One sample's realized FDR, recall and whether anything was called, per level, method and
     preset: {(level, method, preset): (fdr, recall, called_any)}."""
+    package = logging.getLogger("virnucpro_trainer")
+    before = package.level
+    package.setLevel(logging.ERROR)  # T at its edge, etc.
+    try:
+        return _one_sample(task)
+    finally:  # a test runs this in its own process: leave the logging as it was
+        package.setLevel(before)
+
+
+def _one_sample(task: tuple) -> dict:
     fraction, index, args = task
-    logging.getLogger("virnucpro_trainer").setLevel(logging.ERROR)  # T at its edge, etc.
     rng = np.random.default_rng([args.seed, round(fraction * 1e6), index])
     if args.fixed_validation:
         scoring = fixed_checkpoint(args.seed, args.val_genomes)

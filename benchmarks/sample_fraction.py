@@ -30,8 +30,8 @@ from omegaconf import OmegaConf
 
 from virnucpro_trainer.checkpoint import load_scoring_model
 from virnucpro_trainer.config.evaluate import EvalConfig
+from virnucpro_trainer.evaluate.assess import make_levels
 from virnucpro_trainer.evaluate.composition import compositions
-from virnucpro_trainer.evaluate.pipeline import make_levels
 from virnucpro_trainer.evaluate.scoring import Scored
 from virnucpro_trainer.stats.composition import PRESETS
 

@@ -79,7 +79,7 @@ def test_the_run_fits_a_detector_the_checkpoint_carries(trained):
     ckpt = torch.load(run / "model_fastesm650.pth", weights_only=True)  # plain types, tensors
     detector = ckpt["ood"]
     assert detector["method"] == "combined" and set(detector["parts"]) == {"input", "hidden"}
-    assert detector["parts"]["input"]["basis"].shape == (64 + 2, 2048)
+    assert detector["parts"]["input"]["basis"].shape == (29 + 2, 2048)
     n_val = len(detector["validation"]["input"])
     assert (
         n_val == len(detector["validation"]["hidden"]) == len(ckpt["validation_scores"]["labels"])
@@ -91,9 +91,9 @@ def test_the_run_fits_a_detector_the_checkpoint_carries(trained):
     assert detector["fitted_on"]["rows"] == train_rows  # fewer than ood.max_rows: every one
     buffer = BytesIO()
     torch.save(detector, buffer)
-    # at the default widths: the bases (66 x 2048 and 66 x 512 float32), centres and scales,
+    # at the default widths: the bases (31 x 2048 and 31 x 512 float32), centres and scales,
     # and 8 bytes per validation row and part: far under 20 MB with 200,000 validation rows
-    assert buffer.tell() < 750_000 + 16 * n_val
+    assert buffer.tell() < 400_000 + 16 * n_val
     test = json.loads((run / "test_metrics.json").read_text())
     assert test["ood"]["rows"]["n"] == test["sequences"] and test["ood"]["fitted_on"]["seed"] == 42
     assert "held out as the validation files are" in test["ood"]["expected"]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from virnucpro_trainer.atomic import write_json
+from virnucpro_trainer.config.evaluate import CallsConfig, FractionConfig
 from virnucpro_trainer.evaluate.composition import (
     NO_REFERENCE,
     composition_metrics,
@@ -47,8 +48,8 @@ def metrics_for(
     """metrics.json as evaluate.py writes it for `levels`, from a checkpoint without validation
     scores (no estimate of the sample's fraction: the report says why)."""
     settings = SimpleNamespace(
-        fraction=SimpleNamespace(n_boot=50, level=0.95, seed=0, min_sequences=1000),
-        calls=SimpleNamespace(preset="default", fdr=0.1),
+        fraction=FractionConfig(n_boot=50),
+        calls=CallsConfig(),  # evaluate.py's defaults
         viral_fraction=None,
     )
     found = {

@@ -85,21 +85,33 @@ class BatchScorer:
         self.hidden = output
 
     def _on(self, device: torch.device) -> None:
-        """The Gaussian parts' center, scale and basis on the scoring device (once)."""
+        """The Gaussian parts' tensors on the scoring device (once). Rows are scored as u = x *
+        scale, one product u @ [basis; center * scale].T and |u|^2: the centring is folded into
+        constants, so each batch costs one pass to scale it (into a buffer kept for the next
+        batch), the product and a norm (stats/ood.py's coordinates, from these)."""
         if self.device == device:
             return
-        self.device = device
-        self.tensors = {
-            part: [torch.as_tensor(s[key]).to(device) for key in ("center", "scale", "basis")]
-            for part, s in self.states.items()
-            if part in ("input", "hidden")
-        }
+        self.device, self.tensors, self.buffers = device, {}, {}
+        for part, state in self.states.items():
+            if part not in ("input", "hidden"):
+                continue
+            scale = torch.as_tensor(state["scale"]).to(device)
+            basis = torch.as_tensor(state["basis"]).to(device)
+            shift = torch.as_tensor(state["center"]).to(device) * scale
+            offsets = (basis.double() @ shift.double()).cpu().numpy()
+            both = torch.cat([basis, shift[None]])
+            self.tensors[part] = (scale, both, offsets, float(shift.double().square().sum()))
 
     def _gaussian(self, part: str, x: torch.Tensor) -> np.ndarray:
-        center, scale, basis = self.tensors[part]
-        r = (x.float() - center).mul_(scale)
-        projected = (r @ basis.T).double().cpu().numpy()
-        sq_norm = torch.linalg.vector_norm(r, dim=1).double().square().cpu().numpy()
+        scale, basis, offsets, shift_sq = self.tensors[part]
+        buffer = self.buffers.get(part)
+        if buffer is None or len(buffer) < len(x):
+            buffer = self.buffers[part] = x.new_empty(x.shape, dtype=torch.float32)
+        u = torch.mul(x, scale, out=buffer[: len(x)])
+        found = (u @ basis.T).double().cpu().numpy()
+        sq_u = torch.linalg.vector_norm(u, dim=1).double().cpu().numpy() ** 2
+        projected = found[:, :-1] - offsets  # (x - center) * scale, projected
+        sq_norm = sq_u - 2 * found[:, -1] + shift_sq  # |(x - center) * scale|^2
         return gaussian_distance(projected, sq_norm, self.states[part])
 
     def __call__(self, x: torch.Tensor, logits: torch.Tensor) -> np.ndarray:

@@ -94,10 +94,19 @@ def _own(outputs: list[list[tuple[dict, dict]]]) -> list[tuple[dict, dict]]:
     return [pair for per_model in outputs for pair in per_model]
 
 
-def draw(models: list[Scored], design: Design, n_boot: int, seed: int, combine=_own) -> list[Draws]:
+def draw(
+    models: list[Scored],
+    design: Design,
+    n_boot: int,
+    seed: int,
+    combine=_own,
+    auprc_errors: bool = True,
+) -> list[Draws]:
     """The Draws of every metric over n_boot resamples, every model seeing the same resamples;
     `combine` turns the models' (values, jackknife differences) per prediction into the
-    quantities to draw (by default each prediction's own; paired.py: differences b - a)."""
+    quantities to draw (by default each prediction's own; paired.py: differences b - a).
+    `auprc_errors`: AUPRC's standard error in every resample too (the studentized interval
+    needs it; it costs about as much as every other metric together), else NaN."""
     whole = design.everything()
     firsts = combine([model.resampled(whole, None, influence=True) for model in models])
     drawn = [([], []) for _ in firsts]
@@ -105,7 +114,7 @@ def draw(models: list[Scored], design: Design, n_boot: int, seed: int, combine=_
     bar = tqdm(total=n_boot, desc="resampling genomes", unit="resample", leave=False, disable=None)
     for counts in design.blocks(n_boot, seed):
         both = design.both_classes(counts)
-        outputs = combine([model.resampled(counts, both) for model in models])
+        outputs = combine([model.resampled(counts, both, auprc_errors) for model in models])
         for (values, errors), (v, d) in zip(drawn, outputs, strict=True):
             values.append(v)
             errors.append(standard_errors(counts, d))
@@ -135,8 +144,11 @@ def interval(draws: Draws, metric: str, method: str, level: float, difference=Fa
         elif method == "bca" or not np.isfinite(errors).any():  # AUPRC: no resampled errors
             low, high = im.bca(point, values, draws.jackknife[metric], level)
         else:
-            error = float(np.sqrt(np.sum(draws.jackknife[metric] ** 2)))
-            low, high = im.studentized(point, error, values, errors, level)
+            jackknife = draws.jackknife[metric]
+            error = float(np.sqrt(np.sum(jackknife**2)))
+            df = im.effective_clusters(jackknife) - 1.0
+            scale = None if difference else RANGES.get(metric, (0.0, 1.0))
+            low, high = im.studentized(point, error, values, errors, level, df, scale)
     except im.NotEstimable as why:
         return not_estimable(str(why))
     bottom, top = RANGES.get(metric, (0.0, 1.0))
@@ -180,7 +192,8 @@ def intervals_of(
         return [{m: dict(unknown) for m in methods} for _ in given]
     design = Design(y, codes, n_groups)
     scored = Scored(y, score, given, codes, n_groups, rank)
-    per_prediction = draw([scored], design, int(n_boot), seed)
+    studentized = "studentized" in methods
+    per_prediction = draw([scored], design, int(n_boot), seed, auprc_errors=studentized)
     return [
         {m: {k: interval(d, k, m, level) for k in SCALAR_METRICS} for m in methods}
         for d in per_prediction

@@ -69,7 +69,9 @@ def paired_bootstrap(
             Scored(y, p, [p >= t], codes, n_groups)
             for p, t in ((prob_a, threshold_a), (prob_b, threshold_b))
         ]
-        (drawn,) = draw(models, Design(y, codes, n_groups), int(n_boot), seed, _difference)
+        design = Design(y, codes, n_groups)
+        studentized = method == "studentized"
+        (drawn,) = draw(models, design, int(n_boot), seed, _difference, studentized)
     out = {}
     for k in PAIRED_METRICS:
         a, b = float(point_a[k]), float(point_b[k])

@@ -27,13 +27,13 @@ from virnucpro_trainer.evaluate.ood import BatchScorer, with_validation
 from virnucpro_trainer.evaluate.outputs import write_row_table
 from virnucpro_trainer.evaluate.scoring import Scored, scored_rows
 from virnucpro_trainer.model import Predictions, predict_scores
-from virnucpro_trainer.stats.effective import EFFECTIVE_KEYS
 from virnucpro_trainer.stats.calibration import (
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
 )
 from virnucpro_trainer.stats.cutoffs import cutoff_table
+from virnucpro_trainer.stats.effective import EFFECTIVE_KEYS
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS, choose_threshold
 from virnucpro_trainer.train.ood_fit import fit_detector
 
