@@ -296,11 +296,7 @@ STRESS = (
 
 # --- two models of equal accuracy (the paired tests' nulls) --------------------------------------
 
-PAIR_NULLS = {
-    "exchangeable": (
-        Shape("log-uniform", "normal", 0.5, 100),
-        "100 genomes, log-uniform sizes, 1:1; the models alike on every genome",
-    ),
+PAIR_NULLS = {  # (the exchangeable null is simulators.simulate_pair's, as before issue 33)
     "genome-imbalanced": (
         Shape("pareto", "normal", 1 / 11, 100),
         "100 genomes, Pareto sizes, viral:host 1:10; the models alike on every genome",
