@@ -41,10 +41,13 @@ def test_interval_coverage_runs_at_tiny_size(run_benchmark):
     out = run_benchmark("interval_coverage.py", *argv, "--jobs", "1", "--cases", "0", "4")
     out = out.strip().splitlines()
     assert out[0].startswith("machine: ")
-    assert any(line.startswith("| studentized |") for line in out)
+    assert any(line.startswith("The default (studentized): coverage") for line in out)
+    for case in ("30 genomes, log-uniform", "100 genomes, log-uniform"):  # cases 0 and 4
+        assert any(line.startswith(f"| {case}") for line in out), case
+    number = r"(n/a|\d\.\d{3})"
     assert re.fullmatch(
-        r"coverage: min_skewed_100plus=n/a min_30=(\d\.\d{3}|not_estimable) "
-        r"paired_type1=\d\.\d{3}",
+        rf"coverage: min_tuned={number} min_held_out={number} "
+        r"given_lognormal_100=(n/a|\d\.\d{2}) paired_type1=\d\.\d{3}/\d\.\d{3}/\d\.\d{3}",
         out[-1],
     )
 

@@ -3,7 +3,8 @@
 `genome_intervals` is the public function: labels, scores, the genome of each row, threshold,
 level, resamples and seed in; an Interval (low, high, reason) per metric out. Training's
 test_metrics.json, evaluate.py's metrics.json, the reports and the sweep summaries all use it
-(through interval_block.py); benchmarks/coverage.py measures its coverage. docs/statistics.md.
+(through interval_block.py); benchmarks/interval_coverage.py measures its coverage
+(docs/statistics.md).
 """
 
 from __future__ import annotations
