@@ -35,7 +35,7 @@ from virnucpro_trainer.stats.calibration import (
 from virnucpro_trainer.stats.cutoffs import cutoff_table
 from virnucpro_trainer.stats.effective import EFFECTIVE_KEYS
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS, choose_threshold
-from virnucpro_trainer.train.ood_fit import fit_detector
+from virnucpro_trainer.train.ood_fit import fit_detector, fit_rows
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class HeldOutSettings:
     ood: OODConfig = field(default_factory=OODConfig)  # the detector fitted on training rows
     seed: int = 0  # the training seed: the detector's sample of training rows
     split_unit: str = "file"  # what the test side's flagged share is expected to be
+    memory_budget_bytes: int | None = None  # data.memory_budget_gb: caps the detector's sample
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> HeldOutSettings:
@@ -77,6 +78,11 @@ class HeldOutSettings:
             ood=OODConfig(**cfg.ood),
             seed=cfg.seed,
             split_unit=cfg.split.unit,
+            memory_budget_bytes=(
+                None
+                if cfg.data.memory_budget_gb is None
+                else int(cfg.data.memory_budget_gb * 2**30)
+            ),
         )
 
 
@@ -107,7 +113,8 @@ def score_held_out(
     test), then assess the test rows as evaluate.py would with the checkpoint about to be
     written (`checkpoint_path`). Writes `predictions_path` (test_predictions.tsv)."""
     s = settings
-    fitted = fit_detector(model, source, rows["train"], s.ood.method, s.ood.max_rows, s.seed,
+    max_rows = fit_rows(s.ood.max_rows, model, source, s.memory_budget_bytes)
+    fitted = fit_detector(model, source, rows["train"], s.ood.method, max_rows, s.seed,
                           s.batch_size, s.bf16)  # fmt: skip
     scorer = BatchScorer(model, fitted) if fitted else None
     with scorer or contextlib.nullcontext():

@@ -5,7 +5,8 @@ are added by the validation pass of train/held_out.py (evaluate/ood.py's `with_v
 checkpoint carries the whole detector under `ood` (docs/checkpoint.md).
 
 Memory while fitting: the sample's features, ood.max_rows x (input width + hidden width) x 4
-bytes (2 GB at the defaults), freed when the fit ends."""
+bytes (2 GB at the defaults), freed when the fit ends; under data.memory_budget_gb the sample is
+cut to what an eighth of the budget holds (`fit_rows`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,22 @@ from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.stats.ood import PARTS, fit_gaussian, fit_knn
 
 log = logging.getLogger(__name__)
+
+
+def fit_rows(
+    max_rows: int, model: torch.nn.Module, source: BatchSource, budget_bytes: int | None
+) -> int:
+    """`max_rows`, or fewer where data.memory_budget_gb is set: the sample's input and hidden
+    features (float32) take at most an eighth of the budget (the fit's temporaries about double
+    them, and the budget's pages of the store stay mapped), at least 1,000 rows."""
+    if budget_bytes is None:
+        return max_rows
+    per_row = 4 * (source.features.shape[1] + model.hidden_layer.out_features)
+    cap = max(1000, budget_bytes // 8 // per_row)
+    if cap < max_rows:
+        log.info("out-of-distribution detector: %d training rows at most (an eighth of "
+                 "data.memory_budget_gb), not ood.max_rows=%d", cap, max_rows)  # fmt: skip
+    return min(max_rows, cap)
 
 
 def sample_rows(rows: torch.Tensor, max_rows: int, seed: int) -> torch.Tensor:
