@@ -37,7 +37,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 
-import calls_simulator as sim
 import numpy as np
 from omegaconf import OmegaConf
 
@@ -47,6 +46,7 @@ from virnucpro_trainer.evaluate.composition import compositions
 from virnucpro_trainer.stats.composition import PRESETS, calls_at_fdr
 from virnucpro_trainer.stats.conformal import DEFAULT_METHOD, METHODS, MIN_BIN_HOSTS
 
+import calls_simulator as sim
 from _common import machine
 
 FRACTIONS = (0.01, 0.05, 0.2, 0.5)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 
-import calls_simulator as sim
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -14,6 +13,8 @@ from omegaconf import OmegaConf
 from virnucpro_trainer.config.evaluate import EvalConfig
 from virnucpro_trainer.evaluate.assess import make_levels
 from virnucpro_trainer.evaluate.composition import compositions
+
+import calls_simulator as sim
 
 
 @pytest.mark.stat

@@ -11,7 +11,8 @@ from virnucpro_trainer.train.ood_fit import fit_rows, sample_rows
 
 def test_the_sample_fits_an_eighth_of_the_memory_budget():
     model = VirNucProMLP(input_dim=64, hidden_dim=16)
-    source = BatchSource(torch.zeros(10, 64), torch.zeros(10, dtype=torch.long), torch.device("cpu"))
+    labels = torch.zeros(10, dtype=torch.long)
+    source = BatchSource(torch.zeros(10, 64), labels, torch.device("cpu"))
     per_row = 4 * (64 + 16)
     assert fit_rows(200_000, model, source, None) == 200_000  # no budget: ood.max_rows
     assert fit_rows(200_000, model, source, 8 * per_row * 5000) == 5000
