@@ -5,8 +5,8 @@ FDR is at most 1.2 x the target, the mean recall, and how often nothing was call
 
     python benchmarks/fdr_calls.py                            # 100 samples per fraction
     python benchmarks/fdr_calls.py --samples 20 --fractions 0.05 0.2
-    python benchmarks/fdr_calls.py --sizes short              # the sample's records: 1-8 chunks
-    python benchmarks/fdr_calls.py --sizes long               # the sample's records: 16+ chunks
+    python benchmarks/fdr_calls.py --sizes short              # the sample's records: 1-2 chunks
+    python benchmarks/fdr_calls.py --sizes long               # the sample's records: 8-64 chunks
     python benchmarks/fdr_calls.py --min-bin-hosts 100000     # one bin: sizes not conditioned on
     python benchmarks/fdr_calls.py --fixed-validation         # one checkpoint for every sample
 

@@ -4,8 +4,8 @@ same resamples (intervals.draw's Draws) as the default, so that they differ by r
 - `before`: the default until issue 33: bootstrap-t on the metric's own scale, no small-sample
   floor, AUPRC by BCa (no standard error per resample), with one genome allowed to hold up to
   a third of a class (effective number of genomes per class at least 3);
-- `t floor, plain scale`: the default's floor (Student t at the metric's effective number of
-  genomes - 1) without the logit scale;
+- `t floor, plain scale`: the default's small-sample floor (Draws.degrees_of_freedom) on the
+  metric's own scale, not the logit scale;
 - `wild cluster`: the wild cluster bootstrap (MacKinnon and Webb 2017; Webb's six-point weights,
   999 draws) of the metric's linearisation, sum_g v_g d_g over the genomes' jackknife
   differences d_g, studentized by the wild draw's own standard error (centred on the rows'
@@ -45,7 +45,7 @@ def _studentized(draws: Draws, metric: str, level: float, floor: bool) -> Interv
             low, high = im.bca(point, values, jackknife, level)
         else:
             error = float(np.sqrt(np.sum(jackknife**2)))
-            df = im.effective_clusters(jackknife) - 1.0 if floor else math.inf
+            df = draws.degrees_of_freedom(metric) if floor else math.inf
             low, high = im.studentized(point, error, values, errors, level, df)
     except im.NotEstimable as why:
         return not_estimable(str(why))

@@ -6,6 +6,8 @@ other rules; and the paired tests' type-I error and power.
     python benchmarks/interval_coverage.py --quick          # 100 genomes, lognormal and Pareto
     python benchmarks/interval_coverage.py --part held-out  # the held-out part only
     python benchmarks/interval_coverage.py --paired         # the paired tests only
+    python benchmarks/interval_coverage.py --save run.jsonl # keep each case's tallies as it
+                                                            # ends; run again to resume
 
 The family: genome sizes log-uniform, lognormal or Pareto-tailed (tail index 1.1); genome
 effects Normal or Student t (3 df); viral:host genomes 1:1, 1:10 or 10:1; 30, 100 or 300
@@ -34,11 +36,11 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
 import multiprocessing  # noqa: E402
 import time  # noqa: E402
 
-import collection_family as cf  # noqa: E402
 import numpy as np  # noqa: E402
 from interval_candidates import BEFORE_MIN_EFFECTIVE, CANDIDATES, candidate_intervals  # noqa: E402
 
@@ -61,6 +63,7 @@ from virnucpro_trainer.stats.paired import (  # noqa: E402
     paired_bootstrap,
 )
 
+import collection_family as cf  # noqa: E402
 import simulators  # noqa: E402
 
 LEVEL = 0.95
@@ -132,6 +135,29 @@ def one_set(task: tuple) -> dict:
             found[METHODS[0]] = own
     truth = cf.truth(shape)
     return {name: judged(intervals, truth) for name, intervals in found.items()}
+
+
+def saved(path: str | None, args: argparse.Namespace) -> tuple[dict, dict | None]:
+    """The case tallies and paired rates a --save file holds for these settings."""
+    results, rates = {}, None
+    if not path or not os.path.exists(path):
+        return results, rates
+    same = {"sets": args.sets, "n_boot": args.n_boot, "seed": args.seed}
+    with open(path) as f:
+        for line in f:
+            entry = json.loads(line)
+            if "paired" in entry:
+                rates = {k: [tuple(r) for r in v] for k, v in entry["paired"].items()}
+            elif all(entry[k] == v for k, v in same.items()):
+                tally = {tuple(k.split("|")): np.array(v) for k, v in entry["tally"].items()}
+                results[entry["case"]] = {"sets": entry["sets"], "tally": tally}
+    return results, rates
+
+
+def keep(path: str | None, entry: dict) -> None:
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(entry) + "\n")
 
 
 def coverage(number: int, sets: int, n_boot: int, seed: int, pool) -> dict:
@@ -350,6 +376,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--paired-boot", type=int, default=200, help="resamples (paired)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=min(2, len(os.sched_getaffinity(0))))
+    parser.add_argument("--save", help="a JSON-lines file of finished cases (resumed from)")
     return parser.parse_args()
 
 
@@ -396,11 +423,18 @@ def main() -> None:
         f"case; the default withholds an interval below {MIN_GENOMES_PER_CLASS} genomes or an "
         f"effective number of {MIN_EFFECTIVE_GENOMES:g} genomes in a class"
     )
-    results, rates = {}, None
+    done, rates = saved(args.save, args)
+    results = {}
     context = multiprocessing.get_context("fork")
     with context.Pool(args.jobs) if args.jobs > 1 else InProcess() as pool:
         for number in cases:
+            if number in done:
+                results[number] = done[number]
+                continue
             results[number] = coverage(number, args.sets, args.n_boot, args.seed, pool)
+            tally = {"|".join(k): v.tolist() for k, v in results[number]["tally"].items()}
+            keep(args.save, {"case": number, "sets": args.sets, "n_boot": args.n_boot,
+                             "seed": args.seed, "tally": tally})  # fmt: skip
             print(
                 f"  {SHAPES[number].name}: done ({time.perf_counter() - start:.0f} s)", flush=True
             )
@@ -408,7 +442,10 @@ def main() -> None:
             print_default(results)
             print_methods(results)
         if not args.no_paired:
-            rates = {kind: paired(args, kind, pool) for kind in (*NULLS, "power")}
+            if rates is None:
+                rates = {kind: paired(args, kind, pool) for kind in (*NULLS, "power")}
+                plain = {k: [[float(r), int(n)] for r, n in v] for k, v in rates.items()}
+                keep(args.save, {"paired": plain})
             print_paired(args, rates)
     print(f"({time.perf_counter() - start:.0f} s in all)")
     print(summary_line(results, rates))

@@ -8,6 +8,7 @@ import pytest
 
 from virnucpro_trainer.stats.conformal import (
     bh_qvalues,
+    bin_minimum,
     conformal_pvalues,
     floor_problem,
     mondrian_pvalues,
@@ -71,6 +72,15 @@ def test_mondrian_bins_merge_from_the_largest_sizes_down():
     assert size_bins(np.full(10, 4), min_hosts=200).as_list() == [{"sizes": [1, None], "hosts": 10}]
     fine = size_bins(np.r_[np.full(5, 1), np.full(5, 2), np.full(5, 4), np.full(5, 8)], 5)
     assert [b["sizes"] for b in fine.as_list()] == [[1, 1], [2, 3], [4, 7], [8, None]]
+
+
+def test_a_bin_holds_enough_hosts_to_resolve_bhs_threshold_for_the_sample():
+    # 5% viral among 2,000, target 0.1: BH calls the 100 viral units at p <= 0.00526, so a bin
+    # needs 5 / 0.00526 = 950 host units; at 50% (p <= 0.1) the minimum itself, 100
+    assert bin_minimum(100, units=2000, null_share=0.95, target=0.1) == 950
+    assert bin_minimum(100, units=2000, null_share=0.5, target=0.1) == 100
+    # no fraction (plain BH): one viral unit, p <= 0.1 / 2000, so every host unit in one bin
+    assert bin_minimum(100, units=2000, null_share=1.0, target=0.1) == 100_000
 
 
 def test_mondrian_p_values_compare_a_unit_with_its_own_size_bin_only():

@@ -5,9 +5,12 @@ the same level and size bin (stats/conformal.py), then Benjamini-Hochberg with S
 
 Units are compared by keys that both sides compute alike: rows by their logit (the ranking the
 rows' AUROC uses; the probability where the scores carry no logits), chunks by their highest
-frame key, records by their score (`aggregate`) with ties broken by the mean of their chunks'
-keys (a vote share ties often: a one-chunk record scores 0 or 1). Keys are rounded to float32 on
-both sides, as the sample's probabilities are. The validation's units are built from its rows by
+frame key, records by the mean of their chunks' keys, ties broken by their score (`aggregate`).
+Not by the vote share itself: its steps depend on the record's size, so under the null a long
+record's vote is unlike a short one's in either direction, while the mean's spread only narrows
+as a record grows (a record longer than the validation's in its size bin gets a conservative
+p-value; benchmarks/fdr_calls.py --sizes long). Keys are rounded to float32 on both sides, as
+the sample's probabilities are. The validation's units are built from its rows by
 the sample's own rules (levels.py). Also: each chunk's and row's record call (`record_call`).
 """
 
@@ -22,6 +25,7 @@ from scipy.special import expit
 from virnucpro_trainer.data.records import records_of
 from virnucpro_trainer.levels import FRAME, Level, chunk_level, record_level
 from virnucpro_trainer.stats.calibration import apply_temperature
+from virnucpro_trainer.stats.composition import calls_at_fdr
 from virnucpro_trainer.stats.conformal import (
     SizeBins,
     bh_qvalues,
@@ -99,9 +103,12 @@ def unit_keys(levels: dict[str, Level], pattern: str) -> dict[str, Keys]:
         out["chunks"] = Keys(key, np.zeros(key.size), np.asarray(chunks.size))
         if "records" in levels:
             records = levels["records"]
-            tie = _group_mean(chunks.ids, out["chunks"].score, records.ids, pattern)
-            tie = np.zeros(tie.size) if np.isnan(tie).any() else _f32(tie)
-            out["records"] = Keys(_f32(records.score), tie, np.asarray(records.size))
+            mean = _group_mean(chunks.ids, out["chunks"].score, records.ids, pattern)
+            size = np.asarray(records.size)
+            if np.isnan(mean).any():
+                out["records"] = Keys(_f32(records.score), np.zeros(mean.size), size)
+            else:
+                out["records"] = Keys(_f32(mean), _f32(records.score), size)
     return out
 
 
@@ -150,7 +157,7 @@ def conformal_calls(
     p = mondrian_pvalues(sample.score, sample.size, hosts.score, hosts.size, bins,
                          sample.tie, hosts.tie)  # fmt: skip
     q = bh_qvalues(p, pi0)
-    called = q <= target + 1e-12
+    called = calls_at_fdr(q, target)
     problems = [floor_problem(int(n), max(m, 1), pi0, target) for n in bins.hosts]
     reason = None
     if m and not called.any() and all(problems):  # even the best bin cannot reach

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
@@ -24,6 +24,7 @@ from virnucpro_trainer.stats.bootstrap import (
     check_settings,
     standard_errors,
 )
+from virnucpro_trainer.stats.effective import CLASSES, class_sizes, kish
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS
 
 METHODS = ("studentized", "bca", "percentile")
@@ -34,6 +35,7 @@ DEFAULT_METHOD = "studentized"
 MIN_GENOMES_PER_CLASS = 5
 MIN_EFFECTIVE_GENOMES = 3.0
 RANGES = {"mcc": (-1.0, 1.0)}  # every other metric lies in [0, 1]
+CLASS_OF = {"recall": "viral", "specificity": "host"}  # the metrics that rest on one class
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,9 @@ def design_problem(y: np.ndarray, codes: np.ndarray, n_groups: int) -> str | Non
     all, or a class (of those present) held by too few genomes or dominated by one."""
     if n_groups < 2:
         return "one genome: no variation between genomes to resample"
-    for label, name in ((1, "viral"), (0, "host")):
-        sizes = np.bincount(codes[y == label], minlength=n_groups)
-        sizes = sizes[sizes > 0].astype(np.float64)
+    per_class = class_sizes(y, codes, n_groups)
+    for name, _ in CLASSES:
+        sizes = per_class[name][per_class[name] > 0]
         if len(sizes) == 0:
             continue
         if len(sizes) < MIN_GENOMES_PER_CLASS:
@@ -68,7 +70,7 @@ def design_problem(y: np.ndarray, codes: np.ndarray, n_groups: int) -> str | Non
                 f"the {name} class is held by {len(sizes)} genome(s); at least "
                 f"{MIN_GENOMES_PER_CLASS} are needed"
             )
-        effective = sizes.sum() ** 2 / np.sum(sizes**2)
+        effective = kish(sizes)
         if effective < MIN_EFFECTIVE_GENOMES:
             return (
                 f"one genome holds {sizes.max() / sizes.sum():.0%} of the {name} fragments "
@@ -82,12 +84,27 @@ def design_problem(y: np.ndarray, codes: np.ndarray, n_groups: int) -> str | Non
 class Draws:
     """One metric set's values on the test set and over the resamples: the point values, each
     genome's jackknife difference on the test set, and per resample the value and its standard
-    error (for a paired comparison: the differences b - a)."""
+    error (for a paired comparison: the differences b - a); and the test set's effective number
+    of genomes per class ({"viral", "host"}: effective.kish of the class's genome sizes)."""
 
     point: dict[str, float]
     jackknife: dict[str, np.ndarray]
     values: dict[str, np.ndarray]
     errors: dict[str, np.ndarray]
+    classes: dict[str, float] = field(default_factory=dict)
+
+    def degrees_of_freedom(self, metric: str) -> float:
+        """The small-sample floor's degrees of freedom: the metric's own effective number of
+        genomes (interval_methods.effective_clusters of its jackknife differences), at most the
+        effective number of the genomes of the class(es) it rests on (recall: viral,
+        specificity: host, every other metric: the smaller class), minus 1."""
+        own = im.effective_clusters(self.jackknife[metric])
+        present = {k: v for k, v in self.classes.items() if v > 0}
+        if metric in CLASS_OF and CLASS_OF[metric] in present:
+            own = min(own, present[CLASS_OF[metric]])
+        elif present:
+            own = min(own, *present.values())
+        return own - 1.0
 
 
 def _own(outputs: list[list[tuple[dict, dict]]]) -> list[tuple[dict, dict]]:
@@ -121,12 +138,15 @@ def draw(
             errors.append(standard_errors(counts, d))
         bar.update(len(counts))
     bar.close()
+    sizes = class_sizes(design.y, design.codes, design.n_groups)
+    classes = {name: kish(sizes[name]) for name, _ in CLASSES}
     return [
         Draws(
             point={k: float(v[k][0]) for k in SCALAR_METRICS},
             jackknife={k: d[k][0] for k in SCALAR_METRICS},
             values={k: np.concatenate([b[k] for b in values]) for k in SCALAR_METRICS},
             errors={k: np.concatenate([b[k] for b in errors]) for k in SCALAR_METRICS},
+            classes=classes,
         )
         for (v, d), (values, errors) in zip(firsts, drawn, strict=True)
     ]
@@ -145,9 +165,8 @@ def interval(draws: Draws, metric: str, method: str, level: float, difference=Fa
         elif method == "bca" or not np.isfinite(errors).any():  # AUPRC: no resampled errors
             low, high = im.bca(point, values, draws.jackknife[metric], level)
         else:
-            jackknife = draws.jackknife[metric]
-            error = float(np.sqrt(np.sum(jackknife**2)))
-            df = im.effective_clusters(jackknife) - 1.0
+            error = float(np.sqrt(np.sum(draws.jackknife[metric] ** 2)))
+            df = draws.degrees_of_freedom(metric)
             scale = None if difference else RANGES.get(metric, (0.0, 1.0))
             low, high = im.studentized(point, error, values, errors, level, df, scale)
     except im.NotEstimable as why:
