@@ -14,6 +14,7 @@ from pathlib import Path
 import optuna
 import optuna.distributions as od
 import pytest
+import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
@@ -46,18 +47,18 @@ SPACE = {"lr": od.FloatDistribution(1e-5, 1e-2, log=True), "batch": od.IntDistri
 def study_in(tmp_path: Path, name: str = "s", grace: int = 60, **search) -> optuna.Study:
     spec = str(tmp_path / "optuna.journal")
     storage = open_storage(spec, (1, grace, retry_callback(1)))
-    return join_study(storage, name, "minimize", make_sampler(dict(PRESET.sampler)), search)
+    return join_study(storage, name, ["minimize"], make_sampler(dict(PRESET.sampler)), search)
 
 
 def test_the_preset_space_and_the_command_line_win():
     params = OmegaConf.to_container(PRESET.params)
     space, fixed = search_space(
-        params, ["data=synthetic", "batch_size=range(32, 129, 32)", "patience=5"]
+        params, ["data=synthetic", "batch_size=range(32, 128, 32)", "patience=5"]
     )
     assert space["optimizer.lr"] == od.FloatDistribution(1e-5, 1e-2, log=True)
     assert space["model.hidden_dim"] == od.CategoricalDistribution([256, 512, 1024])
     assert space["model.dropout"] == od.FloatDistribution(0.1, 0.6)
-    assert space["batch_size"] == od.IntDistribution(32, 128, step=32)  # range's last value
+    assert space["batch_size"] == od.IntDistribution(32, 128, step=32)  # both ends included
     assert "patience" not in space and fixed == ["data=synthetic", "patience=5"]
 
 
@@ -95,11 +96,14 @@ def test_storage_is_a_journal_in_the_sweep_or_a_database_url(tmp_path):
 def test_bad_sweeper_settings_are_all_named():
     settings = OmegaConf.to_container(PRESET, resolve=True)
     settings_from({k: v for k, v in settings.items() if not k.startswith("_")})  # the preset's
-    settings.update(n_trials=0, grace_period=30, heartbeat_interval=60, max_failure_rate=1.0)
+    settings.update(n_trials=0, grace_period=30, heartbeat_interval=60, max_failure_rate=1.5)
+    settings.update(direction=["minimize", "up"], max_failures=3)
     with pytest.raises(UserError) as err:
         settings_from({k: v for k, v in settings.items() if not k.startswith("_")})
-    assert "hydra.sweeper.max_failure_rate is not a setting" in str(err.value)
+    assert "hydra.sweeper.max_failures is not a setting" in str(err.value)
     assert "hydra.sweeper.n_trials must be >= 1, got 0" in str(err.value)
+    assert "hydra.sweeper.max_failure_rate must be a number from 0 to 1, got 1.5" in str(err.value)
+    assert "hydra.sweeper.direction must be minimize or maximize, or a list" in str(err.value)
     with pytest.raises(UserError, match="hydra.sweeper.pruner: cannot make optuna.pruners.Nope"):
         check_pruner({"_target_": "optuna.pruners.Nope"})
 
@@ -145,8 +149,8 @@ def test_a_worker_joins_only_the_search_it_means(tmp_path):
     with pytest.raises(UserError, match=r"another search.*\n  data: study 'synthetic'"):
         study_in(tmp_path, data="merged", batch_size="searched: choice")
     storage = open_storage(str(tmp_path / "optuna.journal"))
-    with pytest.raises(UserError, match="minimizes its value; this worker would maximize"):
-        join_study(storage, "s", "maximize", None, {})
+    with pytest.raises(UserError, match="is to minimize its value.*this worker would maximize"):
+        join_study(storage, "s", ["maximize"], None, {})
 
 
 def trial_config(tmp_path: Path, number: int, pruner: dict | None):
@@ -220,9 +224,45 @@ def test_the_summary_names_the_best_trial_and_every_state(tmp_path):
     assert rows[3]["value"] == "0.9" and rows[4]["error"] == "UserError: diverged"
     md = (tmp_path / "summary.md").read_text()
     assert "5 trials (3 complete, 1 pruned, 1 fail)" in md and "Best: trial 1, value 0.2" in md
-    assert "| lr |" in md or "| batch |" in md  # the importances table
+    assert "- trial 4: UserError: diverged" in md  # why it failed
+    # importances wait for enough complete trials, and say so
+    assert "not estimated yet: 3 complete trial(s), at least 10 needed" in md
+    assert not (tmp_path / "param_importances.png").exists()
+    for value in range(7):
+        study.tell(study.ask(SPACE), value / 10)
+    write_search_summary(study, tmp_path, pictures=True)
+    md = (tmp_path / "summary.md").read_text()
+    assert "| lr |" in md and "| batch |" in md  # the importances table
     for picture in ("optimization_history.png", "param_importances.png"):
         assert (tmp_path / picture).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_resumed_retry_shows_the_epoch_it_ended_at(tmp_path):
+    study = study_in(tmp_path)
+    retry = study.ask(SPACE)
+    for epoch in (4, 5, 6):  # it resumed after epoch 3 of the lost attempt
+        retry.report(0.5, epoch)
+    study.tell(retry, 0.5)
+    write_search_summary(study, tmp_path, pictures=False)
+    with (tmp_path / "summary.csv").open() as f:
+        assert next(csv.DictReader(f))["epochs"] == "6"
+
+
+def test_a_multi_objective_summary_lists_the_pareto_front(tmp_path):
+    storage = open_storage(str(tmp_path / "optuna.journal"), (1, 60, retry_callback(1)))
+    sampler = make_sampler({"_target_": "optuna.samplers.RandomSampler", "seed": 1})
+    study = join_study(storage, "m", ["minimize", "maximize"], sampler, {})
+    for values in ((1.0, 1.0), (2.0, 3.0), (2.0, 0.5)):  # the last is dominated by the first
+        study.tell(study.ask(SPACE), values)
+    write_search_summary(study, tmp_path, pictures=True)
+    results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    assert results["name"] == "optuna" and results["best_trials"] == [0, 1]
+    assert [s["values"] for s in results["solutions"]] == [[1.0, 1.0], [2.0, 3.0]]
+    md = (tmp_path / "summary.md").read_text()
+    assert "## Pareto front (minimize, maximize): 2 trial(s)" in md
+    assert "- trial 1: values 2.0000, 3.0000;" in md
+    assert "not estimated for a multi-objective search" in md
+    assert (tmp_path / "pareto_front.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_requeued_trial_continues_in_its_own_directory(tmp_path):

@@ -122,23 +122,34 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         return self._inner.sample_independent(study, trial, param_name, param_distribution)
 
     def after_trial(self, study, trial, state, values) -> None:
-        self._inner.after_trial(study, trial, state, values)
+        try:
+            self._inner.after_trial(study, trial, state, values)
+        except RuntimeError as err:  # the grid sampler's study.stop() when its grid is done:
+            if "Study.stop" not in str(err):  # the worker counts trials instead
+                raise
 
     def reseed_rng(self) -> None:
         self._inner.reseed_rng()
 
 
-def join_study(storage, name: str, direction: str, sampler, search: dict) -> optuna.Study:
+def join_study(storage, name: str, directions: list[str], sampler, search: dict) -> optuna.Study:
     """The study `name` in `storage`, made by the first worker; a later worker must bring the
-    same direction and the same search (`search`: its overrides and parameters), or it is
+    same directions and the same search (`search`: its overrides and parameters), or it is
     refused, naming what differs: two different searches never share one study by accident."""
     study = optuna.create_study(
-        storage=storage, study_name=name, sampler=sampler, direction=direction, load_if_exists=True
+        storage=storage,
+        study_name=name,
+        sampler=sampler,
+        directions=directions,
+        load_if_exists=True,
     )
-    if study.direction.name.lower() != direction:
+    found = [d.name.lower() for d in study.directions]
+    if found != directions:
+        goal = " and ".join(found)
         raise UserError(
-            f"study {name!r} {study.direction.name.lower()}s its value; this worker would "
-            f"{direction} it: use the same optimized_metric, or another hydra.sweeper.study_name"
+            f"study {name!r} is to {goal} its value(s); this worker would "
+            f"{' and '.join(directions)}: use the same optimized_metric (direction), or another "
+            "hydra.sweeper.study_name"
         )
     saved = study.user_attrs.get("search")
     if saved is None:

@@ -1,7 +1,8 @@
 """A search's results in its sweep directory, from the study: `summary.csv` and `summary.md` (the
-best trial and its parameters, parameter importances, every trial with its state, value, epochs
-and test metrics), `optimization_results.yaml` (the best parameters and value), and the pictures
-`optimization_history.png` and `param_importances.png`.
+best trial and its parameters, or a multi-objective study's Pareto front; parameter importances;
+every trial with its state, value, epochs and test metrics; why each failed trial failed),
+`optimization_results.yaml` (the best parameters and value, or the front), and the pictures
+`optimization_history.png` and `param_importances.png` (`pareto_front.png` for two objectives).
 
 Every worker rewrites them after each trial it ran (the pictures when it stops), each file
 replaced whole (atomic.py), so a reader never sees a half-written one.
@@ -20,12 +21,15 @@ from optuna.trial import TrialState
 
 from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.reports.tables import fmt
+from virnucpro_trainer.search.outcome import FAILED_BECAUSE
 from virnucpro_trainer.search.study import retry_history
 from virnucpro_trainer.sweeps.training import METRICS, _fill_training, job_start
 
 log = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# fANOVA on fewer complete trials ranks parameters by noise: importances wait for this many
+MIN_FOR_IMPORTANCES = 10
 
 
 def run_dir_of(trial: optuna.trial.FrozenTrial, sweep_dir: Path) -> Path:
@@ -38,17 +42,21 @@ def trial_row(trial: optuna.trial.FrozenTrial, sweep_dir: Path) -> dict:
     directory and, where the run finished, its test metrics; the last line of a failure."""
     run = run_dir_of(trial, sweep_dir)
     retried = retry_history(trial)
+    values = trial.values or []
     row = {
         "trial": trial.number,
         "state": trial.state.name.lower(),
-        "value": trial.value,  # a pruned trial's: at the epoch it stopped
+        # a pruned trial's: at the epoch it stopped; a multi-objective trial's: each value
+        "value": values[0] if len(values) == 1 else (values or None),
         **{f"params.{k}": v for k, v in trial.params.items()},
-        "epochs": len(trial.intermediate_values),
+        # the epoch it ended at (a retry that resumed reports only the epochs it ran itself)
+        "epochs": max(trial.intermediate_values, default=""),
         "retry_of": retried[-1] if retried else "",
         "run_dir": run.relative_to(sweep_dir) if run.is_relative_to(sweep_dir) else run,
     }
+    row["error"] = trial.user_attrs.get(FAILED_BECAUSE, "")  # what the worker saw
     if run.is_dir():
-        row["error"] = job_start(run).get("error", "")
+        row["error"] = row["error"] or job_start(run).get("error", "")
         if (run / "test_metrics.json").is_file():
             _fill_training(row, json.loads((run / "test_metrics.json").read_text()))
     return row
@@ -57,8 +65,13 @@ def trial_row(trial: optuna.trial.FrozenTrial, sweep_dir: Path) -> dict:
 def importances(study: optuna.Study) -> tuple[dict[str, float], str]:
     """(each parameter's importance, fANOVA, seeded), or ({}, why there is none)."""
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    if len(complete) < 2:
-        return {}, f"not estimable: {len(complete)} complete trial(s), at least 2 needed"
+    if len(study.directions) > 1:
+        return {}, "not estimated for a multi-objective search"
+    if len(complete) < MIN_FOR_IMPORTANCES:
+        return {}, (
+            f"not estimated yet: {len(complete)} complete trial(s), at least "
+            f"{MIN_FOR_IMPORTANCES} needed (on fewer, fANOVA ranks the parameters by noise)"
+        )
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     try:
         return optuna.importance.get_param_importances(study, evaluator=evaluator), ""
@@ -73,16 +86,38 @@ def cell(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def value_text(value) -> str:
+    """A trial's value, or a multi-objective trial's values, as a table cell."""
+    if isinstance(value, list):
+        return ", ".join(fmt(v) for v in value)
+    return fmt(value)
+
+
+def headline(study: optuna.Study) -> list[str]:
+    """The best trial with its parameters; a multi-objective study's Pareto front."""
+    if len(study.directions) > 1:
+        goals = ", ".join(d.name.lower() for d in study.directions)
+        front = study.best_trials
+        lines = [f"## Pareto front ({goals}): {len(front)} trial(s)", ""]
+        for t in sorted(front, key=lambda t: t.number):
+            params = ", ".join(f"`{k}={v}`" for k, v in t.params.items())
+            lines.append(f"- trial {t.number}: values {value_text(t.values)}; {params}")
+        return [*lines, ""]
+    best = best_trial(study)
+    if best is None:
+        return []
+    params = ", ".join(f"`{k}={v}`" for k, v in best.params.items())
+    goal = study.direction.name.lower()
+    return [f"Best: trial {best.number}, value {best.value:.6f} ({goal}d); {params}", ""]
+
+
 def markdown(study: optuna.Study, rows: list[dict], weights: dict, why: str) -> list[str]:
-    """summary.md: the best trial, the importances, then one line per trial."""
+    """summary.md: the best trial (or the Pareto front), the importances, one line per trial,
+    then why each failed trial failed."""
     states = [r["state"] for r in rows]
     counts = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
     lines = [f"# Search {study.study_name!r}: {len(rows)} trials ({counts})", ""]
-    best = best_trial(study)
-    if best is not None:
-        params = ", ".join(f"`{k}={v}`" for k, v in best.params.items())
-        goal = study.direction.name.lower()
-        lines += [f"Best: trial {best.number}, value {best.value:.6f} ({goal}d); {params}", ""]
+    lines += headline(study)
     lines += ["## Parameter importances (fANOVA)", ""]
     if weights:
         lines += ["| parameter | importance |", "|---|---|"]
@@ -90,23 +125,53 @@ def markdown(study: optuna.Study, rows: list[dict], weights: dict, why: str) -> 
     else:
         lines.append(why)
     names = sorted({k for r in rows for k in r if k.startswith("params.")})
+    tests = ("f1", "auroc", "mcc") if any("f1" in r for r in rows) else ()  # train.py's runs
     header = ["trial", "state", "value", "epochs", "retry of"]
-    header += [n.removeprefix("params.") for n in names] + ["test f1", "test auroc", "test mcc"]
+    header += [n.removeprefix("params.") for n in names] + [f"test {m}" for m in tests]
     lines += ["", "## Trials", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for r in rows:
         cells = [cell(r.get(k)) for k in ("trial", "state")]
-        cells += [fmt(r["value"]), cell(r["epochs"]), cell(r["retry_of"])]
-        cells += [cell(r.get(n)) for n in names] + [fmt(r.get(m)) for m in ("f1", "auroc", "mcc")]
+        cells += [value_text(r["value"]), cell(r["epochs"]), cell(r["retry_of"])]
+        cells += [cell(r.get(n)) for n in names] + [fmt(r.get(m)) for m in tests]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "A pruned trial's value is its best value when the pruner stopped it."]
+    lines += [
+        "",
+        "A pruned trial's value is its best value when the pruner stopped it; its epochs,",
+    ]
+    lines += ["and any trial's, the epoch it ended at."]
+    failed = [r for r in rows if r["state"] == "fail" and r.get("error")]
+    if failed:
+        lines += ["", "## Failed trials", ""]
+        lines += [f"- trial {r['trial']}: {r['error']}" for r in failed]
     return lines
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    if len(study.directions) > 1:
+        return None
     try:
         return study.best_trial
     except ValueError:  # no complete trial yet
         return None
+
+
+def results(study: optuna.Study) -> dict | None:
+    """optimization_results.yaml: the best trial's parameters and value, as
+    hydra-optuna-sweeper writes them; for several objectives the Pareto front, as `best_trials`
+    (their numbers) and `solutions` (each one's parameters and values)."""
+    if len(study.directions) > 1:
+        front = sorted(study.best_trials, key=lambda t: t.number)
+        solutions = [{"params": t.params, "values": t.values} for t in front]
+        return {"name": "optuna", "best_trials": [t.number for t in front], "solutions": solutions}
+    best = best_trial(study)
+    if best is None:
+        return None
+    return {
+        "name": "optuna",
+        "best_trial": best.number,
+        "best_value": best.value,
+        "best_params": best.params,
+    }
 
 
 def write_search_summary(study: optuna.Study, sweep_dir: Path, pictures: bool) -> None:
@@ -122,12 +187,10 @@ def write_search_summary(study: optuna.Study, sweep_dir: Path, pictures: bool) -
     weights, why = importances(study)
     with atomic_path(sweep_dir / "summary.md") as tmp:
         tmp.write_text("\n".join(markdown(study, rows, weights, why)) + "\n")
-    best = best_trial(study)
-    if best is not None:
-        results = {"name": "optuna", "best_trial": best.number, "best_value": best.value}
-        results["best_params"] = best.params
+    found = results(study)
+    if found is not None:
         with atomic_path(sweep_dir / "optimization_results.yaml") as tmp:
-            tmp.write_text(yaml.safe_dump(results, sort_keys=False))
+            tmp.write_text(yaml.safe_dump(found, sort_keys=False))
     if pictures:
         draw(study, weights, sweep_dir)
     log.info("search summary: %s", sweep_dir / "summary.md")
@@ -135,9 +198,13 @@ def write_search_summary(study: optuna.Study, sweep_dir: Path, pictures: bool) -
 
 def draw(study: optuna.Study, weights: dict, sweep_dir: Path) -> None:
     """optimization_history.png: each finished trial's value (a pruned one's when it stopped)
-    and the best so far; param_importances.png: the importances, if estimable."""
+    and the best so far; param_importances.png: the importances, if estimated;
+    pareto_front.png for two objectives."""
     from matplotlib.figure import Figure
 
+    if len(study.directions) > 1:
+        draw_front(study, sweep_dir)
+        return
     trials = [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
@@ -159,6 +226,27 @@ def draw(study: optuna.Study, weights: dict, sweep_dir: Path) -> None:
         ax.barh(list(weights)[::-1], list(weights.values())[::-1])
         ax.set(xlabel="importance (fANOVA)", title="parameter importances")
         save(fig, sweep_dir / "param_importances.png")
+
+
+def draw_front(study: optuna.Study, sweep_dir: Path) -> None:
+    """pareto_front.png: every complete trial's two values, the front's marked."""
+    from matplotlib.figure import Figure
+
+    if len(study.directions) != 2:
+        return
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    front = {t.number for t in study.best_trials}
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
+    for on_front, marker, label in ((False, "o", "trial"), (True, "*", "Pareto front")):
+        chosen = [t.values for t in complete if (t.number in front) == on_front]
+        if chosen:
+            ax.scatter(*zip(*chosen, strict=True), marker=marker, label=label)
+    goals = [d.name.lower() for d in study.directions]
+    ax.set(xlabel=f"objective 0 ({goals[0]})", ylabel=f"objective 1 ({goals[1]})")
+    ax.set_title(f"study {study.study_name}")
+    ax.legend()
+    save(fig, sweep_dir / "pareto_front.png")
 
 
 def save(fig, path: Path) -> None:

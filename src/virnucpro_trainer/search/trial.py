@@ -5,11 +5,13 @@ other: the config's `trial` node says which study and trial it is).
 earlier attempt left one (a job requeued by SLURM, or a retry of a trial whose worker was lost);
 `epoch_reporter` makes the run's per-epoch callback (train.py hands it to the training loop's
 `on_epoch`), which reports the objective after every epoch and raises Pruned when the pruner says
-so; the run then keeps its directory, marked by `pruned.json`.
+so; the run then keeps its directory, marked by `pruned.json`. `report` is the same for any
+Hydra app whose config declares a `trial` node (docs/sweeps.md, "Pruning in any app").
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 from collections.abc import Callable
@@ -111,3 +113,31 @@ def epoch_reporter(trial: DictConfig | None, metric: str) -> Callable[[EpochEnd]
             raise Pruned({**details, "last_epoch": end.record})
 
     return report
+
+
+@functools.lru_cache(maxsize=4)
+def _trial_of(storage: str, study_name: str, number: int, pruner: str) -> optuna.Trial:
+    import json
+
+    from omegaconf import OmegaConf
+
+    config = {"storage": storage, "study_name": study_name, "number": number}
+    return open_trial(OmegaConf.create({**config, "pruner": json.loads(pruner)}))
+
+
+def report(trial: DictConfig | None, value: float, step: int) -> None:
+    """For a job of any Hydra app searched by this sweeper: report `value` at `step` (an epoch,
+    an iteration) to the job's trial, then raise Pruned if the pruner stops it (the sweeper
+    marks the trial pruned). `trial` is the app's `trial` node (keys number, storage,
+    study_name, pruner, all null; the sweeper fills them in); outside a search it does nothing."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    if not is_trial(trial):
+        return
+    pruner = json.dumps(OmegaConf.to_container(trial.pruner) if trial.pruner else None)
+    optuna_trial = _trial_of(trial.storage, trial.study_name, trial.number, pruner)
+    optuna_trial.report(float(value), step)
+    if optuna_trial.should_prune():
+        raise Pruned({"trial": trial.number, "step": step, "value": float(value)})

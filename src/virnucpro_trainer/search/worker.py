@@ -13,22 +13,29 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import TrialState
 
 from virnucpro_trainer.entry import hydra_quote
-from virnucpro_trainer.errors import Pruned, UserError
-from virnucpro_trainer.search.private_api import job_error, storage_of, trial_id
+from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.search.outcome import tell
+from virnucpro_trainer.search.private_api import storage_of, trial_id
 from virnucpro_trainer.search.settings import (
     SearchSettings,
     check_pruner,
+    grid_of,
     make_sampler,
     search_record,
 )
-from virnucpro_trainer.search.space import as_override, pruner_override, search_space
+from virnucpro_trainer.search.space import (
+    as_override,
+    params_from_search_space,
+    pruner_override,
+    search_space,
+)
 from virnucpro_trainer.search.study import (
     join_study,
     known_warnings,
@@ -95,64 +102,103 @@ def fail_and_retry(study: optuna.Study, trials: list[optuna.Trial], retry: Calla
             pass
 
 
-def tell(study: optuna.Study, trial: optuna.Trial, job: JobReturn) -> None:
-    """Tell the study how trial's job ended: its value, pruned, or failed."""
-    value, state, error = None, TrialState.FAIL, job_error(job)
-    if job.status == JobStatus.COMPLETED:
-        value = float(job.return_value)
-        state = TrialState.COMPLETE if math.isfinite(value) else TrialState.FAIL
-    elif isinstance(error, Pruned):
-        state = TrialState.PRUNED
-    else:
-        log.warning("trial %d failed: %s", trial.number, error)
-    finished = study.tell(trial, value if state == TrialState.COMPLETE else None, state=state,
-                          skip_if_finished=True)  # fmt: skip
-    if finished.state != state:
-        log.warning("trial %d had been marked %s meanwhile", trial.number, finished.state.name)
-    log.info("trial %d: %s %s", trial.number, state.name.lower(), "" if value is None else value)
+@dataclass
+class Search:
+    """A worker's search, opened and checked: its study and what every trial gets."""
+
+    settings: SearchSettings
+    study: optuna.Study
+    space: dict
+    fixed: list[str]
+    identity: list[str]  # the `trial.*` overrides of an app with a `trial` node, else []
+    retry: Callable
+    n_trials: int
 
 
-def run_worker(s: SearchSettings, arguments: list[str], sweep_dir: Path, launch: Callable) -> None:
-    """Run trials of the study until it holds `s.n_trials`, then write the summary with its
-    pictures; `launch(overrides, first_number)` runs jobs (Hydra's launcher), returning
-    their JobReturns."""
-    space, fixed = search_space(s.params, arguments)
+def open_search(
+    s: SearchSettings, arguments: list[str], sweep_dir: Path, trial_node: bool
+) -> Search:
+    """The study this worker joins, with its space; every refusal (a bad space, sampler,
+    pruner or storage, another search in the study) is a UserError raised here, before any
+    trial runs."""
+    params = {**params_from_search_space(s.search_space), **(s.params or {})}
+    space, fixed = search_space(params, arguments)
     spec = storage_spec(s.storage, sweep_dir)
+    sampler = make_sampler(s.sampler, space)
+    check_pruner(s.pruner)
+    n_trials = s.n_trials
+    if s.sampler["_target_"].endswith("GridSampler"):
+        points = math.prod(len(grid_of(d)) for d in space.values())
+        n_trials = min(n_trials, points)
+        log.info("the grid has %d points: %d trials", points, n_trials)
     retry = retry_callback(s.max_retry)
     storage = open_storage(spec, (s.heartbeat_interval, s.grace_period, retry))
-    sampler = make_sampler(s.sampler)
-    check_pruner(s.pruner)
-    study = join_study(storage, s.study_name, s.direction, sampler, search_record(space, fixed))
-    log.info("study %r in %s: %d trials in all, %s", s.study_name, spec, s.n_trials, s.direction)
+    study = join_study(storage, s.study_name, s.directions, sampler, search_record(space, fixed))
+    goal = ", ".join(s.directions)
+    log.info("study %r in %s: %d trials in all, %s", s.study_name, spec, n_trials, goal)
     identity = [
         f"trial.storage={hydra_quote(spec)}",
         f"trial.study_name={hydra_quote(s.study_name)}",
         pruner_override(s.pruner),
     ]
-    while (left := trials_left(study, s.n_trials)) is not None:
+    return Search(s, study, space, fixed, identity if trial_node else [], retry, n_trials)
+
+
+def run_search(
+    search: Search, sweep_dir: Path, launch: Callable, extend: Callable | None = None
+) -> None:
+    """Run trials of the study until it holds `n_trials`, then write the summary with its
+    pictures; `launch(overrides, first_number)` runs jobs (Hydra's launcher), returning
+    their JobReturns; `extend(trial)` (custom_search_space) adds parameters to each trial."""
+    s, study = search.settings, search.study
+    while (left := trials_left(study, search.n_trials)) is not None:
         if left == 0:  # nothing to ask while other workers' trials run: one may be lost
             time.sleep(min(POLL_SECONDS, s.heartbeat_interval))
             continue
         with known_warnings():  # heartbeats outside Study.optimize: recorded below
-            asked = [study.ask(space) for _ in range(min(s.n_jobs, left))]
-        overrides = [
-            [*fixed, *(as_override(k, v) for k, v in t.params.items()), f"trial.number={t.number}"]
-            + identity
-            for t in asked
-        ]
+            asked = [study.ask(search.space) for _ in range(min(s.n_jobs, left))]
         with Heartbeat(storage_of(study), [trial_id(t) for t in asked], s.heartbeat_interval):
             try:
+                overrides = [trial_overrides(search, t, extend) for t in asked]
                 jobs = launch(overrides, asked[0].number)
             except BaseException:  # interrupted, or the launcher lost the jobs
-                fail_and_retry(study, asked, retry)
+                fail_and_retry(study, asked, search.retry)
                 raise
-        for trial, job in zip(asked, jobs, strict=True):
-            tell(study, trial, job)
+        reasons = [
+            why for trial, job in zip(asked, jobs, strict=True) if (why := tell(study, trial, job))
+        ]
         write_search_summary(study, sweep_dir, pictures=False)
+        check_failure_rate(study, s.max_failure_rate, reasons, sweep_dir)
     write_search_summary(study, sweep_dir, pictures=True)
     states = {t.state for t in study.get_trials(deepcopy=False)}
     if TrialState.FAIL in states and not states & {TrialState.COMPLETE, TrialState.PRUNED}:
         raise UserError(f"every trial failed: see {sweep_dir / 'summary.md'} and their error.txt")
+
+
+def trial_overrides(search: Search, trial: optuna.Trial, extend: Callable | None) -> list[str]:
+    """A trial's job: the fixed overrides, its values, and (for an app with a `trial` node)
+    which trial of which study it is."""
+    if extend is not None:
+        extend(trial)
+    values = [as_override(k, v) for k, v in trial.params.items()]
+    own = [f"trial.number={trial.number}", *search.identity] if search.identity else []
+    return [*search.fixed, *values, *own]
+
+
+def check_failure_rate(study: optuna.Study, most: float, reasons: list[str], sweep_dir) -> None:
+    """Stop the search (a UserError) when more than `most` of the study's finished trials failed
+    on their own (a trial whose worker was lost and is retried is no failure)."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in retry_history(t)}
+    failed = sum(t.state == TrialState.FAIL and t.number not in retried for t in trials)
+    finished = failed + sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    if failed and failed / finished > most:
+        write_search_summary(study, sweep_dir, pictures=True)
+        last = f"; the last: {reasons[-1]}" if reasons else ""
+        raise UserError(
+            f"search stopped: {failed} of {finished} finished trials failed, more than "
+            f"hydra.sweeper.max_failure_rate={most}{last}; every reason: {sweep_dir / 'summary.md'}"
+        )
 
 
 def trials_left(study: optuna.Study, n_trials: int) -> int | None:
