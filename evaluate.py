@@ -9,7 +9,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from virnucpro_trainer.config.evaluate import register_eval_configs
-from virnucpro_trainer.entry import options_first, run_task
+from virnucpro_trainer.entry import check_overrides, options_first, run_task
+from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.evaluate.inputs import run_data_overrides
 from virnucpro_trainer.evaluate.pipeline import evaluate_run
 from virnucpro_trainer.run_dir import EVAL_RESULT
@@ -30,5 +31,10 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    sys.argv = options_first(run_data_overrides(sys.argv))
+    try:
+        sys.argv = options_first(run_data_overrides(sys.argv))
+        check_overrides(sys.argv, Path(__file__).parent / "conf", "evaluate")
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
     main()

@@ -12,10 +12,16 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from virnucpro_trainer.config.schema import register_configs
-from virnucpro_trainer.entry import options_first, run_task
+from virnucpro_trainer.entry import check_overrides, options_first, run_task
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.run_dir import LAST
-from virnucpro_trainer.search.trial import epoch_reporter, is_trial, run_trial
+from virnucpro_trainer.search.trial import (
+    check_objectives,
+    epoch_reporter,
+    is_trial,
+    name_objectives,
+    run_trial,
+)
 from virnucpro_trainer.sweeps.training import is_search
 from virnucpro_trainer.train.pipeline import run
 from virnucpro_trainer.train.resume import check_resume, resume_arguments
@@ -24,21 +30,26 @@ register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | tuple[float, ...]:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     # A search sweeper (Optuna) needs a failed trial raised: it marks the trial failed (a NaN
     # return would look like a score) and goes on.
     searching = hydra_cfg.mode == RunMode.MULTIRUN and is_search(hydra_cfg.sweeper)
 
-    def train() -> float:
+    def train() -> float | tuple[float, ...]:
+        if searching:  # several objectives: optimized_metrics, one per direction
+            check_objectives(cfg.optimized_metrics, hydra_cfg.sweeper.direction)
         if is_trial(cfg.trial):  # reports each epoch to its study; may continue an earlier attempt
+            name_objectives(cfg.trial, cfg.optimized_metrics)
             report = epoch_reporter(cfg.trial, cfg.optimized_metric)
             value = run_trial(cfg, run_dir, functools.partial(run, on_epoch=report))
         else:
             value = run(cfg, run_dir)
-        if searching and not math.isfinite(value):
-            raise UserError(f"{cfg.optimized_metric} is {value}: this trial has no score")
+        values = value if isinstance(value, tuple) else (value,)
+        if searching and not all(math.isfinite(v) for v in values):
+            names = ", ".join(cfg.optimized_metrics or [cfg.optimized_metric])
+            raise UserError(f"{names} is {value}: this trial has no score")
         return value
 
     def after_interrupt() -> str:
@@ -67,6 +78,7 @@ if __name__ == "__main__":
     try:
         sys.argv = options_first(resume_arguments(sys.argv))
         check_resume(sys.argv, Path(__file__).parent / "conf")
+        check_overrides(sys.argv, Path(__file__).parent / "conf", "train")
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

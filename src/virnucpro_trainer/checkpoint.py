@@ -19,6 +19,7 @@ from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.config.schema import TrainConfig
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.model import VirNucProMLP
+from virnucpro_trainer.run_dir import EVAL_RESULT
 from virnucpro_trainer.torch_files import load_weights_only
 
 log = logging.getLogger(__name__)
@@ -130,8 +131,9 @@ class ScoringModel:
         return str(self.metadata.get("huggingface_model_id", "unknown model id"))
 
 
-def resolve_checkpoint(ckpt: Path) -> tuple[Path, Path | None]:
-    """(checkpoint file, run directory or None) for `ckpt=`, a run directory or a file."""
+def resolve_checkpoint(ckpt: Path, setting: str = "ckpt") -> tuple[Path, Path | None]:
+    """(checkpoint file, run directory or None) for `ckpt=`, a run directory or a file;
+    `setting` is what the user typed (ckpt, init_from), named in any message."""
     if ckpt.is_dir():
         name = TrainConfig.checkpoint_name  # a run directory without its config
         config = ckpt / ".hydra" / "config.yaml"
@@ -142,26 +144,31 @@ def resolve_checkpoint(ckpt: Path) -> tuple[Path, Path | None]:
                 raise UserError(f"{config}: cannot be read as YAML: {err}") from None
         path = ckpt / name
         if not path.is_file():
+            what = "is it a finished training run?"
+            if (ckpt / EVAL_RESULT).is_file():
+                what = "it is an evaluation's directory (metrics.json), not a training run."
             raise UserError(
-                f"ckpt={ckpt} is a directory without its best-model file {name}: is it a "
-                "finished training run? Give a run directory or a .pth file"
+                f"{setting}={ckpt} is a directory without its best-model file {name}: {what} "
+                "Give a run directory or a .pth file"
             )
         return path, ckpt
     if not ckpt.exists():
         raise UserError(
-            f"checkpoint not found: {ckpt} (ckpt= takes a run directory or a .pth file)"
+            f"{setting}={ckpt}: checkpoint not found ({setting}= takes a run directory or a "
+            ".pth file)"
         )
     return ckpt, None
 
 
-def read_checkpoint(path: Path) -> dict:
-    """The checkpoint dict, loaded with weights_only=True; a UserError for anything else."""
+def read_checkpoint(path: Path, setting: str = "ckpt") -> dict:
+    """The checkpoint dict, loaded with weights_only=True; a UserError for anything else
+    (`setting`, what the user typed, names the remedy)."""
     obj = load_weights_only(path, REFUSED)
     if isinstance(obj, dict) and {"scheduler_state_dict", "rng", "history"} <= set(obj):
         run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         raise UserError(
-            f"{path}: this is a run's training state (for resume=), not its best model: score "
-            f"the run directory, ckpt={run_dir}, which takes the best-model file in it"
+            f"{path}: this is a run's training state (for resume=), not its best model: give "
+            f"the run directory, {setting}={run_dir}, which takes the best-model file in it"
         )
     if isinstance(obj, dict) and {"members", "metadata"} <= set(obj):
         return obj  # an ensemble file (ensemble.py)

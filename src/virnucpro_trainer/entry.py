@@ -1,9 +1,11 @@
 """The one wrapper both entry points (train.py, evaluate.py) run their work in: how an error, an
-interrupt or a failed multirun job ends, and removing a directory that holds no results."""
+interrupt or a failed multirun job ends, and removing a directory that holds no results; before
+Hydra runs, the command line's options put first and its overrides checked (check_overrides)."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import math
 import re
@@ -44,6 +46,12 @@ def options_first(argv: list[str]) -> list[str]:
     value is optional (`--info [what]`) takes the next argument only when it is one of its
     choices; without one it is written with its default (`--info=all`), as the override that now
     follows it would be taken for its value."""
+    options, rest = split_options(argv)
+    return [*argv[:1], *options, *rest]
+
+
+def split_options(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(Hydra's options with their values, the overrides) of `argv` (options_first's rule)."""
     known, options, rest, i = hydra_options(), [], [], 1
     while i < len(argv):
         name, given = argv[i].split("=", 1)[0], "=" in argv[i]
@@ -58,7 +66,63 @@ def options_first(argv: list[str]) -> list[str]:
             options += argv[i : i + 2]
             i += 1
         i += 1
-    return [*argv[:1], *options, *rest]
+    return options, rest
+
+
+# Options that change which config is composed: check_overrides leaves those runs to Hydra.
+CONFIG_OPTIONS = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd")
+KINDS = {"FloatNode": "a number", "IntegerNode": "an integer", "BooleanNode": "true or false"}
+
+
+def check_overrides(argv: list[str], config_dir: Path, config_name: str) -> None:
+    """Before Hydra runs: an override it could not compose, said in the project's form (a
+    UserError naming the setting as typed) instead of Hydra's dump: a value of the wrong type
+    (`calls.fdr=abc`), an option its group does not have (`calls=bogus`), a key that is not a
+    setting. Sweeps (`a,b`) and Hydra's own settings are left to Hydra."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+    options, rest = split_options(argv)
+    if any(o.split("=", 1)[0] in CONFIG_OPTIONS for o in options):
+        return
+    typed = {}
+    for arg in rest:
+        try:
+            override = OverridesParser.create().parse_override(arg)
+        except Exception:  # noqa: BLE001 - malformed: Hydra names it itself
+            return
+        if not override.is_sweep_override() and not override.key_or_group.startswith("hydra"):
+            typed[override.key_or_group.lstrip("+~")] = arg
+    try:
+        with initialize_config_dir(str(config_dir.resolve()), version_base="1.3"):
+            compose(config_name, overrides=list(typed.values()))
+        return
+    except MissingConfigException as err:
+        group, _, value = str(err.missing_cfg_file).rpartition("/")
+        if group not in typed or not err.options:
+            return
+        problem = f"{group} must be one of {tuple(err.options)}, got {value!r}"
+    except ConfigCompositionException as err:
+        cause = err.__cause__
+        key = str(getattr(cause, "full_key", ""))
+        if isinstance(cause, ValidationError) and key in typed:
+            kind = KINDS.get(type(cause.child_node).__name__, str(cause.msg).splitlines()[0])
+            problem = f"{key} must be {kind}, got {cause.value!r}"
+        elif isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key in typed:
+            parent = getattr(cause, "parent_node", None)
+            known = [str(k) for k in parent] if parent is not None else []
+            prefix, _, name = key.rpartition(".")
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {prefix}.{close[0]}?".replace(" .", " ") if close else ""
+            hint = hint or f"python {config_name}.py --help lists every setting"
+            problem = f"{key} is not a setting ({hint})"
+        else:
+            return
+    except Exception:  # noqa: BLE001 - anything else: Hydra reports it as it runs
+        return
+    raise UserError(f"invalid configuration:\n  {problem}")
 
 
 def run_task(

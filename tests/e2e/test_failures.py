@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 
-from helpers import TINY, run_train
+from helpers import ROOT, TINY, run_train
 
 pytestmark = pytest.mark.e2e
 
@@ -60,3 +63,32 @@ def test_verbose_shows_the_traceback(tmp_path):
     assert "Traceback" not in quiet.stdout + quiet.stderr
     assert "Traceback" in loud.stdout + loud.stderr
     assert "data directory not found" in loud.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "override", "message"),
+    [
+        ("evaluate.py", "calls.fdr=abc", "calls.fdr must be a number, got 'abc'"),
+        ("evaluate.py", "viral_fraction=abc", "viral_fraction must be a number, got 'abc'"),
+        (
+            "evaluate.py",
+            "calls=bogus",
+            "calls must be one of ('conservative', 'default', 'relaxed'), got 'bogus'",
+        ),
+        ("train.py", "epochs=abc", "epochs must be an integer, got 'abc'"),
+        ("train.py", "optimizer=bogus", "optimizer must be one of ('adamw', 'sgd'), got 'bogus'"),
+    ],
+)
+def test_a_value_of_the_wrong_type_or_option_gets_the_projects_one_line(
+    tmp_path, script, override, message
+):
+    # issue 35: not OmegaConf's merge error (full_key, reference_type) or Hydra's search path
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    args = ["ckpt=model.pth", override] if script == "evaluate.py" else [override]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr == f"error: invalid configuration:\n  {message}\n"
+    assert not (tmp_path / "outputs").exists()

@@ -77,3 +77,14 @@ def test_init_from_and_resume_cannot_be_mixed(base):
     printed = done.stdout + done.stderr
     assert done.returncode != 0 and "give one of them" in printed
     assert run_dirs(cwd) == []  # no new run anywhere under outputs/
+
+
+def test_init_from_errors_name_init_from(base):
+    # issue 35: not evaluate.py's words (ckpt=)
+    cwd, _ = base
+    done = run_train(cwd, *TINY, *CPU, "init_from=missing.pth", "hydra.run.dir=gone",
+                     expect_ok=False)  # fmt: skip
+    printed = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in printed
+    assert f"init_from={cwd / 'missing.pth'}: checkpoint not found (init_from= takes" in printed
+    assert "ckpt=" not in printed and not (cwd / "gone").exists()

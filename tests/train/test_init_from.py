@@ -38,3 +38,20 @@ def test_a_state_dict_that_does_not_fit_its_metadata_is_named(tmp_path):
     state = {**VirNucProMLP(32, 16).state_dict(), "extra.weight": torch.zeros(1)}
     with pytest.raises(UserError, match="its model_state_dict does not fit the VirNucPro MLP"):
         initial_weights(settings(saved(tmp_path, state)), VirNucProMLP(32, 16), 32)
+
+
+def test_a_folder_without_a_best_model_is_named_as_init_from(tmp_path):
+    # issue 35: an empty folder, and an evaluation's directory, in init_from='s own words
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(
+        UserError, match=f"^init_from={empty} is a directory without its best-model"
+    ):
+        initial_weights(settings(empty), VirNucProMLP(32, 16), 32)
+    evaluation = tmp_path / "eval"
+    evaluation.mkdir()
+    (evaluation / "metrics.json").write_text("{}")
+    with pytest.raises(
+        UserError, match="it is an evaluation's directory .metrics.json., not a training run"
+    ):
+        initial_weights(settings(evaluation), VirNucProMLP(32, 16), 32)

@@ -73,17 +73,30 @@ class EvalOODConfig:
 
 
 @dataclass
+class EnsembleConfig:
+    """An ensemble's members (docs/evaluate.md#ensembles)."""
+
+    # fewer members than this (after failed or missing jobs are skipped) is refused
+    min_members: int = 2
+    # a search directory as ckpt: its best this many complete trials by the study's objective
+    top_k: int = 5
+
+
+@dataclass
 class EvalConfig(RuntimeConfig):
     """What to score, with which checkpoint, and how to summarise it (docs/evaluate.md)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     # A run directory (its best-model file, `checkpoint_name` from its .hydra/config.yaml) or a
-    # checkpoint file (.pth) in the v2 contract. Required. An ensemble: a sweep directory, a list
-    # ([outputs/a,outputs/b]) or an ensemble file (docs/evaluate.md#ensembles).
+    # checkpoint file (.pth) in the v2 contract. Required. An ensemble: a sweep or search
+    # directory, a list ([outputs/a,outputs/b]) or an ensemble file (docs/evaluate.md#ensembles).
     ckpt: Any = None
     save_ensemble: bool = False  # an ensemble's members in one file: <evaluation dir>/ensemble.pth
-    # all | test (only that run's test side, from its split.json; needs ckpt=<run dir>).
-    # null: test when ckpt is a run directory trained on this data.root, else all.
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    # all | test (only that run's test side, from its split.json; needs ckpt=<run dir>, or an
+    # ensemble whose members share a split). null: test when ckpt is a run directory (or such an
+    # ensemble) trained on this data.root, else all; an ensemble without a common split of
+    # labelled data must be given one.
     subset: str | None = None
     # true: the class comes from the directory, as in training (metrics at every level);
     # false: any folder of *_merged.pt files, nested or flat (predictions only).
@@ -118,6 +131,8 @@ CHECKS = {
         "(ckpt=outputs/<date>/<time>, ckpt=[outputs/a,outputs/b])",
     ),
     "subset": (lambda v: v is None or v in SUBSETS, f"one of {SUBSETS} or null"),
+    "ensemble.min_members": (lambda v: v >= 1, ">= 1"),
+    "ensemble.top_k": (lambda v: v >= 1, ">= 1"),
     "threshold": (lambda v: v is None or 0 <= v <= 1, "in [0, 1] or null"),
     "aggregate": (lambda v: v in AGGREGATES, f"one of {AGGREGATES}"),
     "record_pattern": TRAIN_CHECKS["split.record_pattern"],

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from virnucpro_trainer.checkpoint import ScoringModel, read_checkpoint, resolve_checkpoint
@@ -20,9 +21,10 @@ from virnucpro_trainer.data.split_doc import SIDES
 from virnucpro_trainer.data.store import find_store, open_store
 from virnucpro_trainer.data.synthetic import MARKER
 from virnucpro_trainer.data.table import FeatureTable
-from virnucpro_trainer.ensemble import sweep_members
+from virnucpro_trainer.ensemble import Ensemble
 from virnucpro_trainer.entry import hydra_quote, override_value
 from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.evaluate.members import directory_members
 from virnucpro_trainer.torch_files import load_weights_only
 
 log = logging.getLogger(__name__)
@@ -61,38 +63,68 @@ def unlabelled_sources(root: Path, file_glob: str) -> list[SourceFile]:
     return [SourceFile(p, p.relative_to(root).as_posix(), UNLABELLED) for p in paths]
 
 
-def choose_subset(subset: str | None, run_dir: Path | None, data_root: Path, labelled: bool) -> str:
-    """`subset`, or when null: test for a run directory trained on this data root, else all.
+def choose_subset(
+    subset: str | None, scoring: ScoringModel | Ensemble, data_root: Path, labelled: bool
+) -> str:
+    """`subset`, or when null: test for a run directory (or an ensemble whose members share a
+    split) trained on this data root, else all.
 
     A run directory without its split.json is refused rather than scored whole: its training
-    rows would be scored as if they were new (subset=all does it deliberately)."""
-    if subset == "test" and run_dir is None:
+    rows would be scored as if they were new (subset=all does it deliberately); so is an ensemble
+    of labelled data whose members share no split, which has no common test side."""
+    ensemble = isinstance(scoring, Ensemble)
+    if subset == "test" and ensemble and scoring.split is None:
+        raise UserError(
+            f"subset=test needs ensemble members that share a split, but {scoring.no_split}"
+        )
+    if subset == "test" and not ensemble and scoring.run_dir is None:
         raise UserError(
             "subset=test needs ckpt=<run directory> (its split.json names the test side)"
         )
     if subset is not None:
         return subset
-    if not labelled or run_dir is None:
+    if not labelled or (not ensemble and scoring.run_dir is None):
         return "all"
-    if not (run_dir / "split.json").is_file():
+    if ensemble and scoring.split is None:
         raise UserError(
-            f"ckpt={run_dir} is a run directory without its split.json, so its test side is "
-            "unknown and the default subset (its test side) cannot be chosen; scoring every row "
-            "would score the rows it was trained on as well. Put the run's split.json back, or "
-            "score every row deliberately with subset=all"
+            f"ckpt={scoring.path} is an ensemble whose members share no split "
+            f"({scoring.no_split}), so the default subset (their common test side) cannot be "
+            "chosen, and scoring every row would score rows some member was trained on. Give "
+            "subset=all to score every row deliberately (right for data none of them was "
+            "trained on)"
         )
-    trained_on = read_run_split(run_dir / "split.json", "subset=test").get("data_root")
+    if not ensemble and not (scoring.run_dir / "split.json").is_file():
+        raise UserError(
+            f"ckpt={scoring.run_dir} is a run directory without its split.json, so its test side "
+            "is unknown and the default subset (its test side) cannot be chosen; scoring every "
+            "row would score the rows it was trained on as well. Put the run's split.json back, "
+            "or score every row deliberately with subset=all"
+        )
+    trained_on = split_of(scoring)[0].get("data_root")
     return "test" if trained_on and Path(trained_on).resolve() == data_root.resolve() else "all"
 
 
-def test_rows(table: FeatureTable, run_dir: Path, data_root: Path) -> torch.Tensor:
-    """Exactly the rows of the run's test side, from its split.json, once the data under
-    `data_root` is checked to be the data the run was split on (data/split_check.py)."""
-    path = run_dir / "split.json"
-    doc = read_run_split(path, "subset=test")
+def split_of(scoring: ScoringModel | Ensemble) -> tuple[dict, Path]:
+    """The split whose test side subset=test scores, and where it was read: a run's
+    split.json, or the one an ensemble's members share (their runs', or their ensemble file's)."""
+    if isinstance(scoring, Ensemble):
+        return scoring.split, (scoring.run_dir / "split.json" if scoring.run_dir else scoring.path)
+    path = scoring.run_dir / "split.json"
+    return read_run_split(path, "subset=test"), path
+
+
+def test_rows(
+    table: FeatureTable, scoring: ScoringModel | Ensemble, data_root: Path
+) -> torch.Tensor:
+    """Exactly the rows of the test side of the checkpoint's split (split_of), once the data
+    under `data_root` is checked to be the data it was split on (data/split_check.py)."""
+    doc, path = split_of(scoring)
+    owner = f"the run {scoring.run_dir}"
+    if isinstance(scoring, Ensemble):
+        owner = f"the ensemble's members (their split: {path})"
     remedy = (
-        f"subset=test scores the test side of the run {run_dir} only on the data it was split "
-        "on: point data.root at that data, or score every row of this data with subset=all"
+        f"subset=test scores the test side of {owner} only on the data it was split on: point "
+        "data.root at that data, or score every row of this data with subset=all"
     )
     check_split_data(doc, data_root, table.file_summary(), table.ids_digests, path, remedy)
     try:
@@ -160,18 +192,27 @@ def run_data_overrides(argv: list[str]) -> list[str]:
     """`argv` with, for `ckpt=<run directory>` and no data setting on the command line, the
     run's own data settings (from the resolved config its best model stores) put before the
     user's overrides: `python evaluate.py ckpt=<run>` scores the data the run was trained on.
-    A sweep directory (an ensemble) brings its first run's. Unchanged for a .pth file, several
-    checkpoints, or any `data=`/`data.` override."""
+    A sweep or search directory, or a list of run directories (an ensemble), brings its first
+    member's. Unchanged for a .pth file, a list with one, a comparison (a,b) or any
+    `data=`/`data.` override."""
     args = argv[1:]
     ckpts = [a for a in args if a.startswith("ckpt=")]
     if len(ckpts) != 1 or any(a.lstrip("+~").startswith(("data=", "data.")) for a in args):
         return argv
-    run_dir = Path(override_value(ckpts[0]))
-    if not run_dir.is_dir():
-        return argv  # a .pth file, a sweep (a,b) or a missing path: evaluate_run says which
-    swept = sweep_members(run_dir)  # an ensemble of a sweep's runs: its first run's data
     try:
-        path = swept[0][0] if swept else resolve_checkpoint(run_dir)[0]
+        value = OverridesParser.create().parse_override(ckpts[0]).value()
+    except Exception:  # noqa: BLE001 - e.g. a non-ASCII path unquoted: taken as typed
+        value = override_value(ckpts[0])
+    given = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    if not given or not all(Path(c).is_dir() for c in given):
+        return argv  # a .pth file, a sweep (a,b) or a missing path: evaluate_run says which
+    try:
+        found = directory_members(Path(given[0]), top_k=1)  # the best trial of a search
+        path = (
+            found.members[0][0]
+            if found and found.members
+            else resolve_checkpoint(Path(given[0]))[0]
+        )
         config = read_checkpoint(path).get("config")
     except UserError:
         return argv  # evaluate_run reports it

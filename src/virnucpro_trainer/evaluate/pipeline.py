@@ -13,19 +13,11 @@ from omegaconf import DictConfig, OmegaConf
 from virnucpro_trainer.atomic import write_json
 from virnucpro_trainer.checkpoint import ScoringModel
 from virnucpro_trainer.config.evaluate import validate_eval
-from virnucpro_trainer.ensemble import (
-    ENSEMBLE_FILE,
-    Ensemble,
-    ensemble_block,
-    load_scoring,
-    save_ensemble,
-)
+from virnucpro_trainer.ensemble import ENSEMBLE_FILE, Ensemble, ensemble_block, save_ensemble
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.evaluate.assess import AssessSettings, assess
-from virnucpro_trainer.evaluate.inputs import (
-    choose_subset,
-    remove_scratch,
-)
+from virnucpro_trainer.evaluate.inputs import choose_subset, remove_scratch
+from virnucpro_trainer.evaluate.members import load_scoring
 from virnucpro_trainer.evaluate.outputs import (
     log_summary,
     sequences_digest,
@@ -62,12 +54,11 @@ def evaluate_run(cfg: DictConfig, out_dir: Path) -> dict:
     device = select_device(cfg.device)
     log.info("evaluation directory: %s", out_dir)
     log.info("device %s", describe(device))
-    scoring = load_scoring(
-        OmegaConf.to_object(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else cfg.ckpt
-    )
+    ckpt = OmegaConf.to_object(cfg.ckpt) if OmegaConf.is_list(cfg.ckpt) else cfg.ckpt
+    scoring = load_scoring(ckpt, cfg.ensemble.min_members, cfg.ensemble.top_k)
     if cfg.save_ensemble and not isinstance(scoring, Ensemble):
         raise UserError(f"save_ensemble=true needs an ensemble, but ckpt={cfg.ckpt} is one model")
-    subset = choose_subset(cfg.subset, scoring.run_dir, Path(cfg.data.root), cfg.labelled)
+    subset = choose_subset(cfg.subset, scoring, Path(cfg.data.root), cfg.labelled)
     try:
         scored = score(cfg, out_dir, scoring, subset, device)
         return write_all(cfg, out_dir, scoring, subset, scored)

@@ -44,11 +44,7 @@ def score(
     if stored is not None:
         check_width(scoring, stored, sources[0].path)
     table = scoring_table(cfg, sources, width, out_dir)
-    rows = (
-        test_rows(table, scoring.run_dir, root)
-        if subset == "test"
-        else torch.arange(len(table.labels))
-    )
+    rows = test_rows(table, scoring, root) if subset == "test" else torch.arange(len(table.labels))
     log.info("scoring %d rows of %d files under %s (subset=%s)", len(rows), len(table.names),
              root, subset)  # fmt: skip
     source = make_batch_source(

@@ -43,21 +43,35 @@ def code_version() -> str:
     return f"virnucpro-trainer {__version__}" + (f", git commit {commit}" if commit else "")
 
 
-def details_lines(metadata: dict, lineage: list[str]) -> list[str]:
-    """Model details: the architecture, its input, and where its weights came from."""
+def details_lines(
+    metadata: dict, lineage: list[str], members: list[dict] | None = None
+) -> list[str]:
+    """Model details: the architecture, its input, and where its weights came from; an
+    ensemble's `members` (metrics.json's) each by its own hidden width and training date."""
     m = metadata
+    hidden = "h" if members else m["hidden_dim"]
     lines = [
         "## Model details",
         "",
-        f"- VirNucPro MLP: Linear({m['input_dim']}, {m['hidden_dim']}) -> BatchNorm -> ReLU -> "
-        f"Dropout -> Linear({m['hidden_dim']}, {m['num_class']}); class 1 is viral.",
+        f"- VirNucPro MLP: Linear({m['input_dim']}, {hidden}) -> BatchNorm -> ReLU -> "
+        f"Dropout -> Linear({hidden}, {m['num_class']}); class 1 is viral.",
         f"- Input: merged embeddings {m['input_dim']} wide: DNABERT-S ({m.get('dna_dim', '?')}) "
         f"+ {m.get('model_type', '?')} ({m.get('huggingface_model_id', '?')}, "
         f"{m.get('protein_dim', '?')}).",
-        f"- Checkpoint version {m['checkpoint_version']}, trained {m.get('training_date', '?')} "
-        f"with PyTorch {m.get('pytorch_version', '?')}; code: {code_version()}.",
     ]
-    return [*lines, *[f"- {line}" for line in lineage], ""]
+    if members:
+        lines[2] += " Each member has its own hidden width h (below)."
+        lines.append(
+            f"- Checkpoint version {m['checkpoint_version']}, PyTorch "
+            f"{m.get('pytorch_version', '?')} (the first member's); code: {code_version()}."
+        )
+    else:
+        lines.append(
+            f"- Checkpoint version {m['checkpoint_version']}, trained "
+            f"{m.get('training_date', '?')} with PyTorch {m.get('pytorch_version', '?')}; code: "
+            f"{code_version()}."
+        )
+    return [*lines, *[line if line.startswith(" ") else f"- {line}" for line in lineage], ""]
 
 
 def use_lines(metadata: dict) -> list[str]:
@@ -80,6 +94,15 @@ def use_lines(metadata: dict) -> list[str]:
     ]
 
 
+def title(metadata: dict) -> str:
+    """What the model is (not its directory's name: a multirun job's is only its number)."""
+    m = metadata
+    return (
+        f"VirNucPro MLP on {m.get('model_type', '?')} embeddings ({m['input_dim']} -> "
+        f"{m['hidden_dim']} -> {m['num_class']})"
+    )
+
+
 def run_card(run_dir: Path, metadata: dict) -> None:
     """model_card.md of a finished training run, from the files it wrote."""
     test = json.loads((run_dir / "test_metrics.json").read_text())
@@ -93,7 +116,8 @@ def run_card(run_dir: Path, metadata: dict) -> None:
             f"Fine-tuned from `{i['path']}` (epoch {i['epoch']}, {i['model_id']}, sha256 "
             f"`{i['sha256']}`), first layer {FIRST_LAYER[i['freeze']]}; seed {test['seed']}."
         ]
-    lines = [f"# Model card: {run_dir.name}", "", *details_lines(metadata, lineage)]
+    lines = [f"# Model card: {title(metadata)}", "", f"Run: `{run_dir}`", ""]
+    lines += details_lines(metadata, lineage)
     lines += ["## Training data and split", "", f"- Data: `{split['data_root']}`", ""]
     lines += [*split_lines(split), ""]
     lines += ["## Settings that differ from the defaults", ""]
@@ -109,16 +133,11 @@ def evaluation_card(out_dir: Path, metrics: dict, metadata: dict) -> None:
     """model_card.md of an evaluation: the model, the data scored, the numbers per level."""
     lineage = [f"Scored from `{metrics['checkpoint']}`."]
     if metrics.get("members"):
-        members = "; ".join(f"`{m['path']}` (sha256 `{m['sha256'][:16]}...`)"
-                            for m in metrics["members"])  # fmt: skip
-        lineage = [
-            f"An ensemble of {len(metrics['members'])} ({metrics['ensemble']['combine']}): "
-            f"{members}."
-        ]
+        lineage = ensemble_lines(metrics["ensemble"], metrics["members"])
     if metadata.get("init_from"):
         lineage.append(f"Fine-tuned from `{metadata['init_from']['path']}`.")
     lines = [f"# Model card: evaluation {out_dir.name}", "", *warning_lines(metrics.get("ood"))]
-    lines += details_lines(metadata, lineage)
+    lines += details_lines(metadata, lineage, metrics.get("members"))
     lines += ["## Data scored", "", f"- `{metrics['data_root']}`, subset {metrics['subset']}, "
               f"{'labelled' if metrics['labelled'] else 'unlabelled'}", ""]  # fmt: skip
     lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in metrics["counts"].items()] + [""]
@@ -130,6 +149,31 @@ def evaluation_card(out_dir: Path, metrics: dict, metadata: dict) -> None:
     lines += ood_section(metrics.get("ood"), "Units unlike the training data", False)
     lines += use_lines(metadata)
     write_card(out_dir, lines)
+
+
+def ensemble_lines(block: dict, members: list[dict]) -> list[str]:
+    """An ensemble's lineage: its members, each by its own width and date, how a search's were
+    chosen, and every job of its directory left out, with the reason."""
+    lines = [f"An ensemble of {len(members)} ({block['combine']}):"]
+    lines += [
+        f"  - `{m['path']}`: Linear({m.get('input_dim', '?')}, {m['hidden_dim']}), trained "
+        f"{m.get('training_date') or '?'}, sha256 `{m['sha256'][:16]}...`"
+        for m in members
+    ]
+    chosen = block.get("chosen")
+    if chosen:
+        lines.append(
+            f"Chosen from a search: the best {len(chosen['trials'])} of {chosen['complete']} "
+            f"complete trials by {chosen['by']} ({chosen['direction']}d; ensemble.top_k "
+            f"{chosen['top_k']}): "
+            + ", ".join(f"trial {t['trial']} ({t['value']:.6g})" for t in chosen["trials"])
+            + "."
+        )
+    skipped = block.get("skipped") or []
+    if skipped:
+        lines.append(f"Left out of the ensemble ({len(skipped)}):")
+        lines += [f"  - `{s['path']}`: {s['reason']}" for s in skipped]
+    return lines
 
 
 def level_lines(metrics: dict) -> list[str]:

@@ -30,8 +30,8 @@ def initial_weights(cfg: DictConfig, model: torch.nn.Module, width: int) -> dict
     instead) and freeze as `cfg.freeze` says; the lineage block, or None without init_from."""
     if not cfg.init_from:
         return None
-    path, _ = resolve_checkpoint(Path(cfg.init_from))
-    obj = read_checkpoint(path)
+    path, _ = resolve_checkpoint(Path(cfg.init_from), "init_from")
+    obj = read_checkpoint(path, "init_from")
     if "members" in obj:
         raise UserError(f"init_from={path} is an ensemble file; start from one of its members")
     # the checkpoint's metadata checked and its weights loaded strictly, with evaluate.py's messages
