@@ -2,8 +2,9 @@
 
 Tests that start a process (train.py through `run_train` or `start_train`, or any other
 subprocess) carry the `e2e` marker and live in tests/e2e/ (the other folders mirror the source
-packages). `pytest -n auto -m "not e2e and not stat"` is the fast loop (`stat`: the statistical
-simulations): a test there whose own code starts a process fails at once, naming itself.
+packages). `pytest -n auto -m "not e2e and not stat and not slow"` is the fast loop (`stat`: the
+statistical simulations; `slow`: whole training or evaluation pipelines run in-process): a test
+there whose own code starts a process fails at once, naming itself.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import re
 import pytest
 
 
+@pytest.mark.slow  # seconds: not in the fast loop
 def test_epoch_speed_runs_on_cpu_at_tiny_size(run_benchmark):
     argv = ["--rows", "300", "--device", "cpu", "--repeats", "1", "--warmup-rows", "64"]
     out = run_benchmark("epoch_speed.py", *argv, "--only", "defaults", "--only", "large")
@@ -36,6 +37,7 @@ def test_bootstrap_speed_runs_at_tiny_size(run_benchmark, argv):
     assert "| cluster" in out and "| row" in out
 
 
+@pytest.mark.slow  # seconds: not in the fast loop
 def test_interval_coverage_runs_at_tiny_size(run_benchmark):
     argv = ["--sets", "2", "--n-boot", "30", "--paired-sets", "2", "--paired-boot", "20"]
     out = run_benchmark("interval_coverage.py", *argv, "--jobs", "1", "--cases", "0", "4")

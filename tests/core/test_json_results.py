@@ -22,6 +22,8 @@ from virnucpro_trainer.train.held_out import HeldOutSettings, score_held_out
 
 from helpers import TINY, evaluate_in_process, train_in_process
 
+pytestmark = pytest.mark.slow  # whole pipelines in-process: not in the fast loop
+
 
 def strict_load(path: Path):
     def refuse(token):

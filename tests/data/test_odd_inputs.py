@@ -14,7 +14,10 @@ from virnucpro_trainer.errors import UserError
 
 from helpers import HOST_DIR, VIRAL_DIR, make_dataset, train_in_process, write_merged
 
-pytestmark = pytest.mark.usefixtures("no_figures")  # no test here looks at the report's PNGs
+pytestmark = [
+    pytest.mark.usefixtures("no_figures"),
+    pytest.mark.slow,
+]  # no test here looks at the report's PNGs
 
 WIDTH = 2048
 QUICK = ["epochs=1", "device=cpu"]

@@ -16,7 +16,7 @@ from virnucpro_trainer.model import VirNucProMLP
 
 from helpers import TINY, evaluate_in_process, train_in_process
 
-pytestmark = pytest.mark.usefixtures("no_figures")
+pytestmark = [pytest.mark.usefixtures("no_figures"), pytest.mark.slow]
 
 DATA = [a for a in TINY if a.startswith("data")]  # the demo data TINY trains on
 

@@ -11,6 +11,8 @@ from virnucpro_trainer.evaluate import pipeline
 
 from helpers import TINY, compose_train, evaluate_in_process, train_in_process
 
+pytestmark = pytest.mark.slow  # whole pipelines in-process: not in the fast loop
+
 LEVELS = ("rows", "chunks", "records")
 
 DATA = TINY[:4]

@@ -29,6 +29,8 @@ from virnucpro_trainer.stats.ood import (
 
 from helpers import TINY, compose_train, evaluate_in_process, train_in_process
 
+pytestmark = pytest.mark.slow  # whole pipelines in-process: not in the fast loop
+
 DATA = TINY[:4]
 FAST = ("device=cpu", "ci.enabled=false", "fraction.n_boot=20")
 

@@ -3,12 +3,15 @@ command line names any data setting itself."""
 
 from __future__ import annotations
 
+import pytest
 from hydra import compose, initialize_config_dir
 
 from virnucpro_trainer.config.evaluate import register_eval_configs
 from virnucpro_trainer.evaluate.inputs import run_data_overrides
 
 from helpers import ROOT, TINY, train_in_process
+
+pytestmark = pytest.mark.slow  # whole pipelines in-process: not in the fast loop
 
 
 def test_a_run_directory_brings_its_data_settings(tmp_path, tiny_data, no_figures):

@@ -20,6 +20,8 @@ from virnucpro_trainer.evaluate.outputs import labelled_metrics
 from virnucpro_trainer.levels import Level
 from virnucpro_trainer.reports.evaluation import fmt, write_eval_report
 
+pytestmark = pytest.mark.slow  # whole pipelines in-process: not in the fast loop
+
 PNG = b"\x89PNG\r\n\x1a\n"
 # metrics of a level with one class: scikit-learn warns about the confusion matrix's shape
 ONE_CLASS = pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")

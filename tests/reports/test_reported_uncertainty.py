@@ -15,6 +15,8 @@ from virnucpro_trainer.stats.calibration import apply_temperature
 
 from helpers import TINY, compose_train, evaluate_in_process, train_in_process
 
+pytestmark = pytest.mark.slow  # whole pipelines in-process: not in the fast loop
+
 
 def outputs(run_dir):
     test = json.loads((run_dir / "test_metrics.json").read_text())

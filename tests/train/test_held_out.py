@@ -12,6 +12,8 @@ from virnucpro_trainer.stats.metrics import SCALAR_METRICS
 
 from helpers import TINY, evaluate_in_process, train_in_process
 
+pytestmark = pytest.mark.slow  # whole pipelines in-process: not in the fast loop
+
 SAME = ("ci.n_boot=50", "ci.seed=3")
 
 

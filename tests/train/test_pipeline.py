@@ -14,6 +14,8 @@ from virnucpro_trainer.errors import UserError
 
 from helpers import RUN_FILES, TINY, PredictionStepMLP, results, run_dirs, train_in_process
 
+pytestmark = pytest.mark.slow  # whole pipelines in-process: not in the fast loop
+
 
 @pytest.mark.usefixtures("tiny_data")
 def predicted_ids(run_dir):

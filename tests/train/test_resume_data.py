@@ -15,7 +15,7 @@ from virnucpro_trainer.train.pipeline import run
 
 from helpers import TINY, compose_train, train_in_process, working_directory
 
-pytestmark = pytest.mark.usefixtures("no_figures")
+pytestmark = [pytest.mark.usefixtures("no_figures"), pytest.mark.slow]
 
 
 def interrupted_run(cwd):
