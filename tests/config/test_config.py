@@ -124,6 +124,7 @@ def test_each_data_set_has_its_own_split_folder():
         [],
         ["experiment=esm2_3b"],
         ["hparams_search=optuna"],
+        ["hparams_search=optuna_pareto"],
         ["debug=fast"],
         ["logger=tensorboard"],
         ["split=group"],

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from virnucpro_trainer.config.checks import validate
 from virnucpro_trainer.config.evaluate import register_eval_configs, validate_eval
+from virnucpro_trainer.config.schema import metric_direction
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.stats.composition import PRESETS
 from virnucpro_trainer.stats.conformal import MIN_BIN_HOSTS
@@ -68,6 +69,23 @@ def test_optuna_preset_searches_the_five_settings_in_the_metric_direction():
     assert cfg.hydra.sweeper.direction == "maximize"
     with pytest.raises(Exception, match="optimized_metric must be a validation metric"):
         validate(compose_train("optimized_metric=test_f1"))
+
+
+def test_optuna_pareto_preset_maximises_auroc_and_minimises_parameters():
+    cfg = compose_train("hparams_search=optuna_pareto", hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert list(cfg.optimized_metrics) == ["val_auroc", "parameters"]
+    assert list(sweeper.direction) == ["maximize", "minimize"]
+    assert [metric_direction(m) for m in cfg.optimized_metrics] == list(sweeper.direction)
+    assert sweeper.pruner._target_ == "optuna.pruners.NopPruner"  # Optuna cannot prune them
+    assert cfg.hydra.sweep.dir == "outputs/search/virnucpro_pareto"  # not the optuna search's
+    optuna = compose_train("hparams_search=optuna", hydra_config=True).hydra.sweeper
+    assert set(sweeper.params) == set(optuna.params)
+    validate(compose_train("hparams_search=optuna_pareto"))
+    assert compose_train().optimized_metrics is None  # one objective unless asked
+    for wrong in ("[val_auroc]", "[val_auroc,val_auroc]", "[test_f1,parameters]"):
+        with pytest.raises(UserError, match="optimized_metrics must be a list of two or more"):
+            validate(compose_train(f"optimized_metrics={wrong}"))
 
 
 def test_slurm_gpu_launcher_settings():

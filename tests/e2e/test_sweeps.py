@@ -154,3 +154,68 @@ def test_a_refused_search_leaves_no_sweep_directory(tmp_path, refused, why):
     proc = run_train(tmp_path, "hparams_search=optuna", refused, *SWEEP, expect_ok=False)
     assert proc.returncode == 1 and why in proc.stderr, proc.stderr
     assert not (tmp_path / "outputs/search/virnucpro").exists()
+
+
+def dominates(a: list[float], b: list[float]) -> bool:
+    """Whether values `a` beat `b` (AUROC maximised, parameters minimised): no worse on both,
+    better on one."""
+    (auroc_a, params_a), (auroc_b, params_b) = a, b
+    return auroc_a >= auroc_b and params_a <= params_b and (a != b)
+
+
+def test_a_pareto_search_lists_and_draws_the_front_of_auroc_and_parameters(tmp_path):
+    proc = run_train(
+        tmp_path,
+        "hparams_search=optuna_pareto",
+        "hydra.sweeper.n_trials=3",
+        "model.hidden_dim=choice(8, 16, 32)",
+        *SWEEP,
+    )
+    sweep = tmp_path / "outputs/search/virnucpro_pareto"
+    rows = summary(sweep)
+    assert [r["state"] for r in rows] == ["complete"] * 3  # none pruned: Optuna cannot
+    values = {}
+    for row in rows:
+        job = sweep / row["trial"]
+        assert not (job / "pruned.json").exists() and row["epochs"] == "2"
+        config = yaml.safe_load((job / ".hydra/config.yaml").read_text())
+        width = config["data"]["dna_dim"] + config["data"]["protein_dim"]
+        hidden = config["model"]["hidden_dim"]
+        test = json.loads((job / "test_metrics.json").read_text())
+        objectives = {o["name"]: o["value"] for o in test["optimized_metrics"]}
+        # the trainable parameters: hidden layer, batch norm, output layer
+        assert objectives["parameters"] == (width + 1) * hidden + 2 * hidden + (hidden + 1) * 2
+        with (job / "metrics.csv").open() as f:  # the AUROC: validation, at the best epoch
+            epochs = {r["epoch"]: r for r in csv.DictReader(f)}
+        best = epochs[str(test["best_epoch"])]
+        assert objectives["val_auroc"] == pytest.approx(float(best["val_auroc"]))
+        values[int(row["trial"])] = [objectives["val_auroc"], objectives["parameters"]]
+
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["name"] == "optuna" and "best_value" not in results
+    front = results["best_trials"]
+    assert front and front == sorted(front)
+    assert [s["values"] for s in results["solutions"]] == [values[n] for n in front]
+    for number, solution in zip(front, results["solutions"], strict=True):
+        assert set(solution["params"]) == {
+            "optimizer.lr",
+            "batch_size",
+            "model.hidden_dim",
+            "model.dropout",
+            "patience",
+        }
+        config = yaml.safe_load((sweep / str(number) / ".hydra/config.yaml").read_text())
+        assert solution["params"]["model.hidden_dim"] == config["model"]["hidden_dim"]
+    # the front: no trial beats a trial on it; every trial off it is beaten by one on it
+    for number, v in values.items():
+        beaten = any(dominates(values[n], v) for n in front)
+        assert beaten == (number not in front), (number, values, front)
+
+    md = (sweep / "summary.md").read_text()
+    title = f"## Pareto front (val_auroc maximize, parameters minimize): {len(front)} trial(s)"
+    assert title in md
+    for number in front:
+        assert f"- trial {number}: values {values[number][0]:.4f}, {values[number][1]:.0f};" in md
+    assert "not estimated for a multi-objective search" in md
+    assert (sweep / "pareto_front.png").read_bytes()[:4] == b"\x89PNG"
+    assert "maximize, minimize" in proc.stdout + proc.stderr

@@ -11,7 +11,13 @@ from urllib.parse import urlparse
 
 from omegaconf import DictConfig, OmegaConf
 
-from virnucpro_trainer.config.schema import AGGREGATES, LEVELS, OPTIMIZABLE, TrainConfig
+from virnucpro_trainer.config.schema import (
+    AGGREGATES,
+    LEVELS,
+    OBJECTIVES,
+    OPTIMIZABLE,
+    TrainConfig,
+)
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.stats.intervals import METHODS as CI_METHODS
 from virnucpro_trainer.stats.metrics import THRESHOLD_METRICS
@@ -117,6 +123,10 @@ CHECKS = {
     "ood.alpha": (lambda v: 0 < v < 1, "in (0, 1): the share of in-distribution units flagged"),
     "ood.max_rows": (lambda v: v >= 100, ">= 100"),
     "optimized_metric": (lambda v: v in OPTIMIZABLE, f"a validation metric, one of {OPTIMIZABLE}"),
+    "optimized_metrics": _null_or(
+        lambda v: len(v) >= 2 and len(set(v)) == len(v) and set(v) <= set(OBJECTIVES),
+        f"a list of two or more different objectives of {OBJECTIVES}",
+    ),
     "limit_batches": _null_or(lambda v: v >= 1, ">= 1"),
     "compile_mode": _one_of(COMPILE_MODES),
     "patience": (lambda v: v >= 1, ">= 1"),

@@ -16,6 +16,7 @@ HARMLESS = {
     "data.memory_budget_gb",
     "split.dir",
     "optimized_metric",
+    "optimized_metrics",
 }
 # Whole groups of such settings: where the run is reported (trackers, a search's trial), never
 # what it computes.

@@ -218,6 +218,9 @@ class TrainConfig(RuntimeConfig):
     test_side: TestSideConfig = field(default_factory=TestSideConfig)
     ood: OODConfig = field(default_factory=OODConfig)  # fitted at the end of every run
     optimized_metric: str = "val_loss"  # returned to a sweeper: a validation metric
+    # A multi-objective search's objectives (hparams_search=optuna_pareto): validation metrics
+    # and `parameters` (the model's trainable parameter count), returned as a tuple; null: one
+    optimized_metrics: list[str] | None = None
     limit_batches: int | None = None  # at most this many batches per epoch (debug=fast)
     resume: str | None = None  # a run directory to continue (docs/troubleshooting.md)
     # Fine-tuning: a new run that starts from these weights (a run directory or a .pth file in
@@ -230,11 +233,16 @@ class TrainConfig(RuntimeConfig):
 # What a run returns to a sweeper (`optimized_metric`): a validation metric at the best epoch.
 LOWER_IS_BETTER = ("loss", "brier")
 OPTIMIZABLE = tuple(f"val_{m}" for m in ("loss", *SCALAR_METRICS))
+# One of `optimized_metrics` besides those: the model's trainable parameters (fewer is better).
+PARAMETERS = "parameters"
+OBJECTIVES = (*OPTIMIZABLE, PARAMETERS)
 
 
 def metric_direction(metric: str) -> str:
-    """`minimize` or `maximize`: the Optuna direction for an `optimized_metric`."""
-    return "minimize" if metric.removeprefix("val_") in LOWER_IS_BETTER else "maximize"
+    """`minimize` or `maximize`: the Optuna direction for an `optimized_metric` (or one of
+    `optimized_metrics`, `parameters` among them)."""
+    lower = (*LOWER_IS_BETTER, PARAMETERS)
+    return "minimize" if metric.removeprefix("val_") in lower else "maximize"
 
 
 def data_set_name(root: str) -> str:

@@ -167,6 +167,6 @@ def search_record(space: dict, fixed: list[str]) -> dict:
             record[key] = value or "deleted"
             continue
         name = key.lstrip("+")
-        if name == "optimized_metric" or not is_harmless(name):
+        if name in ("optimized_metric", "optimized_metrics") or not is_harmless(name):
             record[name] = value
     return record | {name: f"searched: {dist}" for name, dist in space.items()}

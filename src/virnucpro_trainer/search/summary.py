@@ -2,7 +2,9 @@
 best trial and its parameters, or a multi-objective study's Pareto front; parameter importances;
 every trial with its state, value, epochs and test metrics; why each failed trial failed),
 `optimization_results.yaml` (the best parameters and value, or the front), and the pictures
-`optimization_history.png` and `param_importances.png` (`pareto_front.png` for two objectives).
+`optimization_history.png` and `param_importances.png` (for two or three objectives
+`pareto_front.png`, Optuna's plot_pareto_front). A multi-objective study's values are named by
+its metric names where its trials recorded them (train.py's `optimized_metrics`).
 
 Every worker rewrites them after each trial it ran (the pictures when it stops), each file
 replaced whole (atomic.py), so a reader never sees a half-written one.
@@ -22,7 +24,7 @@ from optuna.trial import TrialState
 from virnucpro_trainer.atomic import atomic_path
 from virnucpro_trainer.reports.tables import fmt
 from virnucpro_trainer.search.outcome import FAILED_BECAUSE
-from virnucpro_trainer.search.study import retry_history
+from virnucpro_trainer.search.study import known_warnings, retry_history
 from virnucpro_trainer.sweeps.training import METRICS, _fill_training, job_start
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ def trial_row(trial: optuna.trial.FrozenTrial, sweep_dir: Path) -> dict:
         "value": values[0] if len(values) == 1 else (values or None),
         **{f"params.{k}": v for k, v in trial.params.items()},
         # the epoch it ended at (a retry that resumed reports only the epochs it ran itself)
-        "epochs": max(trial.intermediate_values, default=""),
+        "epochs": max(trial.intermediate_values, default=""),  # none in a multi-objective one
         "retry_of": retried[-1] if retried else "",
         "run_dir": run.relative_to(sweep_dir) if run.is_relative_to(sweep_dir) else run,
     }
@@ -58,7 +60,10 @@ def trial_row(trial: optuna.trial.FrozenTrial, sweep_dir: Path) -> dict:
     if run.is_dir():
         row["error"] = row["error"] or job_start(run).get("error", "")
         if (run / "test_metrics.json").is_file():
-            _fill_training(row, json.loads((run / "test_metrics.json").read_text()))
+            test = json.loads((run / "test_metrics.json").read_text())
+            _fill_training(row, test)
+            if row["epochs"] == "":  # not reported per epoch (several objectives): the run's own
+                row["epochs"] = test.get("epochs_run", "")
     return row
 
 
@@ -87,16 +92,31 @@ def cell(value: object) -> str:
 
 
 def value_text(value) -> str:
-    """A trial's value, or a multi-objective trial's values, as a table cell."""
+    """A trial's value, or a multi-objective trial's values, as a table cell (a count, a whole
+    number of 1000 or more, without decimals)."""
     if isinstance(value, list):
-        return ", ".join(fmt(v) for v in value)
+        return ", ".join(value_text(v) for v in value)
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+        return f"{value:.0f}"
     return fmt(value)
+
+
+def objective_names(study: optuna.Study) -> list[str] | None:
+    """The names of the study's objectives (Optuna's metric names, which train.py's trials
+    record: `optimized_metrics`), or None where its trials named none."""
+    with known_warnings():  # metric names are experimental
+        names = study.metric_names
+    return list(names) if names and len(names) == len(study.directions) else None
 
 
 def headline(study: optuna.Study) -> list[str]:
     """The best trial with its parameters; a multi-objective study's Pareto front."""
     if len(study.directions) > 1:
-        goals = ", ".join(d.name.lower() for d in study.directions)
+        goals = [d.name.lower() for d in study.directions]
+        names = objective_names(study)
+        if names is not None:  # `val_auroc maximize, parameters minimize`
+            goals = [f"{n} {g}" for n, g in zip(names, goals, strict=True)]
+        goals = ", ".join(goals)
         front = study.best_trials
         lines = [f"## Pareto front ({goals}): {len(front)} trial(s)", ""]
         for t in sorted(front, key=lambda t: t.number):
@@ -229,24 +249,28 @@ def draw(study: optuna.Study, weights: dict, sweep_dir: Path) -> None:
 
 
 def draw_front(study: optuna.Study, sweep_dir: Path) -> None:
-    """pareto_front.png: every complete trial's two values, the front's marked."""
-    from matplotlib.figure import Figure
-
-    if len(study.directions) != 2:
+    """pareto_front.png, for two or three objectives: Optuna's plot_pareto_front, every complete
+    trial's values with the front's marked, each axis an objective's name and direction."""
+    if len(study.directions) not in (2, 3):
         return
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    front = {t.number for t in study.best_trials}
-    fig = Figure(figsize=(6, 4.5))
-    ax = fig.subplots()
-    for on_front, marker, label in ((False, "o", "trial"), (True, "*", "Pareto front")):
-        chosen = [t.values for t in complete if (t.number in front) == on_front]
-        if chosen:
-            ax.scatter(*zip(*chosen, strict=True), marker=marker, label=label)
+    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, as reports/figures.py
+    import matplotlib.pyplot as plt
+    from optuna.visualization.matplotlib import plot_pareto_front
+
+    names = objective_names(study) or [f"objective {i}" for i in range(len(study.directions))]
     goals = [d.name.lower() for d in study.directions]
-    ax.set(xlabel=f"objective 0 ({goals[0]})", ylabel=f"objective 1 ({goals[1]})")
-    ax.set_title(f"study {study.study_name}")
-    ax.legend()
-    save(fig, sweep_dir / "pareto_front.png")
+    labels = [f"{n} ({g})" for n, g in zip(names, goals, strict=True)]
+    with known_warnings():  # plot_pareto_front is experimental
+        ax = plot_pareto_front(study, target_names=labels)
+    ax.set_title(f"Pareto front: study {study.study_name}")
+    try:
+        save(ax.figure, sweep_dir / "pareto_front.png")
+    finally:
+        plt.close(ax.figure)
 
 
 def save(fig, path: Path) -> None:

@@ -126,6 +126,12 @@ def open_search(
     spec = storage_spec(s.storage, sweep_dir)
     sampler = make_sampler(s.sampler, space)
     check_pruner(s.pruner)
+    if len(s.directions) > 1 and s.pruner and not s.pruner["_target_"].endswith("NopPruner"):
+        log.warning(
+            "hydra.sweeper.pruner (%s) is not used: Optuna cannot prune a trial of several "
+            "objectives, so every trial runs whole",
+            s.pruner["_target_"],
+        )
     n_trials = s.n_trials
     if s.sampler["_target_"].endswith("GridSampler"):
         points = math.prod(len(grid_of(d)) for d in space.values())

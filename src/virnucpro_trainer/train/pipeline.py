@@ -21,7 +21,7 @@ from virnucpro_trainer.checkpoint import (
     save_state,
 )
 from virnucpro_trainer.config.checks import validate
-from virnucpro_trainer.config.schema import as_dict, resolve_paths
+from virnucpro_trainer.config.schema import PARAMETERS, as_dict, resolve_paths
 from virnucpro_trainer.data.dataset import data_sources, load_table, make_batch_source
 from virnucpro_trainer.data.split import (
     SIDES,
@@ -50,12 +50,13 @@ log = logging.getLogger(__name__)
 
 def run(
     cfg: DictConfig, run_dir: Path, on_epoch: Callable[[EpochEnd], None] | None = None
-) -> float:
+) -> float | tuple[float, ...]:
     """Train and evaluate as `cfg` says, writing into `run_dir` (and to the trackers that
     cfg.logger chooses: checked before any data is read, closed with the run's outcome).
     `on_epoch` is called after each epoch (train/loop.py's fit; a search trial's reporter).
 
-    Returns `cfg.optimized_metric` (a validation metric at the best epoch) for sweepers.
+    Returns `cfg.optimized_metric` (a validation metric at the best epoch) for sweepers; with
+    `cfg.optimized_metrics`, a tuple of their values (a multi-objective search's).
     """
     device = prepare(cfg, run_dir)
     with start_trackers(cfg, run_dir) as trackers:
@@ -70,8 +71,8 @@ def train_and_evaluate(
     device: torch.device,
     trackers: Trackers,
     on_epoch: Callable[[EpochEnd], None] | None = None,
-) -> float:
-    """data -> split -> model -> fit -> evaluate -> outputs; the sweepers' objective."""
+) -> float | tuple[float, ...]:
+    """data -> split -> model -> fit -> evaluate -> outputs; the sweepers' objective(s)."""
     resume_from = load_state(run_dir / LAST) if cfg.resume else None
     # The model and optimizer come first: building an optimizer costs ~1 s of torch imports,
     # which would otherwise delay the first training step after the data is ready.
@@ -176,10 +177,14 @@ def write_outputs(
     result: FitResult,
     split: Split,
     scores: HeldOut,
-) -> float:
-    """test_metrics.json, the report and the best model; returns the sweepers' objective."""
+) -> float | tuple[float, ...]:
+    """test_metrics.json, the report and the best model; returns the sweepers' objective (a
+    tuple of them with `cfg.optimized_metrics`)."""
     test = scores.metrics
     objective = float(result.best_val_metrics[cfg.optimized_metric.removeprefix("val_")])
+    values = objective_values(cfg.optimized_metrics or [], model, result)
+    if values:
+        test["optimized_metrics"] = [{"name": k, "value": v} for k, v in values.items()]
     test.update(
         best_epoch=result.best_epoch,
         best_val_loss=result.best_loss,
@@ -207,7 +212,23 @@ def write_outputs(
     run_card(run_dir, metadata)
     log.info("saved the best model to %s", run_dir / cfg.checkpoint_name)
     log.info("%s at the best epoch: %.6f", cfg.optimized_metric, objective)
+    if values:
+        log.info("objectives: %s", ", ".join(f"{k} {v:.6g}" for k, v in values.items()))
+        return tuple(values.values())
     return objective
+
+
+def objective_values(names: list[str], model: torch.nn.Module, result: FitResult) -> dict:
+    """Each of a multi-objective search's `optimized_metrics`: a validation metric at the best
+    epoch, or `parameters`, the model's trainable parameter count (it grows with the hidden
+    width)."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {
+        name: float(trainable)
+        if name == PARAMETERS
+        else float(result.best_val_metrics[name.removeprefix("val_")])
+        for name in names
+    }
 
 
 def save_best_model(
