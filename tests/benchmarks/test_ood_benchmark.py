@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 
+
+@pytest.mark.slow  # trains a model: not in the fast loop
 def test_the_ood_benchmark_runs_at_tiny_size(run_benchmark):
     argv = ["--seeds", "1", "--width", "32", "--rows", "900", "--epochs", "1"]
     out = run_benchmark("ood.py", *argv).strip().splitlines()

@@ -98,6 +98,7 @@ def test_slurm_gpu_launcher_settings():
     assert launcher.submitit_folder == f"{cfg.hydra.sweep.dir}/.submitit/%j"  # in the sweep
 
 
+@pytest.mark.slow  # a whole run in-process
 @pytest.mark.usefixtures("tiny_data", "no_figures")
 def test_debug_fast_checks_a_data_set_in_one_short_epoch(tmp_path, caplog):
     hydra = compose_train("debug=fast", hydra_config=True).hydra

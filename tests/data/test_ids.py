@@ -81,6 +81,7 @@ def test_unique_ids_the_message_names_both_files_and_rows():
         check_unique_ids(["a.pt"], [["x", "y", "x"]])
 
 
+@pytest.mark.slow  # a whole run in-process
 @pytest.mark.parametrize("cache", ["store", "no_store"])
 def test_training_refuses_an_id_in_two_files(tmp_path, cache):
     """Even in two classes: before, training took it and evaluate.py refused it."""
