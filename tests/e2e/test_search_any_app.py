@@ -4,9 +4,6 @@ declares a `trial` node. (The official plugin's example apps: test_search_offici
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -14,21 +11,9 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
+from helpers import run_search_app
+
 pytestmark = pytest.mark.e2e
-
-APPS = Path(__file__).parent / "search_apps"
-
-
-def run_app(script: str, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    return subprocess.run(
-        [sys.executable, str(APPS / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        cwd=APPS,
-    )
 
 
 def study_in(sweep: Path, name: str) -> optuna.Study:
@@ -37,7 +22,7 @@ def study_in(sweep: Path, name: str) -> optuna.Study:
 
 
 def test_a_job_without_a_number_fails_its_trial_with_the_reason(tmp_path):
-    done = run_app(
+    done = run_search_app(
         "returns.py",
         "--multirun",
         "hydra/sweeper=optuna",
@@ -66,7 +51,7 @@ def test_a_job_without_a_number_fails_its_trial_with_the_reason(tmp_path):
 
 
 def test_the_default_max_failure_rate_stops_at_the_first_failure(tmp_path):
-    done = run_app(
+    done = run_search_app(
         "returns.py",
         "--multirun",
         "hydra/sweeper=optuna",
@@ -81,7 +66,7 @@ def test_the_default_max_failure_rate_stops_at_the_first_failure(tmp_path):
 
 
 def test_any_app_with_a_trial_node_is_pruned_through_report(tmp_path):
-    done = run_app("steps.py", "--multirun", f"hydra.sweep.dir={tmp_path}")
+    done = run_search_app("steps.py", "--multirun", f"hydra.sweep.dir={tmp_path}")
     assert done.returncode == 0, done.stdout + done.stderr
     trials = study_in(tmp_path, "steps").get_trials()
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]

@@ -7,31 +7,21 @@ config directories and no `trial` node, that find `hydra/sweeper=optuna` through
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-pytestmark = pytest.mark.e2e
+from helpers import SEARCH_APPS as APPS
+from helpers import run_search_app
 
-APPS = Path(__file__).parent / "search_apps"
+pytestmark = pytest.mark.e2e
 
 
 def run_app(script: str, *args: str) -> tuple[str, str]:
     """`python search_apps/<script> ARGS` (stdout, stderr), whatever its exit status."""
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    done = subprocess.run(
-        [sys.executable, str(APPS / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        cwd=APPS,
-    )
+    done = run_search_app(script, *args)
     return done.stdout, done.stderr
 
 

@@ -18,7 +18,7 @@ from .merged import (
     write_merged,
 )
 from .models import PredictionStepMLP, clone_state, states_equal, tensors
-from .processes import run_train, start_train, wait_for
+from .processes import SEARCH_APPS, run_search_app, run_train, start_train, wait_for
 from .results import epochs_saved, results, run_dirs
 from .runs import (
     HYDRA_FILES,
@@ -33,6 +33,8 @@ from .runs import (
 )
 
 __all__ = [
+    "SEARCH_APPS",
+    "run_search_app",
     "HOST_DIR",
     "HYDRA_FILES",
     "MISSING",

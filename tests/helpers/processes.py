@@ -11,6 +11,22 @@ from pathlib import Path
 
 from .runs import TRAIN_PY
 
+SEARCH_APPS = Path(__file__).resolve().parents[1] / "e2e" / "search_apps"
+
+
+def run_search_app(script: str, *args: str) -> subprocess.CompletedProcess:
+    """`python tests/e2e/search_apps/<script> ARGS` in that folder (tiny Hydra apps that use the
+    search sweeper), whatever its exit status."""
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.run(
+        [sys.executable, str(SEARCH_APPS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=SEARCH_APPS,
+    )
+
 
 def run_train(cwd: Path, *args: str, expect_ok: bool = True) -> subprocess.CompletedProcess:
     """Run `python train.py ARGS` in `cwd`; by default fail the test if it exits non-zero."""
