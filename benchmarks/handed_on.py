@@ -72,7 +72,8 @@ def curve(run_dir: Path) -> list[float]:
 
 
 def fine_tuning(work: Path, epochs: int, demo: list[str]) -> None:
-    run("train.py", work, *demo, "epochs=1", "hydra.run.dir=demo")  # makes the data
+    if not (work / "data/synthetic/data_merge").is_dir():  # the ensemble's runs made it already
+        run("train.py", work, *demo, "epochs=1", "hydra.run.dir=demo")  # makes the data
     first, second = halves(work)
     say("training on the first half, then on the second from scratch and from that run")
     common = [f"epochs={epochs}", "patience=1000", "ci.enabled=false"]
