@@ -11,8 +11,6 @@ from omegaconf import DictConfig
 from virnucpro_trainer.config.evaluate import register_eval_configs
 from virnucpro_trainer.entry import check_overrides, options_first, run_task
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.evaluate.inputs import run_data_overrides
-from virnucpro_trainer.evaluate.pipeline import evaluate_run
 from virnucpro_trainer.run_dir import EVAL_RESULT
 
 register_eval_configs()
@@ -20,6 +18,9 @@ register_eval_configs()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
+    # here, not at the top: torch and the scoring load for an evaluation only, not for --help
+    from virnucpro_trainer.evaluate.pipeline import evaluate_run
+
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     run_task(
         lambda: evaluate_run(cfg, out_dir),
@@ -30,9 +31,19 @@ def main(cfg: DictConfig) -> None:
     )
 
 
+def with_run_data(argv: list[str]) -> list[str]:
+    """evaluate.inputs.run_data_overrides, which reads a checkpoint (torch), where a `ckpt=` is
+    given; else `argv` as it is."""
+    if not any(a.startswith("ckpt=") for a in argv[1:]):
+        return argv
+    from virnucpro_trainer.evaluate.inputs import run_data_overrides
+
+    return run_data_overrides(argv)
+
+
 if __name__ == "__main__":
     try:
-        sys.argv = options_first(run_data_overrides(sys.argv))
+        sys.argv = options_first(with_run_data(sys.argv))
         check_overrides(sys.argv, Path(__file__).parent / "conf", "evaluate")
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

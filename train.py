@@ -22,8 +22,6 @@ from virnucpro_trainer.search.trial import (
     name_objectives,
     run_trial,
 )
-from virnucpro_trainer.sweeps.training import is_search
-from virnucpro_trainer.train.pipeline import run
 from virnucpro_trainer.train.resume import check_resume, resume_arguments
 
 register_configs()
@@ -31,6 +29,11 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | tuple[float, ...]:
+    # here, not at the top: torch, scikit-learn and scipy load for a run only, so that --help and
+    # a refused override answer at once
+    from virnucpro_trainer.sweeps.training import is_search
+    from virnucpro_trainer.train.pipeline import run
+
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     # A search sweeper (Optuna) needs a failed trial raised: it marks the trial failed (a NaN

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import statistics
+import subprocess
+import sys
 
 import pytest
 import torch
 from scipy import stats
 
-from helpers import HYDRA_FILES, RUN_FILES, TINY, results, run_dirs, run_train
+from helpers import HYDRA_FILES, ROOT, RUN_FILES, TINY, results, run_dirs, run_train
 
 pytestmark = pytest.mark.e2e
 
@@ -62,3 +64,17 @@ def test_multirun_gives_one_directory_per_seed_with_different_results(tmp_path):
     assert f"| 0 | ok | `{' '.join([*TINY, 'seed=1'])}` |" in md
     assert f"{one[1]['f1']:.4f} ({low:.4f}-{high:.4f})" in md  # each job with its own interval
     assert float(summary[0]["f1_low"]) == low and float(summary[0]["f1_high"]) == high
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["train.py", "--help"], ["evaluate.py", "--help"], ["train.py", "epochs=abc"]],
+    ids=" ".join,
+)
+def test_help_and_a_refused_override_load_no_torch_scipy_or_sklearn(command):
+    # they answer in a second or two, not after the seconds these take to import
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *command], cwd=ROOT, capture_output=True, text=True
+    )
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert loaded and not loaded & {"torch", "scipy", "sklearn", "matplotlib"}, command

@@ -157,3 +157,11 @@ def test_in_distribution_units_are_flagged_about_alpha_of_the_time(alpha):
     assert alpha * 0.8 < few["rows"] < alpha * 1.5, few
     assert few["records"] < alpha * 1.25 and few["combined"] < alpha * 1.2, few
     assert alpha * 0.9 < many["rows"] < alpha * 1.1, many
+
+
+def test_the_methods_the_configuration_offers_are_the_detectors_parts():
+    # stats.names keeps the configuration free of scipy and scikit-learn; it must name what
+    # ood.py can fit, no more and no fewer
+    from virnucpro_trainer.stats import names, ood
+
+    assert tuple(ood.PARTS) == names.OOD_METHODS == ood.METHODS

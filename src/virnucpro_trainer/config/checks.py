@@ -19,9 +19,7 @@ from virnucpro_trainer.config.schema import (
     TrainConfig,
 )
 from virnucpro_trainer.errors import UserError
-from virnucpro_trainer.stats.intervals import METHODS as CI_METHODS
-from virnucpro_trainer.stats.metrics import THRESHOLD_METRICS
-from virnucpro_trainer.stats.ood import METHODS as OOD_METHODS
+from virnucpro_trainer.stats.names import CI_METHODS, OOD_METHODS, THRESHOLD_METRICS
 
 OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cuda", "cpu")

@@ -26,7 +26,7 @@ from virnucpro_trainer.stats.composition import PRESETS
 from virnucpro_trainer.stats.conformal import DEFAULT_METHOD as CALLS_METHOD
 from virnucpro_trainer.stats.conformal import METHODS as CALL_METHODS
 from virnucpro_trainer.stats.conformal import MIN_BIN_HOSTS
-from virnucpro_trainer.stats.ood import METHODS as OOD_METHODS
+from virnucpro_trainer.stats.names import OOD_METHODS
 
 SUBSETS = ("all", "test")
 EVAL_OOD_METHODS = ("auto", "none", *OOD_METHODS)

@@ -15,7 +15,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from virnucpro_trainer.stats.metrics import SCALAR_METRICS
+from virnucpro_trainer.stats.names import SCALAR_METRICS
 
 
 @dataclass

@@ -26,8 +26,9 @@ from virnucpro_trainer.stats.bootstrap import (
 )
 from virnucpro_trainer.stats.effective import CLASSES, class_sizes, kish
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS
+from virnucpro_trainer.stats.names import CI_METHODS
 
-METHODS = ("studentized", "bca", "percentile")
+METHODS = CI_METHODS
 DEFAULT_METHOD = "studentized"
 # Below these, a class's share of the variation cannot be estimated from its genomes: fewer
 # genomes holding the class, or an effective number of genomes (sum n)^2 / sum n^2 over the

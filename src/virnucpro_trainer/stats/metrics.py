@@ -8,20 +8,8 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
-THRESHOLD_METRICS = ("f1", "mcc", "balanced_accuracy")
-# The numbers classification_metrics returns (besides the confusion matrix), in report order.
-SCALAR_METRICS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "specificity",
-    "balanced_accuracy",
-    "mcc",
-    "auroc",
-    "auprc",
-    "brier",
-)
+# the names, for the modules that import them from here as before
+from virnucpro_trainer.stats.names import SCALAR_METRICS, THRESHOLD_METRICS  # noqa: F401
 
 
 def classification_metrics(

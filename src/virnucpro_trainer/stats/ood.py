@@ -31,6 +31,8 @@ from scipy.special import logsumexp
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
+from virnucpro_trainer.stats.names import OOD_METHODS
+
 # What each method scores with (the parts a detector fits and stores).
 PARTS = {
     "combined": ("input", "hidden"),
@@ -39,7 +41,7 @@ PARTS = {
     "knn": ("knn",),
     "energy": ("energy",),
 }
-METHODS = tuple(PARTS)  # ood.method: one of these, or none
+METHODS = OOD_METHODS  # ood.method: one of these (PARTS's keys, tested), or none
 # Principal directions kept at their own variance (the rest share one). 29, with 2 class means
 # and the centre, makes scoring a product with 32 columns (past 32 its cost steps up on a CPU);
 # on benchmarks/ood.py's data 29 detected as much as 61 (AUROCs within 0.01, one seed).

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import yaml
 
-from virnucpro_trainer.checkpoint import load_state
 from virnucpro_trainer.config.overrides import is_harmless
 from virnucpro_trainer.entry import hydra_quote, override_value
 from virnucpro_trainer.errors import UserError
@@ -92,6 +91,8 @@ def check_resume(argv: list[str], conf_dir: Path) -> None:
         return
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
+
+    from virnucpro_trainer.checkpoint import load_state  # torch: only when resuming
 
     run_dir = Path(override_value(resume[-1]))
     overrides = [a for a in argv[1:] if not a.startswith(("hydra.", "-"))]
