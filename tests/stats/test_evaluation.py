@@ -119,6 +119,7 @@ def test_threshold_comes_from_validation_and_never_from_test(tmp_path):
     assert [float(r["prob_viral"]) for r in rows_out] == pytest.approx(test_p, abs=1e-6)
 
 
+@pytest.mark.slow  # the whole training pipeline, in-process
 @pytest.mark.usefixtures("no_figures")  # report.md is written all the same
 def test_group_split_end_to_end_puts_no_genome_on_two_sides(tmp_path, caplog):
     caplog.set_level("INFO")
