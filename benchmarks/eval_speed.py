@@ -40,7 +40,7 @@ from virnucpro_trainer.config.schema import TrainConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.evaluate.ood import BatchScorer, with_validation
 from virnucpro_trainer.model import VirNucProMLP, predict, predict_scores
-from virnucpro_trainer.stats.ood import METHODS
+from virnucpro_trainer.stats.names import OOD_METHODS as METHODS
 from virnucpro_trainer.train.ood_fit import fit_detector
 
 from _common import OtherLoad, listed, machine, table, timed

@@ -26,6 +26,7 @@ import numpy as np
 from _common import machine, run_project_script, say
 
 CPU = ["device=cpu", "cpu_threads=2"]
+DEMO_DATA = Path("data/synthetic/data_merge")  # where a data=synthetic run in `work` makes it
 
 
 def run(script: str, cwd: Path, *overrides: str) -> None:
@@ -54,7 +55,7 @@ def ensemble(work: Path, seeds: int, epochs: int, demo: list[str]) -> None:
 
 def halves(work: Path) -> tuple[Path, Path]:
     """Two data roots, each with half of the demo files of each class (symbolic links)."""
-    demo = work / "data/synthetic/data_merge"
+    demo = work / DEMO_DATA
     roots = (work / "first/data_merge", work / "second/data_merge")
     for class_dir in (d for d in demo.iterdir() if d.is_dir()):
         files = sorted(class_dir.glob("*_merged.pt"))
@@ -72,7 +73,7 @@ def curve(run_dir: Path) -> list[float]:
 
 
 def fine_tuning(work: Path, epochs: int, demo: list[str]) -> None:
-    if not (work / "data/synthetic/data_merge").is_dir():  # the ensemble's runs made it already
+    if not (work / DEMO_DATA).is_dir():  # the ensemble part's runs made it already
         run("train.py", work, *demo, "epochs=1", "hydra.run.dir=demo")  # makes the data
     first, second = halves(work)
     say("training on the first half, then on the second from scratch and from that run")

@@ -44,7 +44,9 @@ from virnucpro_trainer.config.schema import TrainConfig
 from virnucpro_trainer.data.batches import BatchSource
 from virnucpro_trainer.evaluate.ood import BatchScorer, row_ood, with_validation
 from virnucpro_trainer.model import VirNucProMLP, predict_scores
-from virnucpro_trainer.stats.ood import METHODS, PARTS, conformal_p
+from virnucpro_trainer.stats.names import OOD_METHODS as METHODS
+from virnucpro_trainer.stats.names import OOD_PARTS as PARTS
+from virnucpro_trainer.stats.ood import conformal_p
 from virnucpro_trainer.train.ood_fit import features, fit_detector
 
 from _common import machine, say, table

@@ -76,5 +76,6 @@ def test_help_and_a_refused_override_load_no_torch_scipy_or_sklearn(command):
     done = subprocess.run(
         [sys.executable, "-X", "importtime", *command], cwd=ROOT, capture_output=True, text=True
     )
+    assert done.returncode == (1 if "=" in command[-1] else 0), done.stderr[-2000:]
     loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert loaded and not loaded & {"torch", "scipy", "sklearn", "matplotlib"}, command

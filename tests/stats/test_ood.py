@@ -160,8 +160,10 @@ def test_in_distribution_units_are_flagged_about_alpha_of_the_time(alpha):
 
 
 def test_the_methods_the_configuration_offers_are_the_detectors_parts():
-    # stats.names keeps the configuration free of scipy and scikit-learn; it must name what
-    # ood.py can fit, no more and no fewer
-    from virnucpro_trainer.stats import names, ood
+    # stats.names keeps the configuration free of scipy and scikit-learn; the methods it offers
+    # are what a detector fits, no more and no fewer
+    from virnucpro_trainer.config.checks import CHECKS
+    from virnucpro_trainer.stats import names
 
-    assert tuple(ood.PARTS) == names.OOD_METHODS == ood.METHODS
+    assert tuple(names.OOD_PARTS) == names.OOD_METHODS
+    assert all(CHECKS["ood.method"][0](m) for m in names.OOD_METHODS)

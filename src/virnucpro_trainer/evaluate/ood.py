@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from virnucpro_trainer.errors import UserError
+from virnucpro_trainer.stats.names import OOD_PARTS as PARTS
 from virnucpro_trainer.stats.ood import (
-    PARTS,
     bonferroni,
     conformal_p,
     energy,

@@ -17,4 +17,13 @@ SCALAR_METRICS = (
     "brier",
 )
 CI_METHODS = ("studentized", "bca", "percentile")  # ci.method: intervals.METHODS
-OOD_METHODS = ("combined", "input", "hidden", "knn", "energy")  # ood.method: ood.PARTS's keys
+# ood.method: what each out-of-distribution method scores with (the parts a detector fits and
+# stores; stats/ood.py computes them); the methods are its keys
+OOD_PARTS = {
+    "combined": ("input", "hidden"),
+    "input": ("input",),
+    "hidden": ("hidden",),
+    "knn": ("knn",),
+    "energy": ("energy",),
+}
+OOD_METHODS = tuple(OOD_PARTS)

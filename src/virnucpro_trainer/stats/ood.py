@@ -31,17 +31,6 @@ from scipy.special import logsumexp
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from virnucpro_trainer.stats.names import OOD_METHODS
-
-# What each method scores with (the parts a detector fits and stores).
-PARTS = {
-    "combined": ("input", "hidden"),
-    "input": ("input",),
-    "hidden": ("hidden",),
-    "knn": ("knn",),
-    "energy": ("energy",),
-}
-METHODS = OOD_METHODS  # ood.method: one of these (PARTS's keys, tested), or none
 # Principal directions kept at their own variance (the rest share one). 29, with 2 class means
 # and the centre, makes scoring a product with 32 columns (past 32 its cost steps up on a CPU);
 # on benchmarks/ood.py's data 29 detected as much as 61 (AUROCs within 0.01, one seed).

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from virnucpro_trainer.data.batches import BatchSource
-from virnucpro_trainer.stats.ood import PARTS, fit_gaussian, fit_knn
+from virnucpro_trainer.stats.names import OOD_PARTS as PARTS
+from virnucpro_trainer.stats.ood import fit_gaussian, fit_knn
 
 log = logging.getLogger(__name__)
 
