@@ -4,7 +4,9 @@ keeps its store while another run rebuilds it (in one process: data/test_store.p
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,8 +14,10 @@ import textwrap
 
 import pytest
 
+from virnucpro_trainer.config.schema import SyntheticConfig
 from virnucpro_trainer.data.files import find_files
 from virnucpro_trainer.data.merged import read_merged
+from virnucpro_trainer.data.synthetic import ensure_synthetic
 from virnucpro_trainer.data.table import build_table
 
 from helpers import TINY, epochs_saved, make_dataset, run_train, start_train, wait_for
@@ -79,3 +83,32 @@ def test_a_running_job_keeps_its_store_while_another_run_rebuilds_it(tmp_path):
     later = run_train(tmp_path, *TINY, "debug=fast", "hydra.run.dir=later")
     assert f"removing the outdated feature store {old}" in later.stdout
     assert old not in entries(cache) and len(entries(cache)) == 1
+
+
+def _make_when_released(root, barrier, errors) -> None:
+    barrier.wait()
+    try:
+        ensure_synthetic(root, SyntheticConfig(files_per_class=3, rows_per_file=30), 16)
+    except Exception as err:  # reported to the parent, which fails the test with it
+        errors.put(repr(err))
+
+
+@pytest.mark.e2e
+def test_runs_that_start_together_all_get_the_same_data(tmp_path):
+    """A sweep's jobs start at once on the same demo root: each either makes the data or uses
+    the data another made first, and none is refused (a launcher's sweep failed on this)."""
+    ctx = multiprocessing.get_context("fork")
+    root, errors, barrier = tmp_path / "demo", ctx.Queue(), ctx.Barrier(6)
+    for _ in range(3):  # three rounds: the moment one run's folder appears varies
+        shutil.rmtree(root, ignore_errors=True)
+        procs = [
+            ctx.Process(target=_make_when_released, args=(root, barrier, errors)) for _ in range(6)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 6
+        assert errors.empty(), errors.get()
+        assert len(list(root.glob("*/*_merged.pt"))) == 6
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # no temporary left

@@ -40,8 +40,23 @@ def run_train(cwd: Path, *args: str, expect_ok: bool = True) -> subprocess.Compl
         env=env,
     )
     if expect_ok:
-        assert proc.returncode == 0, f"train.py failed:\n{proc.stdout}\n{proc.stderr}"
+        assert proc.returncode == 0, (
+            f"train.py failed:\n{proc.stdout}\n{proc.stderr}{_job_logs(cwd)}"
+        )
     return proc
+
+
+def _job_logs(cwd: Path) -> str:
+    """The end of each sweep job's log that reports an error: a launcher's job fails in its own
+    process (submitit's logs under .submitit/), so train.py's output says only that it did not
+    finish."""
+    tails = []
+    outputs = cwd / "outputs"
+    for log in sorted([*outputs.glob("**/train.log"), *outputs.glob("**/.submitit/*/*_log.err")]):
+        lines = log.read_text(errors="replace").splitlines()
+        if any("ERROR" in line or "Traceback" in line for line in lines):
+            tails.append(f"\n--- {log}:\n" + "\n".join(lines[-25:]))
+    return "".join(tails)
 
 
 def start_train(cwd: Path, *args: str) -> subprocess.Popen:

@@ -50,21 +50,19 @@ def ensure_synthetic(root: Path, cfg: SyntheticConfig, width: int) -> None:
     settings = {**asdict(cfg), "width": width}
     settings.pop("enabled")
     marker = root / MARKER
-    if marker.exists():
-        if json.loads(marker.read_text()) != settings:
-            raise UserError(
-                f"{root} holds demo data made with other settings ({marker}); delete {root} "
-                "or choose another data.root"
-            )
-        return
+    # the folder appears whole (renamed into place, marker included), so look at it before the
+    # marker: a concurrent run may finish between the two looks, never half-way
     if root.exists() and any(root.iterdir()):
-        raise UserError(f"{root} exists and is not demo data; refusing to write demo data into it")
+        if not marker.exists():
+            raise UserError(
+                f"{root} exists and is not demo data; refusing to write demo data into it"
+            )
+        _check_settings(marker, settings, root)
+        return
     log.info("generating demo data (%d files per class) in %s", cfg.files_per_class, root)
     gen = torch.Generator().manual_seed(cfg.seed)
     direction = torch.randn(width, generator=gen)
     direction /= direction.norm()
-    if root.exists():
-        root.rmdir()  # empty when checked above; a folder cannot be renamed over it
     try:
         with atomic_path(root, folder=True) as tmp:
             for label, class_dir in CLASS_DIRS.items():
@@ -72,6 +70,15 @@ def ensure_synthetic(root: Path, cfg: SyntheticConfig, width: int) -> None:
                 for i, content in enumerate(_class_files(label, cfg, width, direction, gen)):
                     torch.save(content, tmp / class_dir / f"output_{i}_merged.pt")
             (tmp / MARKER).write_text(json_text(settings))
-    except OSError:  # a concurrent run generated it first; its data is identical
+    except OSError:  # a concurrent run generated it first
         if not marker.exists():
             raise
+        _check_settings(marker, settings, root)
+
+
+def _check_settings(marker: Path, settings: dict, root: Path) -> None:
+    if json.loads(marker.read_text()) != settings:
+        raise UserError(
+            f"{root} holds demo data made with other settings ({marker}); delete {root} "
+            "or choose another data.root"
+        )
