@@ -28,9 +28,9 @@ from helpers import TINY, compose_train
 TESTS = Path(__file__).resolve().parent
 
 # Hypothesis profiles: "ci" runs each fuzz test's full count of examples, thousands of files in
-# all; "fast" a fifth of them (data/test_reader_fuzz.py scales its counts by max_examples / 100).
+# all; "fast" a tenth of them (data/test_reader_fuzz.py scales its counts by max_examples / 100).
 settings.register_profile("ci", max_examples=100)
-settings.register_profile("fast", max_examples=20)
+settings.register_profile("fast", max_examples=10)
 
 
 def pytest_configure(config):

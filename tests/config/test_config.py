@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from virnucpro_trainer.config.checks import unknown_keys, validate
-from virnucpro_trainer.config.schema import register_configs
 from virnucpro_trainer.errors import UserError
 
-from helpers import ROOT
-
-register_configs()
+from helpers import compose_train
 
 
 def make(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose_train(*overrides)
 
 
 def test_defaults_match_the_published_setup():

@@ -4,22 +4,16 @@ value one message naming the key, what it must be and what it got."""
 from __future__ import annotations
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from virnucpro_trainer.config.checks import validate
-from virnucpro_trainer.config.evaluate import register_eval_configs, validate_eval
-from virnucpro_trainer.config.schema import register_configs
+from virnucpro_trainer.config.evaluate import validate_eval
 from virnucpro_trainer.errors import UserError
 
-from helpers import ROOT
-
-register_configs()
-register_eval_configs()
+from helpers import compose_config
 
 
 def make(name: str, *overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(name, overrides=list(overrides))
+    return compose_config(name, *overrides)
 
 
 def test_the_defaults_and_evaluate_py_takes_alpha_from_training():

@@ -6,18 +6,16 @@ from __future__ import annotations
 import csv
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from virnucpro_trainer.config.checks import validate
-from virnucpro_trainer.config.evaluate import register_eval_configs, validate_eval
+from virnucpro_trainer.config.evaluate import validate_eval
 from virnucpro_trainer.config.schema import metric_direction
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.stats.composition import PRESETS
 from virnucpro_trainer.stats.conformal import MIN_BIN_HOSTS
 
-from helpers import ROOT, TINY, compose_train, train_in_process
+from helpers import ROOT, TINY, compose_config, compose_train, group_options, train_in_process
 
 
 def test_fastesm650_preset_is_the_defaults():
@@ -118,29 +116,22 @@ def test_the_calls_group_is_the_presets_of_stats():
     # one copy: stats.composition.PRESETS, registered as evaluate.py's calls group; a YAML
     # under conf/calls/ would be a second one
     assert not (ROOT / "conf/calls").exists()
-    register_eval_configs()
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        options = GlobalHydra.instance().config_loader().get_group_options("calls")
-        assert sorted(options) == sorted(PRESETS)
-        method = {"method": "conformal", "min_bin_hosts": MIN_BIN_HOSTS}  # the default method
-        for name, fdr in PRESETS.items():
-            cfg = compose("evaluate", overrides=[f"calls={name}", "ckpt=model.pth"])
-            assert OmegaConf.to_container(cfg.calls) == {"preset": name, "fdr": fdr, **method}
-            validate_eval(cfg)
-        cfg = compose("evaluate", overrides=["ckpt=model.pth"])  # no calls=: the default preset
-        default = {"preset": "default", "fdr": PRESETS["default"], **method}
-        assert OmegaConf.to_container(cfg.calls) == default
-        cfg = compose("evaluate", overrides=["calls=conservative", "calls.method=lfdr", "ckpt=m"])
-        assert (cfg.calls.fdr, cfg.calls.method) == (PRESETS["conservative"], "lfdr")
+    assert sorted(group_options("calls")) == sorted(PRESETS)
+    method = {"method": "conformal", "min_bin_hosts": MIN_BIN_HOSTS}  # the default method
+    for name, fdr in PRESETS.items():
+        cfg = compose_config("evaluate", f"calls={name}", "ckpt=model.pth")
+        assert OmegaConf.to_container(cfg.calls) == {"preset": name, "fdr": fdr, **method}
         validate_eval(cfg)
+    cfg = compose_config("evaluate", "ckpt=model.pth")  # no calls=: the default preset
+    default = {"preset": "default", "fdr": PRESETS["default"], **method}
+    assert OmegaConf.to_container(cfg.calls) == default
+    cfg = compose_config("evaluate", "calls=conservative", "calls.method=lfdr", "ckpt=m")
+    assert (cfg.calls.fdr, cfg.calls.method) == (PRESETS["conservative"], "lfdr")
+    validate_eval(cfg)
 
 
 def test_a_calls_method_or_bin_size_that_is_not_one_is_named():
-    register_eval_configs()
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            "evaluate", overrides=["calls.method=bh", "calls.min_bin_hosts=0", "ckpt=model.pth"]
-        )
+    cfg = compose_config("evaluate", "calls.method=bh", "calls.min_bin_hosts=0", "ckpt=model.pth")
     with pytest.raises(UserError) as err:
         validate_eval(cfg)
     assert "calls.method must be one of ('conformal', 'lfdr'), got 'bh'" in str(err.value)

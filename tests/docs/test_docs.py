@@ -8,19 +8,14 @@ import shlex
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from virnucpro_trainer.config.checks import validate
-from virnucpro_trainer.config.evaluate import register_eval_configs, validate_eval
-from virnucpro_trainer.config.schema import register_configs
+from virnucpro_trainer.config.evaluate import validate_eval
 from virnucpro_trainer.entry import options_first
 
-from helpers import ROOT
-
-register_configs()
-register_eval_configs()
+from helpers import ROOT, compose_config
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -56,11 +51,16 @@ def help_examples() -> list[str]:
 
 
 README = examples((ROOT / "README.md").read_text())
+PLACES: dict[str, list[str]] = {}  # each command once, with every place that shows it
+for page in PAGES:
+    for command in examples(page.read_text()):
+        PLACES.setdefault(command, []).append(page_name(page))
+for command in help_examples():
+    PLACES.setdefault(command, []).append("--help")
 COMMANDS = [
-    pytest.param(command, id=f"{page_name(page)}: {' '.join(command.split())}")
-    for page in PAGES
-    for command in examples(page.read_text())
-] + [pytest.param(command, id=f"--help: {command}") for command in help_examples()]
+    pytest.param(command, id=f"{', '.join(dict.fromkeys(places))}: {' '.join(command.split())}")
+    for command, places in PLACES.items()
+]
 
 
 def first_of_each_sweep(args: list[str]) -> list[str]:
@@ -97,8 +97,7 @@ def test_every_example_composes_and_names_its_data(command):
         pytest.skip("placeholder in the command")
     overrides = first_of_each_sweep([a for a in args if not a.startswith("-") and a != "job"])
     script = shlex.split(command)[1]
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(script.removesuffix(".py"), overrides=overrides)
+    cfg = compose_config(script.removesuffix(".py"), *overrides)
     (validate if script == "train.py" else validate_eval)(cfg)
     # on a fresh checkout only the demo data exists: an example names it, or the user's own, or
     # scores a run directory with no data setting (evaluate.py then takes the run's own)

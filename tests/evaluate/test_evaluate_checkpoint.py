@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 from virnucpro_trainer.checkpoint import checkpoint_metadata, load_scoring_model
-from virnucpro_trainer.config.evaluate import register_eval_configs, validate_eval
+from virnucpro_trainer.config.evaluate import validate_eval
 from virnucpro_trainer.data.merged import read_merged
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.evaluate.inputs import check_width, unlabelled_sources
 from virnucpro_trainer.model import VirNucProMLP
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+from helpers import compose_config
 
 
 def minimal_checkpoint(path: Path, input_dim: int, hidden_dim: int = 16) -> VirNucProMLP:
@@ -98,13 +97,10 @@ def test_a_width_mismatch_names_both_widths_and_the_model(tmp_path):
 
 
 def test_the_config_is_checked_before_any_work():
-    register_eval_configs()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(
-            "evaluate",
-            overrides=["aggregate=median", "threshold=2", "subset=test", "labelled=false"],
-        )
-        assert compose("evaluate").aggregate == "vote"
+    cfg = compose_config(
+        "evaluate", "aggregate=median", "threshold=2", "subset=test", "labelled=false"
+    )
+    assert compose_config("evaluate").aggregate == "vote"
     with pytest.raises(UserError) as err:
         validate_eval(cfg)
     for text in (

@@ -4,12 +4,10 @@ command line names any data setting itself."""
 from __future__ import annotations
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from virnucpro_trainer.config.evaluate import register_eval_configs
 from virnucpro_trainer.evaluate.inputs import run_data_overrides
 
-from helpers import ROOT, TINY, train_in_process
+from helpers import TINY, compose_config, train_in_process
 
 pytestmark = pytest.mark.slow  # whole pipelines in-process: not in the fast loop
 
@@ -22,9 +20,7 @@ def test_a_run_directory_brings_its_data_settings(tmp_path, tiny_data, no_figure
     assert f"data.root='{tiny_data.resolve()}'" in brought
     assert "data.synthetic.enabled=true" in brought and "data.protein_dim=1280" in brought
     assert not any("memory_budget_gb" in a or "block_rows" in a for a in brought)
-    register_eval_configs()
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("evaluate", overrides=argv[1:])  # Hydra takes them as they are
+    cfg = compose_config("evaluate", *argv[1:])  # Hydra takes them as they are
     assert cfg.data.root == str(tiny_data.resolve()) and cfg.data.synthetic.files_per_class == 4
 
 

@@ -5,17 +5,24 @@ the tiny run every test starts from."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from hydra import initialize_config_dir, version
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
 
 from virnucpro_trainer.config.evaluate import register_eval_configs
 from virnucpro_trainer.config.schema import register_configs
 from virnucpro_trainer.evaluate.pipeline import evaluate_run
 from virnucpro_trainer.train.pipeline import run
+
+if TYPE_CHECKING:
+    from hydra._internal.hydra import Hydra
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_PY = ROOT / "train.py"
@@ -44,11 +51,43 @@ RUN_FILES = (
 HYDRA_FILES = ("train.log", ".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml")
 
 
+@functools.cache
+def _hydra() -> Hydra:
+    """One Hydra for conf/ per test process, with both scripts' configs registered. Making it
+    costs about half as much again as a composition, so tests compose through this one rather
+    than each entering `initialize_config_dir`."""
+    register_configs()
+    register_eval_configs()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return GlobalHydra.instance().hydra
+
+
+def compose_config(name: str, *overrides: str, hydra_config: bool = False) -> DictConfig:
+    """What `hydra.compose(name, overrides)` gives inside `initialize_config_dir(conf/)`, as
+    train.py (`name` "train") or evaluate.py ("evaluate") composes it: Hydra's own composition,
+    on the one Hydra of `_hydra`."""
+    version.setbase("1.3")  # as initialize_config_dir sets it; another test may have changed it
+    cfg = _hydra().compose_config(
+        config_name=name,
+        overrides=list(overrides),
+        run_mode=RunMode.RUN,
+        from_shell=False,
+        with_log_configuration=False,
+    )
+    if not hydra_config:
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group, as Hydra lists them (`python train.py --help`)."""
+    return _hydra().config_loader.get_group_options(group)
+
+
 def compose_train(*overrides: str, hydra_config: bool = False) -> DictConfig:
     """The `train` config with `overrides`, as train.py composes it (relative paths unresolved)."""
-    register_configs()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=list(overrides), return_hydra_config=hydra_config)
+    return compose_config("train", *overrides, hydra_config=hydra_config)
 
 
 @contextlib.contextmanager
@@ -85,9 +124,7 @@ def train_in_process(cwd: Path, *overrides: str) -> Path:
 def evaluate_in_process(cwd: Path, out_dir: Path, *overrides: str) -> dict:
     """Run `python evaluate.py OVERRIDES` in `cwd` as evaluate.py would, in this process, writing
     into `out_dir`; returns metrics.json's content. A UserError propagates."""
-    register_eval_configs()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("evaluate", overrides=list(overrides))
+    cfg = compose_config("evaluate", *overrides)
     out_dir.mkdir(parents=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
