@@ -47,6 +47,7 @@ from interval_candidates import BEFORE_MIN_EFFECTIVE, CANDIDATES, candidate_inte
 from virnucpro_trainer.runtime import processor  # noqa: E402
 from virnucpro_trainer.stats.bootstrap import Design, Scored, check_inputs  # noqa: E402
 from virnucpro_trainer.stats.effective import effective_genomes  # noqa: E402
+from virnucpro_trainer.stats.interval_methods import effective_clusters  # noqa: E402
 from virnucpro_trainer.stats.intervals import (  # noqa: E402
     DEFAULT_METHOD,
     MIN_EFFECTIVE_GENOMES,
@@ -69,6 +70,10 @@ import simulators  # noqa: E402
 LEVEL = 0.95
 SHAPES = (*cf.grid(), *cf.STRESS)
 METHODS = (f"{DEFAULT_METHOD} (default)", *CANDIDATES)
+# The default's sets by the metric's own effective number of genomes (effective_clusters of its
+# jackknife differences: how evenly the genomes carry its variance), to show where it misses.
+OWN_BINS = ((0.0, 5.0), (5.0, 12.0), (12.0, math.inf))
+BY_OWN = tuple(f"default, own effective genomes {lo:g}-{hi:g}" for lo, hi in OWN_BINS)
 SHORT = {
     "accuracy": "acc",
     "precision": "prec",
@@ -121,7 +126,7 @@ def one_set(task: tuple) -> dict:
         and min(per_class["viral"], per_class["host"]) >= BEFORE_MIN_EFFECTIVE
     )
     withheld = {k: not_estimable(problem or "") for k in SCALAR_METRICS}
-    found = {name: withheld for name in METHODS}
+    found = {name: withheld for name in (*METHODS, *BY_OWN)}
     if problem is None or before_admits:
         scored = Scored(y, score, [cut], codes, n_groups, rank)
         (drawn,) = draw([scored], Design(y, codes, n_groups), n_boot, i)
@@ -133,6 +138,12 @@ def one_set(task: tuple) -> dict:
         if problem is None:
             own = {k: interval(drawn, k, DEFAULT_METHOD, LEVEL) for k in SCALAR_METRICS}
             found[METHODS[0]] = own
+            spread = {k: effective_clusters(drawn.jackknife[k]) for k in SCALAR_METRICS}
+            for name, (lo, hi) in zip(BY_OWN, OWN_BINS, strict=True):
+                found[name] = {
+                    k: own[k] if lo <= spread[k] < hi else not_estimable("another bin")
+                    for k in SCALAR_METRICS
+                }
     truth = cf.truth(shape)
     return {name: judged(intervals, truth) for name, intervals in found.items()}
 
@@ -162,7 +173,7 @@ def keep(path: str | None, entry: dict) -> None:
 
 def coverage(number: int, sets: int, n_boot: int, seed: int, pool) -> dict:
     tasks = [(number, i, n_boot, seed) for i in range(sets)]
-    tally = {(m, k): np.zeros(5) for m in METHODS for k in SCALAR_METRICS}
+    tally = {(m, k): np.zeros(5) for m in (*METHODS, *BY_OWN) for k in SCALAR_METRICS}
     for result in pool.imap_unordered(one_set, tasks, chunksize=2):
         for method, per_metric in result.items():
             for metric, row in per_metric.items():
@@ -204,6 +215,26 @@ def print_default(results: dict) -> None:
             + " | ".join(cells)
             + f" | {above} : {below} |"
         )
+
+
+def print_by_own(results: dict) -> None:
+    """The default's coverage by the metric's own effective number of genomes (cells of fewer
+    than MIN_SETS sets shown as '-'), for the cases whose tallies have it."""
+    print(
+        "\nThe default by the metric's own effective number of genomes (how evenly the genomes "
+        f"carry its variance): coverage over the sets in each bin; '-' under {MIN_SETS} sets"
+    )
+    print("| collection | own effective genomes | " + " | ".join(SHORT.values()) + " |")
+    print("|---" * (len(SCALAR_METRICS) + 2) + "|")
+    for number, result in results.items():
+        for name, (lo, hi) in zip(BY_OWN, OWN_BINS, strict=True):
+            if (name, SCALAR_METRICS[0]) not in result["tally"]:
+                break  # a case saved before the bins existed
+            cells = []
+            for metric in SCALAR_METRICS:
+                share, estimable = cell(result["tally"][(name, metric)], result["sets"])
+                cells.append("-" if share is None or estimable < MIN_SETS else f"{share:.2f}")
+            print(f"| {SHAPES[number].name} | {lo:g}-{hi:g} | " + " | ".join(cells) + " |")
 
 
 def summary(results: dict, method: str, part: str) -> dict:
@@ -441,6 +472,7 @@ def main() -> None:
         if results:
             print_default(results)
             print_methods(results)
+            print_by_own(results)
         if not args.no_paired:
             if rates is None:
                 rates = {kind: paired(args, kind, pool) for kind in (*NULLS, "power")}

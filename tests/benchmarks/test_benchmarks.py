@@ -46,12 +46,31 @@ def test_interval_coverage_runs_at_tiny_size(run_benchmark):
     assert any(line.startswith("The default (studentized): coverage") for line in out)
     for case in ("30 genomes, log-uniform", "100 genomes, log-uniform"):  # cases 0 and 4
         assert any(line.startswith(f"| {case}") for line in out), case
+    assert any(line.startswith("The default by the metric's own effective number") for line in out)
+    for bin_ in ("0-5", "5-12", "12-inf"):
+        assert any(
+            line.startswith("| 30 genomes, log-uniform") and f"| {bin_} |" in line for line in out
+        )
     number = r"(n/a|\d\.\d{3})"
     assert re.fullmatch(
         rf"coverage: min_tuned={number} min_held_out={number} "
         r"given_lognormal_100=(n/a|\d\.\d{2}) paired_type1=\d\.\d{3}/\d\.\d{3}/\d\.\d{3}",
         out[-1],
     )
+
+
+@pytest.mark.slow  # seconds: not in the fast loop
+def test_the_bins_by_own_effective_genomes_split_the_defaults_sets():
+    import interval_coverage as ic
+
+    for i in range(3):
+        found = ic.one_set((4, i, 40, 0))  # 100 genomes, log-uniform
+        default = found[ic.METHODS[0]]
+        for metric, row in default.items():
+            bins = [found[name][metric] for name in ic.BY_OWN]
+            assert sum(b[3] == 0 for b in bins) == (row[3] == 0)  # given: in exactly one bin
+            assert sum(b[0] for b in bins) == row[0]  # and judged there as by the default
+            assert sum(b[4] for b in bins) == pytest.approx(row[4])
 
 
 def test_fdr_calls_runs_at_tiny_size(run_benchmark):
