@@ -8,7 +8,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from virnucpro_trainer.config.evaluate import register_eval_configs
+from virnucpro_trainer.config.evaluate import register_eval_configs, validate_eval
 from virnucpro_trainer.entry import check_overrides, options_first, run_task
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.run_dir import EVAL_RESULT
@@ -18,12 +18,18 @@ register_eval_configs()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    # here, not at the top: torch and the scoring load for an evaluation only, not for --help
-    from virnucpro_trainer.evaluate.pipeline import evaluate_run
-
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+
+    def evaluate() -> dict:
+        # a bad setting is refused here, before the scoring loads (torch, scikit-learn, scipy;
+        # seconds), and --help never loads it
+        validate_eval(cfg)
+        from virnucpro_trainer.evaluate.pipeline import evaluate_run
+
+        return evaluate_run(cfg, out_dir)
+
     run_task(
-        lambda: evaluate_run(cfg, out_dir),
+        evaluate,
         out_dir,
         result_name=EVAL_RESULT,
         what="evaluation",

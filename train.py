@@ -11,7 +11,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from virnucpro_trainer.config.schema import register_configs
+from virnucpro_trainer.config.checks import validate
+from virnucpro_trainer.config.schema import is_search, register_configs
 from virnucpro_trainer.entry import check_overrides, options_first, run_task
 from virnucpro_trainer.errors import UserError
 from virnucpro_trainer.run_dir import LAST
@@ -29,11 +30,6 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | tuple[float, ...]:
-    # here, not at the top: torch, scikit-learn and scipy load for a run only, so that --help and
-    # a refused override answer at once
-    from virnucpro_trainer.sweeps.training import is_search
-    from virnucpro_trainer.train.pipeline import run
-
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     # A search sweeper (Optuna) needs a failed trial raised: it marks the trial failed (a NaN
@@ -41,6 +37,11 @@ def main(cfg: DictConfig) -> float | tuple[float, ...]:
     searching = hydra_cfg.mode == RunMode.MULTIRUN and is_search(hydra_cfg.sweeper)
 
     def train() -> float | tuple[float, ...]:
+        # a bad setting is refused here, before the pipeline loads torch, scikit-learn and scipy
+        # (seconds), and --help and a refused override never load them
+        validate(cfg)
+        from virnucpro_trainer.train.pipeline import run
+
         if searching:  # several objectives: optimized_metrics, one per direction
             check_objectives(cfg.optimized_metrics, hydra_cfg.sweeper.direction)
         if is_trial(cfg.trial):  # reports each epoch to its study; may continue an earlier attempt

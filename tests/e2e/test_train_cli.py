@@ -68,14 +68,27 @@ def test_multirun_gives_one_directory_per_seed_with_different_results(tmp_path):
 
 @pytest.mark.parametrize(
     "command",
-    [["train.py", "--help"], ["evaluate.py", "--help"], ["train.py", "epochs=abc"]],
+    [
+        ["train.py", "--help"],
+        ["evaluate.py", "--help"],
+        ["train.py", "epochs=abc"],  # refused before Hydra starts (not an integer)
+        ["train.py", "optimizer.lr=-1"],  # refused by the config's checks, in the run directory
+    ],
     ids=" ".join,
 )
-def test_help_and_a_refused_override_load_no_torch_scipy_or_sklearn(command):
+def test_help_and_a_refused_setting_load_no_torch_scipy_or_sklearn(command, tmp_path):
     # they answer in a second or two, not after the seconds these take to import
+    script, *args = command
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", *command], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-X", "importtime", str(ROOT / script), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
-    assert done.returncode == (1 if "=" in command[-1] else 0), done.stderr[-2000:]
+    refused = "=" in command[-1]
+    assert done.returncode == (1 if refused else 0), done.stderr[-2000:]
+    if command[-1] == "optimizer.lr=-1":
+        assert "optimizer.lr must be > 0, got -1.0" in done.stdout + done.stderr
+        assert not list(tmp_path.glob("outputs/*/*"))  # the refused run left no directory
     loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert loaded and not loaded & {"torch", "scipy", "sklearn", "matplotlib"}, command

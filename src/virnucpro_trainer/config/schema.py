@@ -269,3 +269,8 @@ def resolve_paths(cfg: DictConfig) -> None:
         cfg.data.cache_dir = str(Path(to_absolute_path(cfg.data.cache_dir)).resolve())
     if cfg.init_from:
         cfg.init_from = str(Path(to_absolute_path(cfg.init_from)).resolve())
+
+
+def is_search(sweeper: DictConfig) -> bool:
+    """Whether a sweep is a hyperparameter search (the project's Optuna sweeper), not a grid."""
+    return "optuna" in str(sweeper.get("_target_", ""))

@@ -14,8 +14,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 
 from virnucpro_trainer.atomic import write_json
 from virnucpro_trainer.data.records import record_codes
@@ -24,7 +22,7 @@ from virnucpro_trainer.reports.tables import fmt
 from virnucpro_trainer.stats.intervals import DEFAULT_METHOD
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS
 from virnucpro_trainer.stats.paired import clustered_mcnemar, mcnemar, paired_bootstrap
-from virnucpro_trainer.sweeps.training import report_failed, sweep_rows, write_rows
+from virnucpro_trainer.sweeps.training import sweep_rows, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +176,3 @@ def paired_lines(sweep_dir: Path, rows: list[dict]) -> list[str]:
         ]
     write_json(sweep_dir / "comparisons.json", {"comparisons": comparisons})
     return lines
-
-
-class EvalSweepSummary(Callback):
-    """Writes the comparison when the multirun ends; exits with status 1 if any job failed."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        report_failed(write_eval_summary(sweep_dir), sweep_dir)

@@ -11,13 +11,10 @@ import csv
 import json
 import logging
 import math
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 
 from virnucpro_trainer.reports.tables import fmt_range
 from virnucpro_trainer.stats.metrics import SCALAR_METRICS
@@ -26,11 +23,6 @@ from virnucpro_trainer.stats.seeds import mean_interval
 log = logging.getLogger(__name__)
 
 METRICS = (*SCALAR_METRICS, "loss")
-
-
-def is_search(sweeper: DictConfig) -> bool:
-    """Whether a sweep is a hyperparameter search (the project's Optuna sweeper), not a grid."""
-    return "optuna" in str(sweeper.get("_target_", ""))
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -175,27 +167,3 @@ def write_summary(sweep_dir: Path) -> list[str]:
     (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
     log.info("sweep summary: %s", sweep_dir / "summary.md")
     return failed
-
-
-def report_failed(failed: list[str], sweep_dir: Path) -> None:
-    """Name the jobs that did not finish and exit with status 1."""
-    if not failed:
-        return
-    log.error(
-        "%d job(s) of the sweep did not finish: %s (see %s)",
-        len(failed),
-        ", ".join(failed),
-        sweep_dir / "summary.md",
-    )
-    sys.exit(1)
-
-
-class SweepSummary(Callback):
-    """Writes the summary. A sweep in which any job failed then exits with status 1. A search
-    (the Optuna sweeper) writes its own, from its study (search/summary.py)."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        if is_search(config.hydra.sweeper):
-            return
-        sweep_dir = Path(config.hydra.sweep.dir)
-        report_failed(write_summary(sweep_dir), sweep_dir)
