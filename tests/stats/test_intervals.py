@@ -34,6 +34,30 @@ def genomes(rng, sizes, viral, effect_sd=1.0):
     return y, 1 / (1 + np.exp(-logit)), genome
 
 
+# --- each interval's own effective number of genomes ---------------------------------------------
+
+
+@pytest.mark.parametrize("wrong", [2, 10])
+def test_each_interval_says_how_many_genomes_carry_its_metric(wrong):
+    """Accuracy's errors in `wrong` of 20 viral genomes (20 rows each): its own effective number
+    of genomes is (sum d^2)^2 / sum d^4 over each genome's leave-one-out change d, by hand."""
+    genome = np.repeat(np.arange(40), 20)
+    y = (genome < 20).astype(int)
+    prob = np.where(y == 1, 0.9, 0.1)
+    prob[(genome < wrong) & (np.arange(len(y)) % 2 == 0)] = 0.2  # half their rows missed
+    right = (prob >= 0.5) == y
+    d = np.array([right[genome != g].mean() - right.mean() for g in range(40)])
+    found = genome_intervals(y, prob, genome, n_boot=200, seed=0)
+    assert found["accuracy"].genomes == pytest.approx(np.sum(d**2) ** 2 / np.sum(d**4))
+    assert found["specificity"].genomes == 0  # every host row right: no genome carries any
+
+
+def test_no_resampling_no_genome_count():
+    y, prob, genome = np.array([1, 1, 0, 0]), np.array([0.9, 0.8, 0.2, 0.1]), np.array([0, 0, 1, 1])
+    found = genome_intervals(y, prob, genome, n_boot=50)
+    assert all(v.reason is not None and math.isnan(v.genomes) for v in found.values())
+
+
 # --- not estimable instead of a zero-width interval ----------------------------------------------
 
 

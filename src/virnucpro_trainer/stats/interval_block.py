@@ -1,8 +1,10 @@
 """The interval block of the results files: what training's test_metrics.json and evaluate.py's
 metrics.json write beside each set of metrics, built in one place from genome_intervals' draws.
 
-Each metric set gets `intervals` ({metric: [low, high]}, NaN (null in JSON) where not estimable)
-and `not_estimable` ({metric: reason}, empty when every interval could be made); `ci` says how,
+Each metric set gets `intervals` ({metric: [low, high]}, NaN (null in JSON) where not estimable),
+`not_estimable` ({metric: reason}, empty when every interval could be made) and
+`interval_genomes` ({metric: its own effective number of genomes}, NaN where no resampling was
+done; what its interval's coverage depends on, docs/statistics.md); `ci` says how,
 and how many genomes the rows are worth (effective.py: `effective_genomes`, `genomes`).
 """
 
@@ -44,6 +46,7 @@ def interval_blocks(
             "not_estimable": {
                 k: v.reason for k, v in per_method[method].items() if v.reason is not None
             },
+            "interval_genomes": {k: round(v.genomes, 2) for k, v in per_method[method].items()},
         }
         for per_method in found
     ]

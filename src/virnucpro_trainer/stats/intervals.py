@@ -41,11 +41,15 @@ CLASS_OF = {"recall": "viral", "specificity": "host"}  # the metrics that rest o
 
 @dataclass(frozen=True)
 class Interval:
-    """[low, high] of one metric; both NaN and `reason` set when it is not estimable."""
+    """[low, high] of one metric; both NaN and `reason` set when it is not estimable. `genomes`:
+    the metric's own effective number of genomes (how evenly the genomes carry its variance,
+    interval_methods.effective_clusters; NaN where no resampling was done), on which its
+    coverage depends (docs/statistics.md)."""
 
     low: float
     high: float
     reason: str | None = None
+    genomes: float = math.nan
 
     @property
     def bounds(self) -> list[float]:
@@ -160,6 +164,7 @@ def interval(draws: Draws, metric: str, method: str, level: float, difference=Fa
     if not math.isfinite(point):
         return not_estimable("the metric is undefined on these rows")
     values, errors = draws.values[metric], draws.errors[metric]
+    own = im.effective_clusters(draws.jackknife[metric])
     try:
         if method == "percentile":
             low, high = im.percentile(point, values, level)
@@ -171,14 +176,15 @@ def interval(draws: Draws, metric: str, method: str, level: float, difference=Fa
             scale = None if difference else RANGES.get(metric, (0.0, 1.0))
             low, high = im.studentized(point, error, values, errors, level, df, scale)
     except im.NotEstimable as why:
-        return not_estimable(str(why))
+        return Interval(math.nan, math.nan, str(why), own)
     bottom, top = RANGES.get(metric, (0.0, 1.0))
     if difference:
         bottom, top = bottom - top, top - bottom
     low, high = max(low, bottom), min(high, top)
     if not low < high:
-        return not_estimable("the interval has zero width: no variation between genomes")
-    return Interval(low, high)
+        reason = "the interval has zero width: no variation between genomes"
+        return Interval(math.nan, math.nan, reason, own)
+    return Interval(low, high, None, own)
 
 
 def check_method(method: str) -> None:

@@ -200,6 +200,7 @@ def test_metrics(assessed: Assessment, scored: Scored, s: HeldOutSettings) -> di
     if "ci" in assessed.metrics:
         test["intervals"] = at_half["intervals"]
         test["not_estimable"] = at_half["not_estimable"]
+        test["interval_genomes"] = at_half["interval_genomes"]
         ci = {k: v for k, v in assessed.metrics["ci"].items() if k != "unit"}
         records = len(np.unique(record_codes(scored.ids, s.assess.record_pattern)))
         test["ci"] = {**ci, "unit": "source record", "records": records}
