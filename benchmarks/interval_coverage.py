@@ -47,7 +47,6 @@ from interval_candidates import BEFORE_MIN_EFFECTIVE, CANDIDATES, candidate_inte
 from virnucpro_trainer.runtime import processor  # noqa: E402
 from virnucpro_trainer.stats.bootstrap import Design, Scored, check_inputs  # noqa: E402
 from virnucpro_trainer.stats.effective import effective_genomes  # noqa: E402
-from virnucpro_trainer.stats.interval_methods import effective_clusters  # noqa: E402
 from virnucpro_trainer.stats.intervals import (  # noqa: E402
     DEFAULT_METHOD,
     MIN_EFFECTIVE_GENOMES,
@@ -70,8 +69,8 @@ import simulators  # noqa: E402
 LEVEL = 0.95
 SHAPES = (*cf.grid(), *cf.STRESS)
 METHODS = (f"{DEFAULT_METHOD} (default)", *CANDIDATES)
-# The default's sets by the metric's own effective number of genomes (effective_clusters of its
-# jackknife differences: how evenly the genomes carry its variance), to show where it misses.
+# The default's sets by the metric's own effective number of genomes (Interval.genomes: how
+# evenly the genomes carry its variance), to show where it misses.
 OWN_BINS = ((0.0, 5.0), (5.0, 12.0), (12.0, math.inf))
 BY_OWN = tuple(f"default, own effective genomes {lo:g}-{hi:g}" for lo, hi in OWN_BINS)
 SHORT = {
@@ -138,10 +137,9 @@ def one_set(task: tuple) -> dict:
         if problem is None:
             own = {k: interval(drawn, k, DEFAULT_METHOD, LEVEL) for k in SCALAR_METRICS}
             found[METHODS[0]] = own
-            spread = {k: effective_clusters(drawn.jackknife[k]) for k in SCALAR_METRICS}
             for name, (lo, hi) in zip(BY_OWN, OWN_BINS, strict=True):
                 found[name] = {
-                    k: own[k] if lo <= spread[k] < hi else not_estimable("another bin")
+                    k: own[k] if lo <= own[k].genomes < hi else not_estimable("another bin")
                     for k in SCALAR_METRICS
                 }
     truth = cf.truth(shape)
