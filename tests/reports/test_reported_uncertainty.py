@@ -72,6 +72,8 @@ def test_intervals_hold_their_estimate_and_cutoffs_come_from_validation(plain_an
     thresholds = [r["threshold"] for r in rows if r["threshold"] is not None]
     assert thresholds == sorted(thresholds, reverse=True)  # rarer viruses need a higher cutoff
     assert "In brackets: 95% intervals from a studentized cluster bootstrap" in report
+    genomes = ", ".join(f"{m} {v:.1f}" for m, v in test["interval_genomes"].items())
+    assert "How many genomes' worth carry each metric" in report and genomes in report
     assert test["ci"]["method_setting"] == "studentized"
 
 

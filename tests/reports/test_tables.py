@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import math
 
-from virnucpro_trainer.reports.tables import fmt, fmt_range, not_estimable_lines
+from virnucpro_trainer.reports.tables import (
+    fmt,
+    fmt_range,
+    interval_genomes_lines,
+    not_estimable_lines,
+)
 
 
 def test_one_number_format():
@@ -18,3 +23,9 @@ def test_a_metric_without_an_interval_says_why():
     lines = not_estimable_lines({"recall": "the viral class is held by 1 genome(s)"})
     assert "- recall: the viral class is held by 1 genome(s)" in lines
     assert not_estimable_lines({}) == []
+
+
+def test_the_report_says_how_many_genomes_carry_each_metric():
+    (line, blank) = interval_genomes_lines({"accuracy": 12.345, "auprc": None, "f1": math.nan})
+    assert line.endswith(": accuracy 12.3.") and blank == ""  # null or NaN: left out
+    assert interval_genomes_lines({}) == []  # a results file from before the key existed

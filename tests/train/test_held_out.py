@@ -38,6 +38,8 @@ def test_training_reports_what_evaluate_py_reports_on_the_test_side(
         assert test[key] == rows["at_0.5"][key], key
     assert test["interval_genomes"] == rows["at_0.5"]["interval_genomes"]
     assert set(test["interval_genomes"]) == set(SCALAR_METRICS)
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert report.count("How many genomes' worth carry each metric") == 3  # a line per level
     chosen = test["chosen_threshold"]
     assert {k: chosen[k] for k in rows["at_stored_threshold"]} == rows["at_stored_threshold"]
     assert len(test["intervals"]) == len(SCALAR_METRICS)

@@ -24,6 +24,7 @@ from virnucpro_trainer.reports.tables import (
     CUT_METRICS,
     effective_lines,
     fmt,
+    interval_genomes_lines,
     not_estimable_lines,
 )
 
@@ -73,6 +74,7 @@ def level_table(name: str, block: dict) -> list[str]:
     cms = " | ".join(str(block[k]["confusion_matrix"]) for k, _ in columns)
     lines.append(f"| confusion [[TN, FP], [FN, TP]] | {cms} |")
     lines += ["", *effective_lines(block)]
+    lines += interval_genomes_lines(block["predicted"].get("interval_genomes", {}))
     return lines + not_estimable_lines(block["predicted"].get("not_estimable", {}))
 
 

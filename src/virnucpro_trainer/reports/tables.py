@@ -58,6 +58,7 @@ def metrics_lines(test: dict) -> list[str]:
             "",
         ]
         lines += effective_lines(ci)
+    lines += interval_genomes_lines(test.get("interval_genomes", {}))
     return lines + not_estimable_lines(test.get("not_estimable", {}))
 
 
@@ -70,6 +71,21 @@ def effective_lines(block: dict) -> list[str]:
         f"The intervals rest on an {describe(block)}: Kish's (sum n)^2 / sum n^2 over the "
         f"genomes' sizes n. A class worth fewer than {MIN_EFFECTIVE_GENOMES:g} genomes gets "
         "no intervals (docs/statistics.md).",
+        "",
+    ]
+
+
+def interval_genomes_lines(genomes: dict) -> list[str]:
+    """One line: each interval's own effective number of genomes (how evenly the genomes carry
+    its metric), or nothing (a results file from before it was written)."""
+    shown = [f"{m} {v:.1f}" for m, v in genomes.items() if v is not None and math.isfinite(v)]
+    if not shown:
+        return []
+    return [
+        "How many genomes' worth carry each metric (its own effective number; an interval resting "
+        "evenly on 5-12 is the likeliest to miss when genomes differ widely, docs/statistics.md): "
+        + ", ".join(shown)
+        + ".",
         "",
     ]
 
