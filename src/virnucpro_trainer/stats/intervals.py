@@ -98,12 +98,17 @@ class Draws:
     errors: dict[str, np.ndarray]
     classes: dict[str, float] = field(default_factory=dict)
 
+    def own_genomes(self, metric: str) -> float:
+        """The metric's own effective number of genomes: interval_methods.effective_clusters of
+        its jackknife differences (Interval.genomes)."""
+        return im.effective_clusters(self.jackknife[metric])
+
     def degrees_of_freedom(self, metric: str) -> float:
         """The small-sample floor's degrees of freedom: the metric's own effective number of
-        genomes (interval_methods.effective_clusters of its jackknife differences), at most the
-        effective number of the genomes of the class(es) it rests on (recall: viral,
-        specificity: host, every other metric: the smaller class), minus 1."""
-        own = im.effective_clusters(self.jackknife[metric])
+        genomes (own_genomes), at most the effective number of the genomes of the class(es) it
+        rests on (recall: viral, specificity: host, every other metric: the smaller class),
+        minus 1."""
+        own = self.own_genomes(metric)
         present = {k: v for k, v in self.classes.items() if v > 0}
         if metric in CLASS_OF and CLASS_OF[metric] in present:
             own = min(own, present[CLASS_OF[metric]])
@@ -164,7 +169,7 @@ def interval(draws: Draws, metric: str, method: str, level: float, difference=Fa
     if not math.isfinite(point):
         return not_estimable("the metric is undefined on these rows")
     values, errors = draws.values[metric], draws.errors[metric]
-    own = im.effective_clusters(draws.jackknife[metric])
+    own = draws.own_genomes(metric)
     try:
         if method == "percentile":
             low, high = im.percentile(point, values, level)
